@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# betrkv top-level build.
+#
+#   make            the module (kbuild), libbetrkv, the tools and the tests
+#   make check      install what is missing, then run every test (host + VM)
+#   make demo       install what is missing, then the main job in a VM
+#   make install    modules_install, library, header, pkg-config file, tools
+#   make clean
+#
+# KDIR selects the kernel build tree; by default the newest installed Debian
+# headers.  Userspace objects go to build/; fragments in the subdirectories
+# (*/build.mk) add their own targets to this one make.
+
+BUILD		:= build
+PREFIX		?= /usr/local
+LIBDIR		?= $(PREFIX)/lib
+INCLUDEDIR	?= $(PREFIX)/include
+BINDIR		?= $(PREFIX)/sbin
+PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
+DESTDIR		?=
+VERSION		:= 0.1.0
+
+KDIR		?= $(shell ls -d /usr/src/linux-headers-*-amd64 /lib/modules/*/build \
+			2>/dev/null | sort -V | tail -n 1)
+KVER		?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
+			$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+
+CC		?= cc
+CFLAGS		?= -O2 -g
+WARNFLAGS	:= -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+		   -Wmissing-prototypes -Werror=implicit-function-declaration
+BASEFLAGS	:= -std=gnu11 -D_GNU_SOURCE -Iuapi -Iuserlib $(WARNFLAGS)
+SANFLAGS	:= -fsanitize=address,undefined -fno-sanitize-recover=all \
+		   -fno-omit-frame-pointer
+KSELFTEST	:= $(BUILD)/kselftest/kselftest_harness.h
+
+.PHONY: all module user tests check demo install clean deps
+all: module user tests
+
+module:
+	@test -n "$(KDIR)" || { echo "no kernel headers found: make deps, or set KDIR=" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+$(KSELFTEST):
+	tools/fetch-kselftest.sh $(BUILD)/kselftest
+
+# Objects: $(BUILD)/obj/<path>.o (normal) and $(BUILD)/san/<path>.o
+# (AddressSanitizer + UndefinedBehaviorSanitizer).
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O1 -g $(SANFLAGS) -MMD -MP -c $< -o $@
+
+include kmod/user/build.mk
+include userlib/build.mk
+include tools/build.mk
+include selftests/build.mk
+
+user: $(USER_TARGETS)
+tests: $(TEST_TARGETS)
+
+deps:
+	tools/install-deps.sh
+
+check: deps
+	$(MAKE) all
+	tools/run-tests.sh
+
+demo: deps
+	$(MAKE) all
+	tools/demo.sh
+
+install: all
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/linux \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 uapi/linux/betrkv.h $(DESTDIR)$(INCLUDEDIR)/linux/
+	install -m 644 userlib/betrkv.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(BUILD)/libbetrkv.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libbetrkv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libbetrkv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libbetrkv.so.0
+	ln -sf libbetrkv.so.0 $(DESTDIR)$(LIBDIR)/libbetrkv.so
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+		userlib/libbetrkv.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libbetrkv.pc
+	install -m 755 $(BUILD)/bin/betrkvctl $(DESTDIR)$(BINDIR)/
+
+clean:
+	-test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

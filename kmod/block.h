@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Checksummed metadata blocks.
+ *
+ * Every block betrkv writes begins with struct betrkv_block_header.  The
+ * checksum covers the whole block after the csum field and is salted with
+ * the block's type and the store's UUID, so a block of one type can never
+ * pass for another, and a block left by an earlier format of the device
+ * never passes for one of the current store.  The header also records the
+ * block's own location (the persistent-data validator pattern), which
+ * catches misdirected writes and reads.
+ *
+ * Invariant across all format versions: this header, the superblock magic
+ * and the superblock format version keep their offsets and meaning.
+ */
+#ifndef BETRKV_BLOCK_H
+#define BETRKV_BLOCK_H
+
+#include "env.h"
+
+struct betrkv_block_header {
+	__le32 csum;
+	__le32 type;		/* enum betrkv_block_type */
+	__le64 blocknr;		/* byte offset of the block / BETRKV_BLOCK_SIZE */
+};
+
+enum betrkv_block_type {
+	BETRKV_BLOCK_SUPER = 0x53555052,	/* "SUPR" */
+};
+
+void betrkv_block_seal(void *blk, size_t len, enum betrkv_block_type type,
+		       u64 blocknr, const u8 uuid[16]);
+int betrkv_block_check(const void *blk, size_t len,
+		       enum betrkv_block_type type, u64 blocknr,
+		       const u8 uuid[16], const char **why);
+
+#endif /* BETRKV_BLOCK_H */

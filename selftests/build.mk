@@ -1,0 +1,27 @@
+# Tests.  Every selftests/userspace/*.c is a host test program (kselftest
+# harness, TAP output), built twice: plain and with ASan+UBSan.  Every
+# selftests/betrkv/*.c is a test program that runs inside the VM against the
+# module; those are linked statically so the initramfs needs no libraries.
+# All link the core library, libbetrkv and the CLI's helper library.
+
+UTEST_SRCS	:= $(wildcard selftests/userspace/*.c)
+UTEST_BINS	:= $(UTEST_SRCS:selftests/userspace/%.c=$(BUILD)/tests/%)
+UTEST_SAN_BINS	:= $(UTEST_SRCS:selftests/userspace/%.c=$(BUILD)/tests-san/%)
+VMTEST_SRCS	:= $(wildcard selftests/betrkv/*.c)
+VMTEST_BINS	:= $(VMTEST_SRCS:selftests/betrkv/%.c=$(BUILD)/vmtests/%)
+
+TEST_CFLAGS	:= -I$(BUILD)/kselftest -Ikmod -Itools
+TEST_LIBS	:= $(CLI_LIB) $(LIB_STATIC) $(CORE_LIB)
+TEST_SAN_LIBS	:= $(CLI_SAN_LIB) $(LIB_SAN_STATIC) $(CORE_SAN_LIB)
+
+$(BUILD)/tests/%: selftests/userspace/%.c $(TEST_LIBS) $(KSELFTEST)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(TEST_CFLAGS) $(CFLAGS) $< -o $@ $(TEST_LIBS) $(CORE_LDLIBS) -lpthread
+$(BUILD)/tests-san/%: selftests/userspace/%.c $(TEST_SAN_LIBS) $(KSELFTEST)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(TEST_CFLAGS) -O1 -g $(SANFLAGS) $< -o $@ $(TEST_SAN_LIBS) $(CORE_LDLIBS) -lpthread
+$(BUILD)/vmtests/%: selftests/betrkv/%.c $(TEST_LIBS) $(KSELFTEST)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(TEST_CFLAGS) $(CFLAGS) -static $< -o $@ $(TEST_LIBS) $(CORE_LDLIBS) -lpthread
+
+TEST_TARGETS	+= $(UTEST_BINS) $(UTEST_SAN_BINS) $(VMTEST_BINS)

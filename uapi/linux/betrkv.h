@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * betrkv: a crash-safe key-value store on a raw block device.
+ *
+ * The ioctl ABI of /dev/betrkv-control (administration) and, later,
+ * /dev/betrkv<N> (data).  Installed as <linux/betrkv.h>.
+ *
+ * Every argument struct starts with @size and @flags.  Callers set @size to
+ * sizeof() the struct they were compiled with; the module accepts any size
+ * from the first published version of that struct up to one page.  Bytes the
+ * module does not know must be zero (else E2BIG), and it copies back only
+ * min(@size, its own size) bytes, so old binaries keep working on new modules
+ * and new binaries get a clear error on old ones.  Unknown @flags bits fail
+ * with EINVAL.  User pointers travel as __u64.  All reserved fields must be
+ * zero.
+ *
+ * Errors a bind can report about the device (besides the usual EFAULT,
+ * EINVAL, EPERM):
+ *   ENOTBLK      the path is not a block device
+ *   EBUSY        the device is claimed (mounted, bound, opened O_EXCL)
+ *   EROFS        the device is read-only and BETRKV_BIND_RDONLY was not given
+ *   ENOSPC       the device is too small for a store (format)
+ *   ENODATA      no betrkv superblock on the device (not formatted)
+ *   EUCLEAN      both superblock copies are corrupt
+ *   EOPNOTSUPP   the store's format version is newer than this module
+ *   EMEDIUMTYPE  the store's geometry does not match the device
+ * The kernel log carries one line naming the reason.
+ */
+#ifndef _UAPI_LINUX_BETRKV_H
+#define _UAPI_LINUX_BETRKV_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define BETRKV_CONTROL_NAME	"betrkv-control"
+#define BETRKV_DEVICE_PREFIX	"betrkv"
+
+/* Size of a metadata block and of the unit every region is aligned to. */
+#define BETRKV_BLOCK_SIZE	4096u
+/* Highest on-disk format version this header describes. */
+#define BETRKV_FORMAT_VERSION	1u
+/* Most stores bound at once. */
+#define BETRKV_MAX_STORES	64u
+/* Longest block device path accepted, including the terminating NUL. */
+#define BETRKV_PATH_MAX		4096u
+
+/* Format-time options: 0 selects the default. */
+#define BETRKV_NODE_SIZE_MIN		(16u << 10)
+#define BETRKV_NODE_SIZE_MAX		(4u << 20)
+#define BETRKV_NODE_SIZE_DEFAULT	(256u << 10)
+#define BETRKV_JOURNAL_SIZE_MIN		(256ull << 10)
+#define BETRKV_JOURNAL_SIZE_MAX		(1ull << 30)
+
+/* Bind-time option: 0 selects the default; the minimum is 16 nodes. */
+#define BETRKV_CACHE_NODES_MIN		16u
+#define BETRKV_CACHE_BYTES_DEFAULT	(64ull << 20)
+
+/**
+ * struct betrkv_format_args - BETRKV_IOC_FORMAT: write a new, empty store.
+ * @size:         sizeof(struct betrkv_format_args)
+ * @flags:        none defined yet, must be 0
+ * @path:         user pointer to the block device path (NUL-terminated)
+ * @path_len:     bytes at @path including the NUL, at most BETRKV_PATH_MAX
+ * @node_size:    bytes per tree node: a power of two in
+ *                [BETRKV_NODE_SIZE_MIN, BETRKV_NODE_SIZE_MAX]; 0 = default
+ * @journal_size: bytes of journal: a multiple of BETRKV_BLOCK_SIZE in
+ *                [BETRKV_JOURNAL_SIZE_MIN, BETRKV_JOURNAL_SIZE_MAX] and at
+ *                most a quarter of the device; 0 = 1/64 of the device,
+ *                clamped to those limits
+ * @uuid:         out: the new store's UUID
+ * @reserved:     must be zero
+ *
+ * Destroys whatever the device held.  Needs CAP_SYS_ADMIN.
+ */
+struct betrkv_format_args {
+	__u32 size;
+	__u32 flags;
+	__u64 path;
+	__u32 path_len;
+	__u32 node_size;
+	__u64 journal_size;
+	__u8 uuid[16];
+	__u64 reserved[8];
+};
+
+/* Bind without ever writing to the device. */
+#define BETRKV_BIND_RDONLY	(1u << 0)
+#define BETRKV_BIND_FLAGS	(BETRKV_BIND_RDONLY)
+
+/**
+ * struct betrkv_bind_args - BETRKV_IOC_BIND: open a store on a block device.
+ * @size:        sizeof(struct betrkv_bind_args)
+ * @flags:       BETRKV_BIND_*
+ * @path:        user pointer to the block device path (NUL-terminated)
+ * @path_len:    bytes at @path including the NUL, at most BETRKV_PATH_MAX
+ * @index:       out: N of the new /dev/betrkv<N>
+ * @cache_bytes: memory budget of the block cache; 0 = default; at least
+ *               BETRKV_CACHE_NODES_MIN nodes, at most half of RAM
+ * @uuid:        out: the store's UUID
+ * @reserved:    must be zero
+ *
+ * Claims the device exclusively.  Needs CAP_SYS_ADMIN.
+ */
+struct betrkv_bind_args {
+	__u32 size;
+	__u32 flags;
+	__u64 path;
+	__u32 path_len;
+	__u32 index;
+	__u64 cache_bytes;
+	__u8 uuid[16];
+	__u64 reserved[8];
+};
+
+/**
+ * struct betrkv_unbind_args - BETRKV_IOC_UNBIND: close a bound store.
+ * @size:     sizeof(struct betrkv_unbind_args)
+ * @flags:    none defined yet, must be 0
+ * @index:    N of /dev/betrkv<N>
+ * @pad:      must be zero
+ * @reserved: must be zero
+ *
+ * Writes a final checkpoint (read-write binds) and releases the device.
+ * Fails with EBUSY while /dev/betrkv<N> is open, ENOENT if nothing is bound
+ * at @index.  Needs CAP_SYS_ADMIN.
+ */
+struct betrkv_unbind_args {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 pad;
+	__u64 reserved[8];
+};
+
+/**
+ * struct betrkv_list_args - BETRKV_IOC_LIST: indices of the bound stores.
+ * @size:     sizeof(struct betrkv_list_args)
+ * @flags:    none defined yet, must be 0
+ * @indices:  user pointer to an array of __u32 with @capacity entries
+ * @capacity: entries available at @indices (0 is fine: just count)
+ * @count:    out: number of bound stores; only min(@count, @capacity)
+ *            indices are written, in increasing order
+ * @reserved: must be zero
+ */
+struct betrkv_list_args {
+	__u32 size;
+	__u32 flags;
+	__u64 indices;
+	__u32 capacity;
+	__u32 count;
+	__u64 reserved[8];
+};
+
+/* Values of betrkv_status_args.state. */
+enum betrkv_state {
+	BETRKV_STATE_LIVE = 1,		/* bound read-write */
+	BETRKV_STATE_READONLY = 2,	/* bound read-only */
+	BETRKV_STATE_FAILED = 3,	/* a write failed: read-only until unbind */
+};
+
+/**
+ * struct betrkv_status_args - BETRKV_IOC_STATUS: describe one bound store.
+ * @size:              sizeof(struct betrkv_status_args)
+ * @flags:             none defined yet, must be 0
+ * @index:             in: N of /dev/betrkv<N>
+ * @state:             out: enum betrkv_state
+ * @uuid:              out: the store's UUID
+ * @generation:        out: generation of the newest superblock
+ * @format_version:    out: on-disk format version
+ * @logical_block_size: out: of the backing device
+ * @device_bytes:      out: size of the backing device
+ * @node_size:         out: bytes per tree node
+ * @sb_slot:           out: which superblock copy (0 or 1) is newest
+ * @journal_offset:    out: byte offset of the journal region
+ * @journal_size:      out: bytes of journal
+ * @itable_offset:     out: byte offset of the two indirection table slots
+ * @itable_size:       out: bytes of one indirection table slot
+ * @nodes_offset:      out: byte offset of the node region
+ * @nodes_size:        out: bytes of the node region
+ * @cache_bytes:       out: memory budget of the block cache
+ * @backing_dev:       out: the backing device's dev_t (new encoding)
+ * @backing_name:      out: the backing device's name, e.g. "vdb"
+ * @reserved:          must be zero
+ */
+struct betrkv_status_args {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 state;
+	__u8 uuid[16];
+	__u64 generation;
+	__u32 format_version;
+	__u32 logical_block_size;
+	__u64 device_bytes;
+	__u32 node_size;
+	__u32 sb_slot;
+	__u64 journal_offset;
+	__u64 journal_size;
+	__u64 itable_offset;
+	__u64 itable_size;
+	__u64 nodes_offset;
+	__u64 nodes_size;
+	__u64 cache_bytes;
+	__u32 backing_dev;
+	__u32 pad;
+	char backing_name[32];
+	__u64 reserved[8];
+};
+
+#define BETRKV_IOCTL_TYPE	0xbe
+
+/* Control device, /dev/betrkv-control. */
+#define BETRKV_IOC_FORMAT	_IOWR(BETRKV_IOCTL_TYPE, 0x01, struct betrkv_format_args)
+#define BETRKV_IOC_BIND		_IOWR(BETRKV_IOCTL_TYPE, 0x02, struct betrkv_bind_args)
+#define BETRKV_IOC_UNBIND	_IOW(BETRKV_IOCTL_TYPE, 0x03, struct betrkv_unbind_args)
+#define BETRKV_IOC_LIST		_IOWR(BETRKV_IOCTL_TYPE, 0x04, struct betrkv_list_args)
+#define BETRKV_IOC_STATUS	_IOWR(BETRKV_IOCTL_TYPE, 0x05, struct betrkv_status_args)
+
+#endif /* _UAPI_LINUX_BETRKV_H */
