@@ -16,6 +16,8 @@
 #ifndef BETRKV_BLOCK_H
 #define BETRKV_BLOCK_H
 
+#include <linux/betrkv.h>
+
 #include "env.h"
 
 struct betrkv_block_header {

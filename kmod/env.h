@@ -50,9 +50,10 @@ int betrkv_dev_read(struct betrkv_dev *dev, u64 off, void *buf, size_t len);
 int betrkv_dev_write(struct betrkv_dev *dev, u64 off, const void *buf,
 		     size_t len, unsigned int flags);
 
-/* Size in bytes and logical block size of the device. */
+/* Size in bytes, logical block size and name (for log lines) of the device. */
 u64 betrkv_dev_size(const struct betrkv_dev *dev);
 u32 betrkv_dev_block_size(const struct betrkv_dev *dev);
+const char *betrkv_dev_name(const struct betrkv_dev *dev);
 
 /**
  * betrkv_crc32c() - CRC-32C (Castagnoli) of two concatenated byte ranges.

@@ -17,6 +17,8 @@
 #ifndef BETRKV_SUPERBLOCK_H
 #define BETRKV_SUPERBLOCK_H
 
+#include <linux/betrkv.h>
+
 #include "env.h"
 
 #define BETRKV_SB_MAGIC		0x3176726b72746562ull	/* "betrkvr1" */

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kernel environment of the betrkv core: block I/O through bios and
+ * CRC-32C through the crypto API.
+ */
+#include <linux/bio.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/vmalloc.h>
+#include <crypto/hash.h>
+
+#include "env.h"
+
+static struct crypto_shash *crc_tfm;
+
+/**
+ * betrkv_env_init() - set up what the core needs from the kernel.
+ *
+ * Return: 0 or a negative errno (no "crc32c" in the crypto API).
+ */
+int betrkv_env_init(void)
+{
+	crc_tfm = crypto_alloc_shash("crc32c", 0, 0);
+	if (IS_ERR(crc_tfm)) {
+		int err = PTR_ERR(crc_tfm);
+
+		pr_err("crc32c is not available from the crypto API: error %d\n", err);
+		crc_tfm = NULL;
+		return err;
+	}
+	if (crypto_shash_digestsize(crc_tfm) != sizeof(__le32)) {
+		crypto_free_shash(crc_tfm);
+		crc_tfm = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void betrkv_env_exit(void)
+{
+	crypto_free_shash(crc_tfm);
+	crc_tfm = NULL;
+}
+
+u32 betrkv_crc32c(const void *head, size_t head_len, const void *body,
+		  size_t body_len)
+{
+	SHASH_DESC_ON_STACK(desc, crc_tfm);
+	__le32 out;
+	int err;
+
+	desc->tfm = crc_tfm;
+	err = crypto_shash_init(desc);
+	if (!err && head_len)
+		err = crypto_shash_update(desc, head, head_len);
+	if (!err)
+		err = crypto_shash_update(desc, body, body_len);
+	if (!err)
+		err = crypto_shash_final(desc, (u8 *)&out);
+	shash_desc_zero(desc);
+	/* A checksum that cannot be computed must never verify. */
+	if (WARN_ON_ONCE(err))
+		return 0;
+	return le32_to_cpu(out);
+}
+
+/**
+ * betrkv_dev_init() - describe a claimed block device to the core.
+ * @dev: the core's device
+ * @bdev: the block device
+ */
+void betrkv_dev_init(struct betrkv_dev *dev, struct block_device *bdev)
+{
+	dev->bdev = bdev;
+	snprintf(dev->name, sizeof(dev->name), "%pg", bdev);
+}
+
+u64 betrkv_dev_size(const struct betrkv_dev *dev)
+{
+	return bdev_nr_bytes(dev->bdev);
+}
+
+u32 betrkv_dev_block_size(const struct betrkv_dev *dev)
+{
+	return bdev_logical_block_size(dev->bdev);
+}
+
+const char *betrkv_dev_name(const struct betrkv_dev *dev)
+{
+	return dev->name;
+}
+
+static struct page *buf_page(const void *p)
+{
+	return is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+}
+
+/* Add up to a bio's capacity of @buf; returns the bytes added. */
+static size_t bio_add_buf(struct bio *bio, const u8 *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		unsigned int off = offset_in_page(buf + done);
+		unsigned int n = min_t(size_t, len - done, PAGE_SIZE - off);
+
+		if (bio_add_page(bio, buf_page(buf + done), n, off) != n)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+static int dev_check_range(const struct betrkv_dev *dev, u64 off, size_t len)
+{
+	u32 lbs = betrkv_dev_block_size(dev);
+
+	if (!IS_ALIGNED(off, lbs) || !IS_ALIGNED(len, lbs) || !len)
+		return -EINVAL;
+	if (off > betrkv_dev_size(dev) || len > betrkv_dev_size(dev) - off)
+		return -ENOSPC;
+	return 0;
+}
+
+/*
+ * Synchronous I/O of a kernel buffer, split into as many bios as it takes.
+ * PREFLUSH goes on the first bio only; FUA on every bio of a write.
+ */
+static int dev_rw(struct betrkv_dev *dev, blk_opf_t opf, u64 off, u8 *buf,
+		  size_t len)
+{
+	bool vmapped = is_vmalloc_addr(buf);
+	size_t done = 0;
+	int err = 0;
+
+	if (vmapped && op_is_write(opf))
+		flush_kernel_vmap_range(buf, len);
+	while (done < len && !err) {
+		unsigned int pages = DIV_ROUND_UP(offset_in_page(buf + done) +
+						  (len - done), PAGE_SIZE);
+		struct bio *bio;
+		size_t n;
+
+		bio = bio_alloc(dev->bdev, min_t(unsigned int, pages, BIO_MAX_VECS),
+				opf, GFP_NOIO);
+		bio->bi_iter.bi_sector = (off + done) >> SECTOR_SHIFT;
+		n = bio_add_buf(bio, buf + done, len - done);
+		err = n ? submit_bio_wait(bio) : -EIO;
+		bio_put(bio);
+		done += n;
+		opf &= ~REQ_PREFLUSH;
+	}
+	if (vmapped && !op_is_write(opf))
+		invalidate_kernel_vmap_range(buf, len);
+	return err;
+}
+
+int betrkv_dev_read(struct betrkv_dev *dev, u64 off, void *buf, size_t len)
+{
+	int err = dev_check_range(dev, off, len);
+
+	return err ?: dev_rw(dev, REQ_OP_READ, off, buf, len);
+}
+
+int betrkv_dev_write(struct betrkv_dev *dev, u64 off, const void *buf,
+		     size_t len, unsigned int flags)
+{
+	blk_opf_t opf = REQ_OP_WRITE | REQ_SYNC;
+	int err = dev_check_range(dev, off, len);
+
+	if (err)
+		return err;
+	if (flags & BETRKV_IO_PREFLUSH)
+		opf |= REQ_PREFLUSH;
+	if (flags & BETRKV_IO_FUA)
+		opf |= REQ_FUA;
+	return dev_rw(dev, opf, off, (u8 *)buf, len);
+}

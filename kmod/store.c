@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Bound stores.
+ *
+ * The registry maps N to the store behind /dev/betrkv<N>.  A slot is
+ * reserved (NULL) while a bind is in progress or an unbind is tearing the
+ * store down, so the index is never reused under an opener's feet; open()
+ * sees only fully bound stores.  The registry lock also protects every
+ * store's open_count, which is how unbind refuses (EBUSY) while
+ * /dev/betrkv<N> is open.
+ *
+ * Each bound store holds a reference on the module: rmmod fails with
+ * EWOULDBLOCK until every store is unbound, so a store is never torn down
+ * without its final checkpoint.
+ */
+#include <linux/cdev.h>
+#include <linux/fs.h>
+#include <linux/idr.h>
+#include <linux/module.h>
+
+#include "store.h"
+
+static DEFINE_MUTEX(stores_lock);
+static DEFINE_IDR(stores);
+static dev_t stores_devt;
+static struct cdev stores_cdev;
+static struct class *stores_class;
+
+/* Identifies FORMAT as the exclusive holder of the device it formats. */
+static const char format_holder[] = "betrkv-format";
+
+const char *betrkv_state_name(enum betrkv_state state)
+{
+	switch (state) {
+	case BETRKV_STATE_LIVE:
+		return "live";
+	case BETRKV_STATE_READONLY:
+		return "read-only";
+	case BETRKV_STATE_FAILED:
+		return "failed";
+	}
+	return "unknown";
+}
+
+static int store_open(struct inode *inode, struct file *file)
+{
+	struct betrkv_store *store;
+
+	mutex_lock(&stores_lock);
+	store = idr_find(&stores, iminor(inode));
+	if (store)
+		store->open_count++;
+	mutex_unlock(&stores_lock);
+	if (!store)
+		return -ENXIO;
+	file->private_data = store;
+	return 0;
+}
+
+static int store_release(struct inode *inode, struct file *file)
+{
+	struct betrkv_store *store = file->private_data;
+
+	mutex_lock(&stores_lock);
+	store->open_count--;
+	mutex_unlock(&stores_lock);
+	return 0;
+}
+
+static const struct file_operations store_fops = {
+	.owner = THIS_MODULE,
+	.open = store_open,
+	.release = store_release,
+	.llseek = noop_llseek,
+};
+
+/**
+ * betrkv_store_format() - write a new, empty store onto a block device.
+ * @args: the validated FORMAT arguments; receives the UUID
+ * @path: the block device path
+ *
+ * Return: 0 or a negative errno; nothing is written unless the device is
+ * claimed, writable and large enough.
+ */
+int betrkv_store_format(struct betrkv_format_args *args, const char *path)
+{
+	struct betrkv_bdev_handle bh;
+	struct betrkv_dev dev;
+	struct betrkv_sb sb;
+	int err;
+
+	err = betrkv_bdev_open(&bh, path, true, (void *)format_holder);
+	if (err)
+		return betrkv_reject(err, "format %s: cannot claim the device", path);
+	betrkv_dev_init(&dev, bh.bdev);
+	if (betrkv_dev_block_size(&dev) > BETRKV_BLOCK_SIZE) {
+		err = betrkv_reject(-EINVAL, "format %s: logical block size %u is over %u",
+				    path, betrkv_dev_block_size(&dev),
+				    BETRKV_BLOCK_SIZE);
+		goto out;
+	}
+	err = betrkv_sb_format(&dev, args->node_size, args->journal_size, &sb);
+	if (err)
+		goto out;
+	memcpy(args->uuid, sb.uuid, sizeof(args->uuid));
+	pr_info("%s: formatted: uuid %pU, node size %u, journal %llu bytes\n",
+		dev.name, sb.uuid, sb.geo.node_size, sb.geo.journal_size);
+out:
+	betrkv_bdev_close(&bh);
+	return err;
+}
+
+static int store_check_cache(struct betrkv_store *store, u64 *cache_bytes)
+{
+	u64 lo = (u64)BETRKV_CACHE_NODES_MIN * store->sb.geo.node_size;
+	u64 hi = ((u64)totalram_pages() << PAGE_SHIFT) / 2;
+
+	if (!*cache_bytes)
+		*cache_bytes = max(BETRKV_CACHE_BYTES_DEFAULT, lo);
+	if (*cache_bytes < lo || *cache_bytes > hi)
+		return betrkv_reject(-EINVAL,
+				     "%s: cache of %llu bytes outside [%llu, %llu] (16 nodes to half of RAM)",
+				     store->dev.name, *cache_bytes, lo, hi);
+	return 0;
+}
+
+/* Open the device and read the store on it, with every refusal logged. */
+static int store_load(struct betrkv_store *store, const char *path,
+		      u64 cache_bytes)
+{
+	int err;
+
+	err = betrkv_bdev_open(&store->bh, path, !store->read_only, store);
+	if (err)
+		return betrkv_reject(err, "bind %s: cannot claim the device%s", path,
+				     err == -EROFS ? " read-write: it is read-only" : "");
+	betrkv_dev_init(&store->dev, store->bh.bdev);
+	if (betrkv_dev_block_size(&store->dev) > BETRKV_BLOCK_SIZE) {
+		err = betrkv_reject(-EINVAL, "bind %s: logical block size %u is over %u",
+				    path, betrkv_dev_block_size(&store->dev),
+				    BETRKV_BLOCK_SIZE);
+		goto out_close;
+	}
+	err = betrkv_sb_load(&store->dev, &store->sb, &store->sb_slot);
+	if (err)
+		goto out_close;
+	err = store_check_cache(store, &cache_bytes);
+	if (err)
+		goto out_close;
+	store->cache_bytes = cache_bytes;
+	return 0;
+
+out_close:
+	betrkv_bdev_close(&store->bh);
+	return err;
+}
+
+/**
+ * betrkv_store_bind() - bind the store on a block device as /dev/betrkv<N>.
+ * @args: the validated BIND arguments; receives the index and UUID
+ * @path: the block device path
+ *
+ * Return: 0 or a negative errno (see <linux/betrkv.h>); bind never writes.
+ */
+int betrkv_store_bind(struct betrkv_bind_args *args, const char *path)
+{
+	struct betrkv_store *store;
+	int index, err;
+
+	store = kzalloc(sizeof(*store), GFP_KERNEL);
+	if (!store)
+		return -ENOMEM;
+	mutex_init(&store->lock);
+	store->read_only = args->flags & BETRKV_BIND_RDONLY;
+	store->state = store->read_only ? BETRKV_STATE_READONLY : BETRKV_STATE_LIVE;
+	err = store_load(store, path, args->cache_bytes);
+	if (err)
+		goto out_free;
+
+	mutex_lock(&stores_lock);
+	index = idr_alloc(&stores, NULL, 0, BETRKV_MAX_STORES, GFP_KERNEL);
+	mutex_unlock(&stores_lock);
+	if (index < 0) {
+		err = index == -ENOSPC ?
+		      betrkv_reject(-EMFILE, "bind %s: %u stores are bound already",
+				    path, BETRKV_MAX_STORES) : index;
+		goto out_close;
+	}
+	store->index = index;
+	store->device = device_create_with_groups(stores_class, NULL,
+						  MKDEV(MAJOR(stores_devt), index),
+						  store, betrkv_store_groups,
+						  BETRKV_DEVICE_PREFIX "%d", index);
+	if (IS_ERR(store->device)) {
+		err = PTR_ERR(store->device);
+		goto out_unreserve;
+	}
+	__module_get(THIS_MODULE);
+	mutex_lock(&stores_lock);
+	idr_replace(&stores, store, index);
+	mutex_unlock(&stores_lock);
+
+	args->index = index;
+	memcpy(args->uuid, store->sb.uuid, sizeof(args->uuid));
+	pr_info("betrkv%d: bound %s (uuid %pU, generation %llu, %s)\n", index,
+		store->dev.name, store->sb.uuid, store->sb.generation,
+		store->read_only ? "read-only" : "read-write");
+	return 0;
+
+out_unreserve:
+	mutex_lock(&stores_lock);
+	idr_remove(&stores, index);
+	mutex_unlock(&stores_lock);
+out_close:
+	betrkv_bdev_close(&store->bh);
+out_free:
+	kfree(store);
+	return err;
+}
+
+/*
+ * The final checkpoint of a read-write store.  The tree and journal arrive
+ * with the engine; until then a checkpoint is the superblock alone: the next
+ * generation, written durably to the slot not holding the newest copy.
+ */
+static int store_checkpoint(struct betrkv_store *store)
+{
+	struct betrkv_sb next;
+	int err;
+
+	mutex_lock(&store->lock);
+	next = store->sb;
+	next.generation++;
+	err = betrkv_sb_write(&store->dev, &next, !store->sb_slot);
+	if (!err) {
+		store->sb = next;
+		store->sb_slot = !store->sb_slot;
+	} else {
+		store->state = BETRKV_STATE_FAILED;
+		pr_err("betrkv%u: final checkpoint failed (error %d); the store will recover from generation %llu\n",
+		       store->index, err, store->sb.generation);
+	}
+	mutex_unlock(&store->lock);
+	return err;
+}
+
+/**
+ * betrkv_store_unbind() - unbind /dev/betrkv<N>.
+ * @index: N
+ *
+ * Refuses with -EBUSY while /dev/betrkv<N> is open.  Otherwise the store is
+ * always released; a read-write store first writes its final checkpoint,
+ * whose error, if any, is returned.
+ *
+ * Return: 0, -ENOENT, -EBUSY, or the error of the final checkpoint.
+ */
+int betrkv_store_unbind(u32 index)
+{
+	struct betrkv_store *store;
+	int err = 0;
+
+	mutex_lock(&stores_lock);
+	store = index < BETRKV_MAX_STORES ? idr_find(&stores, index) : NULL;
+	if (store && store->open_count)
+		err = -EBUSY;
+	else if (store)
+		idr_replace(&stores, NULL, index);
+	mutex_unlock(&stores_lock);
+	if (!store)
+		return betrkv_reject(-ENOENT, "unbind: no store bound as betrkv%u", index);
+	if (err)
+		return betrkv_reject(err, "unbind: betrkv%u is open", index);
+
+	device_destroy(stores_class, MKDEV(MAJOR(stores_devt), index));
+	if (!store->read_only && store->state == BETRKV_STATE_LIVE)
+		err = store_checkpoint(store);
+	pr_info("betrkv%u: unbound %s (generation %llu)\n", index,
+		store->dev.name, store->sb.generation);
+	betrkv_bdev_close(&store->bh);
+	kfree(store);
+
+	mutex_lock(&stores_lock);
+	idr_remove(&stores, index);
+	mutex_unlock(&stores_lock);
+	module_put(THIS_MODULE);
+	return err;
+}
+
+/**
+ * betrkv_store_list() - indices of the bound stores, in increasing order.
+ * @indices: receives up to @capacity indices
+ * @capacity: room at @indices
+ * @count: receives the number of bound stores
+ *
+ * Return: 0.
+ */
+int betrkv_store_list(u32 *indices, u32 capacity, u32 *count)
+{
+	struct betrkv_store *store;
+	int id;
+
+	*count = 0;
+	mutex_lock(&stores_lock);
+	idr_for_each_entry(&stores, store, id) {
+		if (*count < capacity)
+			indices[*count] = id;
+		(*count)++;
+	}
+	mutex_unlock(&stores_lock);
+	return 0;
+}
+
+/**
+ * betrkv_store_describe() - fill the output fields of a STATUS request.
+ * @store: the store
+ * @st: receives the description
+ */
+void betrkv_store_describe(struct betrkv_store *store,
+			   struct betrkv_status_args *st)
+{
+	const struct betrkv_geometry *geo = &store->sb.geo;
+
+	mutex_lock(&store->lock);
+	st->state = store->state;
+	memcpy(st->uuid, store->sb.uuid, sizeof(st->uuid));
+	st->generation = store->sb.generation;
+	st->format_version = store->sb.format_version;
+	st->sb_slot = store->sb_slot;
+	mutex_unlock(&store->lock);
+
+	st->logical_block_size = geo->logical_block_size;
+	st->device_bytes = geo->device_bytes;
+	st->node_size = geo->node_size;
+	st->journal_offset = geo->journal_offset;
+	st->journal_size = geo->journal_size;
+	st->itable_offset = geo->itable_offset;
+	st->itable_size = geo->itable_size;
+	st->nodes_offset = geo->nodes_offset;
+	st->nodes_size = geo->nodes_size;
+	st->cache_bytes = store->cache_bytes;
+	st->backing_dev = new_encode_dev(store->bh.bdev->bd_dev);
+	strscpy(st->backing_name, store->dev.name, sizeof(st->backing_name));
+}
+
+/**
+ * betrkv_store_status() - describe the store at st->index.
+ * @st: the STATUS request
+ *
+ * Return: 0 or -ENOENT.
+ */
+int betrkv_store_status(struct betrkv_status_args *st)
+{
+	struct betrkv_store *store;
+
+	mutex_lock(&stores_lock);
+	store = st->index < BETRKV_MAX_STORES ? idr_find(&stores, st->index) : NULL;
+	if (store)
+		betrkv_store_describe(store, st);
+	mutex_unlock(&stores_lock);
+	return store ? 0 : -ENOENT;
+}
+
+int betrkv_stores_init(void)
+{
+	int err;
+
+	err = alloc_chrdev_region(&stores_devt, 0, BETRKV_MAX_STORES,
+				  BETRKV_DEVICE_PREFIX);
+	if (err)
+		return err;
+	cdev_init(&stores_cdev, &store_fops);
+	stores_cdev.owner = THIS_MODULE;
+	err = cdev_add(&stores_cdev, stores_devt, BETRKV_MAX_STORES);
+	if (err)
+		goto out_region;
+	stores_class = class_create(THIS_MODULE, BETRKV_DEVICE_PREFIX);
+	if (IS_ERR(stores_class)) {
+		err = PTR_ERR(stores_class);
+		goto out_cdev;
+	}
+	return 0;
+
+out_cdev:
+	cdev_del(&stores_cdev);
+out_region:
+	unregister_chrdev_region(stores_devt, BETRKV_MAX_STORES);
+	return err;
+}
+
+void betrkv_stores_exit(void)
+{
+	class_destroy(stores_class);
+	cdev_del(&stores_cdev);
+	unregister_chrdev_region(stores_devt, BETRKV_MAX_STORES);
+	idr_destroy(&stores);
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The userspace environment of the betrkv core: the subset of the kernel API
+ * the core uses, on top of libc.  Included only through kmod/env.h.
+ */
+#ifndef BETRKV_ENV_USER_H
+#define BETRKV_ENV_USER_H
+
+#include <endian.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/types.h>
+
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef uint64_t u64;
+typedef int64_t s64;
+
+#define cpu_to_le16(x)	htole16(x)
+#define cpu_to_le32(x)	htole32(x)
+#define cpu_to_le64(x)	htole64(x)
+#define le16_to_cpu(x)	le16toh(x)
+#define le32_to_cpu(x)	le32toh(x)
+#define le64_to_cpu(x)	le64toh(x)
+
+#ifndef EUCLEAN
+#define EUCLEAN		117
+#endif
+
+#define GFP_KERNEL	0
+#define kmalloc(n, gfp)		malloc(n)
+#define kzalloc(n, gfp)		calloc(1, n)
+#define kvmalloc(n, gfp)	malloc(n)
+#define kvzalloc(n, gfp)	calloc(1, n)
+#define kfree(p)		free(p)
+#define kvfree(p)		free(p)
+
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#define BUILD_BUG_ON(c)		_Static_assert(!(c), #c)
+#define ALIGN(x, a)		(((x) + (a) - 1) / (a) * (a))
+#define ALIGN_DOWN(x, a)	((x) / (a) * (a))
+#define IS_ALIGNED(x, a)	((x) % (a) == 0)
+#define min(a, b)		((a) < (b) ? (a) : (b))
+#define max(a, b)		((a) > (b) ? (a) : (b))
+#define clamp(v, lo, hi)	min(max(v, lo), hi)
+#define unlikely(c)		__builtin_expect(!!(c), 0)
+#define likely(c)		__builtin_expect(!!(c), 1)
+#define __packed		__attribute__((packed))
+
+static inline bool is_power_of_2(unsigned long n)
+{
+	return n != 0 && (n & (n - 1)) == 0;
+}
+
+/* Logging: printf-style, routed to the hook set by betrkv_user_set_log(). */
+void betrkv_user_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void betrkv_user_set_log(void (*fn)(int level, const char *msg));
+#define BETRKV_LOG_ERR	3
+#define BETRKV_LOG_WARN	4
+#define BETRKV_LOG_INFO	6
+#define pr_err(...)	betrkv_user_log(BETRKV_LOG_ERR, __VA_ARGS__)
+#define pr_warn(...)	betrkv_user_log(BETRKV_LOG_WARN, __VA_ARGS__)
+#define pr_info(...)	betrkv_user_log(BETRKV_LOG_INFO, __VA_ARGS__)
+
+void get_random_bytes(void *buf, size_t len);
+s64 ktime_get_real_seconds(void);
+
+/* Userspace block devices: a file or block device opened by path. */
+struct betrkv_dev;
+int betrkv_user_dev_open(const char *path, bool read_only, bool direct,
+			 struct betrkv_dev **devp);
+void betrkv_user_dev_close(struct betrkv_dev *dev);
+
+/* CRC-32C backends (software is the default). */
+int betrkv_crc32c_use_kcapi(void);
+void betrkv_crc32c_use_software(void);
+const char *betrkv_crc32c_backend(void);
+
+#endif /* BETRKV_ENV_USER_H */

@@ -1,0 +1,1070 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * betrkvctl: administration of betrkv stores.
+ *
+ *   betrkvctl format DEVICE --yes [--node-size SIZE] [--journal-size SIZE]
+ *   betrkvctl bind DEVICE [--read-only] [--cache SIZE]
+ *   betrkvctl unbind STORE
+ *   betrkvctl list
+ *   betrkvctl status STORE [--json]
+ *   betrkvctl dump-super DEVICE-OR-IMAGE [--software-crc]
+ *
+ * Exit status 0 on success, 1 when the operation failed, 2 for a wrong
+ * command line.  Errors go to the error stream as
+ * "betrkvctl: COMMAND: REASON".  Everything but dump-super talks to the
+ * module through libbetrkv; dump-super reads the two superblock copies
+ * itself and decodes them with the engine core, so it needs no module.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#include "cli.h"
+#include "superblock.h"
+
+#ifndef BETRKV_VERSION
+#define BETRKV_VERSION	"unknown"
+#endif
+
+#define PROG	"betrkvctl"
+
+/* ---- sizes, store references, UUIDs ---------------------------------- */
+
+/* Multiplier of a size suffix ("", "B", "K", "KiB", ... "E"), 0 if invalid. */
+static uint64_t size_suffix(const char *s)
+{
+	static const char units[] = "KMGTPE";
+	const char *u;
+
+	if (!*s || !strcmp(s, "B") || !strcmp(s, "b"))
+		return 1;
+	u = strchr(units, toupper((unsigned char)*s));
+	if (!u)
+		return 0;
+	if (s[1] && strcasecmp(s + 1, "iB"))
+		return 0;
+	return 1ull << (10 * (u - units + 1));
+}
+
+/**
+ * cli_parse_size() - parse a byte count such as "4096", "64M" or "1GiB".
+ * @s: decimal digits, then optionally B, or one of K M G T P E (binary
+ *     multiples, either case) alone or followed by "iB"
+ * @bytes: receives the value
+ *
+ * Signs, spaces, fractions, hexadecimal and decimal (SI) suffixes such as
+ * "KB" are rejected.
+ *
+ * Return: 0, -EINVAL for malformed text, -ERANGE if the value does not fit
+ * in 64 bits.
+ */
+int cli_parse_size(const char *s, uint64_t *bytes)
+{
+	uint64_t val = 0, mult;
+	const char *p;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	for (p = s; isdigit((unsigned char)*p); p++)
+		;
+	mult = size_suffix(p);
+	if (!mult)
+		return -EINVAL;
+	for (p = s; isdigit((unsigned char)*p); p++) {
+		unsigned int d = *p - '0';
+
+		if (val > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		val = val * 10 + d;
+	}
+	if (val > UINT64_MAX / mult)
+		return -ERANGE;
+	*bytes = val * mult;
+	return 0;
+}
+
+/**
+ * cli_parse_store() - parse a store reference: "3", "betrkv3", "/dev/betrkv3".
+ * @s: the reference
+ * @index: receives N
+ *
+ * The number is decimal without sign or leading zeros.
+ *
+ * Return: 0, -EINVAL for malformed text, -ERANGE if N exceeds 32 bits.
+ */
+int cli_parse_store(const char *s, uint32_t *index)
+{
+	static const char dev_prefix[] = "/dev/" BETRKV_DEVICE_PREFIX;
+	uint64_t val = 0;
+
+	if (!s)
+		return -EINVAL;
+	if (!strncmp(s, dev_prefix, strlen(dev_prefix)))
+		s += strlen(dev_prefix);
+	else if (!strncmp(s, BETRKV_DEVICE_PREFIX, strlen(BETRKV_DEVICE_PREFIX)))
+		s += strlen(BETRKV_DEVICE_PREFIX);
+	if (!isdigit((unsigned char)*s) || (s[0] == '0' && s[1]))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*s); s++) {
+		val = val * 10 + (*s - '0');
+		if (val > UINT32_MAX)
+			return -ERANGE;
+	}
+	if (*s)
+		return -EINVAL;
+	*index = val;
+	return 0;
+}
+
+/**
+ * cli_format_uuid() - the canonical lower-case text form of a UUID.
+ * @uuid: 16 bytes
+ * @buf: receives "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+ *
+ * Return: @buf.
+ */
+char *cli_format_uuid(const uint8_t uuid[16], char buf[CLI_UUID_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = buf;
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[uuid[i] >> 4];
+		*p++ = hex[uuid[i] & 15];
+	}
+	*p = '\0';
+	return buf;
+}
+
+/**
+ * cli_format_bytes() - a byte count for people: "512 B", "64 MiB", "1.5 GiB".
+ * @bytes: the count
+ * @buf: receives the text
+ *
+ * Exact multiples of a unit print as integers, others with one decimal.
+ *
+ * Return: @buf.
+ */
+char *cli_format_bytes(uint64_t bytes, char buf[CLI_BYTES_LEN])
+{
+	static const char *const units[] = {
+		"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"
+	};
+	unsigned int u = 0;
+
+	while (u < 6 && bytes >> (10 * (u + 1)))
+		u++;
+	if (!(bytes & ((1ull << (10 * u)) - 1)))
+		snprintf(buf, CLI_BYTES_LEN, "%llu %s",
+			 (unsigned long long)(bytes >> (10 * u)), units[u]);
+	else
+		snprintf(buf, CLI_BYTES_LEN, "%.1f %s",
+			 (double)bytes / (double)(1ull << (10 * u)), units[u]);
+	return buf;
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+/* dev_t in the kernel's new encoding (new_encode_dev) to major, minor. */
+static unsigned int dev_major(uint32_t dev)
+{
+	return (dev & 0xfff00) >> 8;
+}
+
+static unsigned int dev_minor(uint32_t dev)
+{
+	return (dev & 0xff) | ((dev >> 12) & 0xfff00);
+}
+
+static void print_field(FILE *out, const char *label, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void print_field(FILE *out, const char *label, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(out, "  %-20s ", label);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+}
+
+static void print_bytes_field(FILE *out, const char *label, uint64_t bytes)
+{
+	char human[CLI_BYTES_LEN];
+
+	print_field(out, label, "%llu (%s)", (unsigned long long)bytes,
+		    cli_format_bytes(bytes, human));
+}
+
+static void print_region(FILE *out, const char *label, uint64_t offset,
+			 uint64_t size)
+{
+	char human[CLI_BYTES_LEN];
+
+	print_field(out, label, "offset %llu, size %llu (%s)",
+		    (unsigned long long)offset, (unsigned long long)size,
+		    cli_format_bytes(size, human));
+}
+
+static int backing_name_len(const struct betrkv_status_args *st)
+{
+	return strnlen(st->backing_name, sizeof(st->backing_name));
+}
+
+/**
+ * cli_print_status() - every field of a store's status, for people.
+ * @out: where to print
+ * @st: the status, as betrkv_status() returned it
+ */
+void cli_print_status(FILE *out, const struct betrkv_status_args *st)
+{
+	char uuid[CLI_UUID_LEN];
+
+	fprintf(out, "/dev/" BETRKV_DEVICE_PREFIX "%u:\n", st->index);
+	print_field(out, "state:", "%s", betrkv_state_name(st->state));
+	print_field(out, "uuid:", "%s", cli_format_uuid(st->uuid, uuid));
+	print_field(out, "backing device:", "%.*s (%u:%u)",
+		    backing_name_len(st), st->backing_name,
+		    dev_major(st->backing_dev), dev_minor(st->backing_dev));
+	print_bytes_field(out, "device size:", st->device_bytes);
+	print_field(out, "logical block size:", "%u", st->logical_block_size);
+	print_field(out, "format version:", "%u", st->format_version);
+	print_field(out, "generation:", "%llu",
+		    (unsigned long long)st->generation);
+	print_field(out, "superblock slot:", "%u", st->sb_slot);
+	print_bytes_field(out, "node size:", st->node_size);
+	print_region(out, "journal:", st->journal_offset, st->journal_size);
+	print_region(out, "indirection table:", st->itable_offset,
+		     st->itable_size);
+	print_region(out, "nodes:", st->nodes_offset, st->nodes_size);
+	print_bytes_field(out, "cache:", st->cache_bytes);
+}
+
+static void print_json_string(FILE *out, const char *s, size_t len)
+{
+	size_t i;
+
+	fputc('"', out);
+	for (i = 0; i < len; i++) {
+		unsigned char c = s[i];
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+/**
+ * cli_print_status_json() - every field of a store's status as one JSON object.
+ * @out: where to print
+ * @st: the status, as betrkv_status() returned it
+ */
+void cli_print_status_json(FILE *out, const struct betrkv_status_args *st)
+{
+	char uuid[CLI_UUID_LEN];
+
+	fprintf(out, "{\"index\": %u, \"device\": \"/dev/" BETRKV_DEVICE_PREFIX
+		"%u\", \"state\": \"%s\", \"uuid\": \"%s\", ",
+		st->index, st->index, betrkv_state_name(st->state),
+		cli_format_uuid(st->uuid, uuid));
+	fputs("\"backing_name\": ", out);
+	print_json_string(out, st->backing_name, backing_name_len(st));
+	fprintf(out, ", \"backing_major\": %u, \"backing_minor\": %u, ",
+		dev_major(st->backing_dev), dev_minor(st->backing_dev));
+	fprintf(out, "\"device_bytes\": %llu, \"logical_block_size\": %u, "
+		"\"format_version\": %u, \"generation\": %llu, \"sb_slot\": %u, "
+		"\"node_size\": %u, ",
+		(unsigned long long)st->device_bytes, st->logical_block_size,
+		st->format_version, (unsigned long long)st->generation,
+		st->sb_slot, st->node_size);
+	fprintf(out, "\"journal_offset\": %llu, \"journal_size\": %llu, "
+		"\"itable_offset\": %llu, \"itable_size\": %llu, "
+		"\"nodes_offset\": %llu, \"nodes_size\": %llu, "
+		"\"cache_bytes\": %llu}\n",
+		(unsigned long long)st->journal_offset,
+		(unsigned long long)st->journal_size,
+		(unsigned long long)st->itable_offset,
+		(unsigned long long)st->itable_size,
+		(unsigned long long)st->nodes_offset,
+		(unsigned long long)st->nodes_size,
+		(unsigned long long)st->cache_bytes);
+}
+
+/* ---- dump-super -------------------------------------------------------- */
+
+/* What dump-super learnt about the file it reads. */
+struct sb_source {
+	int fd;
+	bool is_blockdev;
+	uint64_t bytes;
+	uint32_t logical_block_size;	/* 0 for a regular file */
+};
+
+static void cmd_error(FILE *err, const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void cmd_error(FILE *err, const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(err, PROG ": %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(err, fmt, ap);
+	va_end(ap);
+	fputc('\n', err);
+}
+
+/* Open @path and find its size; 0 or a negative errno. */
+static int sb_source_open(struct sb_source *src, const char *path)
+{
+	struct stat st;
+	int ret;
+
+	src->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (src->fd < 0)
+		return -errno;
+	if (fstat(src->fd, &st)) {
+		ret = -errno;
+		goto out_close;
+	}
+	src->is_blockdev = S_ISBLK(st.st_mode);
+	src->logical_block_size = 0;
+	if (S_ISREG(st.st_mode)) {
+		src->bytes = st.st_size;
+		return 0;
+	}
+	if (!src->is_blockdev) {
+		ret = -EINVAL;
+		goto out_close;
+	}
+	if (ioctl(src->fd, BLKGETSIZE64, &src->bytes) ||
+	    ioctl(src->fd, BLKSSZGET, &src->logical_block_size)) {
+		ret = -errno;
+		goto out_close;
+	}
+	/* Bypass the page cache: the module writes around it. */
+	fcntl(src->fd, F_SETFL, O_DIRECT);
+	return 0;
+
+out_close:
+	close(src->fd);
+	src->fd = -1;
+	return ret;
+}
+
+/* Read up to @len bytes at @off; the count read or a negative errno. */
+static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done,
+				  off + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+static void print_sb(FILE *out, const struct betrkv_sb *sb)
+{
+	const struct betrkv_geometry *geo = &sb->geo;
+	const struct betrkv_checkpoint *cp = &sb->cp;
+	char uuid[CLI_UUID_LEN], when[64] = "";
+	time_t t = (time_t)sb->format_time;
+	struct tm tm;
+
+	if (sb->format_time <= INT64_MAX && gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), " (%Y-%m-%d %H:%M:%S UTC)", &tm);
+	print_field(out, "format version:", "%u", (unsigned int)sb->format_version);
+	print_field(out, "uuid:", "%s", cli_format_uuid(sb->uuid, uuid));
+	print_field(out, "generation:", "%llu",
+		    (unsigned long long)sb->generation);
+	print_field(out, "format time:", "%llu%s",
+		    (unsigned long long)sb->format_time, when);
+	print_bytes_field(out, "device size:", geo->device_bytes);
+	print_field(out, "logical block size:", "%u",
+		    (unsigned int)geo->logical_block_size);
+	print_bytes_field(out, "node size:", geo->node_size);
+	print_region(out, "journal:", geo->journal_offset, geo->journal_size);
+	print_region(out, "indirection table:", geo->itable_offset,
+		     geo->itable_size);
+	print_region(out, "nodes:", geo->nodes_offset, geo->nodes_size);
+	print_field(out, "checkpoint seq:", "%llu",
+		    (unsigned long long)cp->seq);
+	print_field(out, "journal start:", "%llu",
+		    (unsigned long long)cp->journal_start);
+	print_field(out, "itable:", "slot %u, %llu bytes, crc32c 0x%08x",
+		    (unsigned int)cp->itable_slot,
+		    (unsigned long long)cp->itable_bytes,
+		    (unsigned int)cp->itable_csum);
+	print_field(out, "root node:", "%llu", (unsigned long long)cp->root);
+	print_field(out, "next node id:", "%llu",
+		    (unsigned long long)cp->next_node_id);
+}
+
+/* Read and decode slot @slot; print it; 0 if it is valid. */
+static int dump_slot(const struct sb_source *src, unsigned int slot,
+		     struct betrkv_sb *sb, FILE *out)
+{
+	const char *why = NULL;
+	void *blk;
+	ssize_t n;
+	int ret;
+
+	fprintf(out, "copy %u (block %u): ", slot, slot);
+	ret = posix_memalign(&blk, BETRKV_BLOCK_SIZE, BETRKV_BLOCK_SIZE);
+	if (ret) {
+		fprintf(out, "unreadable: %s\n", strerror(ret));
+		return -ret;
+	}
+	n = read_full(src->fd, blk, BETRKV_BLOCK_SIZE,
+		      (off_t)slot * BETRKV_BLOCK_SIZE);
+	if (n < 0) {
+		ret = n;
+		fprintf(out, "unreadable: %s\n", strerror(-ret));
+	} else if (n < BETRKV_BLOCK_SIZE) {
+		ret = -ENODATA;
+		fprintf(out, "invalid: short read (%zd of %u bytes)\n", n,
+			BETRKV_BLOCK_SIZE);
+	} else {
+		ret = betrkv_sb_decode(blk, slot, sb, &why);
+		if (ret)
+			fprintf(out, "invalid: %s\n",
+				why ? why : strerror(-ret));
+		else
+			fputs("valid\n", out);
+	}
+	free(blk);
+	if (!ret)
+		print_sb(out, sb);
+	return ret;
+}
+
+/* Choose the crc32c implementation and print which one is used. */
+static void dump_choose_crc(bool software_crc, FILE *out)
+{
+	int ret = 0;
+
+	if (!software_crc)
+		ret = betrkv_crc32c_use_kcapi();
+	fprintf(out, "crc32c: %s", betrkv_crc32c_backend());
+	if (software_crc)
+		fputs(" (forced)", out);
+	else if (ret)
+		fprintf(out, " (kernel crypto API unavailable: %s)",
+			strerror(-ret));
+	fputc('\n', out);
+}
+
+/* Print how the newest copy's geometry fits the file it was read from. */
+static void dump_check_device(const struct sb_source *src,
+			      const struct betrkv_sb *sb, FILE *out)
+{
+	uint32_t lbs = src->logical_block_size;
+	const char *why = NULL;
+	int ret;
+
+	if (!src->is_blockdev)
+		lbs = sb->geo.logical_block_size;
+	ret = betrkv_sb_check_device(&sb->geo, src->bytes, lbs, &why);
+	if (ret)
+		fprintf(out, "device check: mismatch: %s\n",
+			why ? why : strerror(-ret));
+	else
+		fputs("device check: geometry matches\n", out);
+}
+
+/**
+ * cli_dump_super() - print both superblock copies of a device or image.
+ * @path: a block device or a regular file holding a store image
+ * @software_crc: verify with the software crc32c instead of trying the
+ *                kernel crypto API (AF_ALG, through libkcapi) first
+ * @out: where the report goes
+ * @err: where the error line goes
+ *
+ * Prints the crc32c backend, each copy's fields or the reason it is
+ * invalid, which copy is newest (the valid one with the highest
+ * generation, the lower slot on a tie) and whether its geometry fits @path.
+ *
+ * Return: CLI_EXIT_OK if a copy is valid, else CLI_EXIT_FAIL.
+ */
+int cli_dump_super(const char *path, bool software_crc, FILE *out, FILE *err)
+{
+	struct betrkv_sb sb[BETRKV_SB_SLOTS];
+	bool valid[BETRKV_SB_SLOTS];
+	struct sb_source src;
+	int newest = -1;
+	unsigned int i;
+	int ret;
+
+	ret = sb_source_open(&src, path);
+	if (ret == -EINVAL) {
+		cmd_error(err, "dump-super", "%s: not a block device or regular file",
+			  path);
+		return CLI_EXIT_FAIL;
+	}
+	if (ret) {
+		cmd_error(err, "dump-super", "%s: %s", path, strerror(-ret));
+		return CLI_EXIT_FAIL;
+	}
+	fprintf(out, "%s: %s, %llu bytes\n", path,
+		src.is_blockdev ? "block device" : "image file",
+		(unsigned long long)src.bytes);
+	dump_choose_crc(software_crc, out);
+	for (i = 0; i < BETRKV_SB_SLOTS; i++) {
+		valid[i] = !dump_slot(&src, i, &sb[i], out);
+		if (valid[i] && (newest < 0 ||
+				 sb[i].generation > sb[newest].generation))
+			newest = i;
+	}
+	if (newest < 0) {
+		fputs("newest: none\n", out);
+		cmd_error(err, "dump-super", "%s: no valid superblock copy", path);
+		close(src.fd);
+		return CLI_EXIT_FAIL;
+	}
+	fprintf(out, "newest: copy %d (generation %llu)\n", newest,
+		(unsigned long long)sb[newest].generation);
+	if (valid[0] && valid[1] && memcmp(sb[0].uuid, sb[1].uuid, 16))
+		fputs("warning: the copies belong to different stores\n", out);
+	dump_check_device(&src, &sb[newest], out);
+	close(src.fd);
+	return CLI_EXIT_OK;
+}
+
+/* ---- the command line -------------------------------------------------- */
+
+#define CLI_MAX_OPTS	4
+#define CLI_MAX_POS	2
+
+/* An option of a command; the first of every table is --help. */
+struct cli_opt {
+	const char *name;	/* long form, without "--" */
+	char short_name;	/* 0: none */
+	bool has_arg;
+};
+
+/* A parsed command line. */
+struct cli_args {
+	const char *pos[CLI_MAX_POS];
+	int npos;
+	const char *val[CLI_MAX_OPTS];	/* value, "" for a flag, NULL if absent */
+};
+
+struct cli_cmd;
+typedef int (*cli_run_fn)(const struct cli_cmd *cmd,
+			  const struct cli_args *args, FILE *out, FILE *err);
+
+struct cli_cmd {
+	const char *name;
+	const char *synopsis;
+	const char *help;
+	struct cli_opt opts[CLI_MAX_OPTS];
+	int min_pos;
+	int max_pos;
+	cli_run_fn run;
+};
+
+#define OPT_HELP	{ "help", 'h', false }
+
+static void usage_error(FILE *err, const struct cli_cmd *cmd,
+			const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void usage_error(FILE *err, const struct cli_cmd *cmd,
+			const char *fmt, ...)
+{
+	const char *name = cmd ? cmd->name : NULL;
+	va_list ap;
+
+	fprintf(err, PROG ": %s%s", name ? name : "", name ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(err, fmt, ap);
+	va_end(ap);
+	fprintf(err, "\nTry '" PROG " %s%s--help'.\n", name ? name : "",
+		name ? " " : "");
+}
+
+static const struct cli_opt *find_long(const struct cli_cmd *cmd,
+				       const char *name, size_t len)
+{
+	const struct cli_opt *o;
+
+	for (o = cmd->opts; o < cmd->opts + CLI_MAX_OPTS && o->name; o++)
+		if (strlen(o->name) == len && !strncmp(o->name, name, len))
+			return o;
+	return NULL;
+}
+
+static const struct cli_opt *find_short(const struct cli_cmd *cmd, char c)
+{
+	const struct cli_opt *o;
+
+	for (o = cmd->opts; o < cmd->opts + CLI_MAX_OPTS && o->name; o++)
+		if (o->short_name && o->short_name == c)
+			return o;
+	return NULL;
+}
+
+/*
+ * Parse one option at argv[*i] ("--name", "--name=value", "--name value",
+ * "-x", "-x value"); 0 or CLI_EXIT_USAGE after saying why.
+ */
+static int parse_option(const struct cli_cmd *cmd, int argc, char **argv,
+			int *i, struct cli_args *args, FILE *err)
+{
+	const char *arg = argv[*i], *value = NULL;
+	const struct cli_opt *o;
+
+	if (arg[1] == '-') {
+		const char *eq = strchr(arg + 2, '=');
+		size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+
+		o = find_long(cmd, arg + 2, len);
+		if (eq)
+			value = eq + 1;
+	} else {
+		o = arg[2] ? NULL : find_short(cmd, arg[1]);
+	}
+	if (!o) {
+		usage_error(err, cmd, "unknown option '%s'", arg);
+		return CLI_EXIT_USAGE;
+	}
+	if (!o->has_arg && value) {
+		usage_error(err, cmd, "option '--%s' takes no value", o->name);
+		return CLI_EXIT_USAGE;
+	}
+	if (o->has_arg && !value) {
+		if (*i + 1 >= argc) {
+			usage_error(err, cmd, "option '%s' needs a value", arg);
+			return CLI_EXIT_USAGE;
+		}
+		value = argv[++*i];
+	}
+	args->val[o - cmd->opts] = value ? value : "";
+	return 0;
+}
+
+/* Parse argv[1..] of a command into @args; 0 or CLI_EXIT_USAGE. */
+static int parse_args(const struct cli_cmd *cmd, int argc, char **argv,
+		      struct cli_args *args, FILE *err)
+{
+	bool options_done = false;
+	int i, ret;
+
+	memset(args, 0, sizeof(*args));
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (!options_done && !strcmp(arg, "--")) {
+			options_done = true;
+			continue;
+		}
+		if (!options_done && arg[0] == '-' && arg[1]) {
+			ret = parse_option(cmd, argc, argv, &i, args, err);
+			if (ret)
+				return ret;
+			if (args->val[0])	/* --help: nothing else matters */
+				return 0;
+			continue;
+		}
+		if (args->npos == cmd->max_pos) {
+			usage_error(err, cmd, "unexpected argument '%s'", arg);
+			return CLI_EXIT_USAGE;
+		}
+		args->pos[args->npos++] = arg;
+	}
+	if (args->npos < cmd->min_pos) {
+		usage_error(err, cmd, "missing %s", cmd->synopsis);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Parse the size given to option @opt; 0 or CLI_EXIT_USAGE. */
+static int option_size(const struct cli_cmd *cmd, const struct cli_args *args,
+		       int opt, uint64_t *bytes, FILE *err)
+{
+	const char *s = args->val[opt];
+	int ret;
+
+	*bytes = 0;
+	if (!s)
+		return 0;
+	ret = cli_parse_size(s, bytes);
+	if (ret == -ERANGE) {
+		usage_error(err, cmd, "size '%s' of --%s is too large", s,
+			    cmd->opts[opt].name);
+		return CLI_EXIT_USAGE;
+	}
+	if (ret) {
+		usage_error(err, cmd, "invalid size '%s' for --%s (examples: 4096, 256K, 64MiB)",
+			    s, cmd->opts[opt].name);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Parse the store reference of positional argument 0; 0 or CLI_EXIT_USAGE. */
+static int store_arg(const struct cli_cmd *cmd, const struct cli_args *args,
+		     uint32_t *index, FILE *err)
+{
+	if (cli_parse_store(args->pos[0], index)) {
+		usage_error(err, cmd, "invalid store '%s' (expected N, "
+			    BETRKV_DEVICE_PREFIX "N or /dev/"
+			    BETRKV_DEVICE_PREFIX "N)", args->pos[0]);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Report a failed library call about a store; returns CLI_EXIT_FAIL. */
+static int store_error(FILE *err, const struct cli_cmd *cmd, uint32_t index,
+		       int ret)
+{
+	cmd_error(err, cmd->name, BETRKV_DEVICE_PREFIX "%u: %s", index,
+		  ret == -ENOENT ? "no store bound at that index" :
+		  betrkv_errstr(ret));
+	return CLI_EXIT_FAIL;
+}
+
+enum { FORMAT_NODE_SIZE = 1, FORMAT_JOURNAL_SIZE, FORMAT_YES };
+
+static int check_format_sizes(const struct cli_cmd *cmd, uint64_t node,
+			      uint64_t journal, FILE *err)
+{
+	if (node && (node < BETRKV_NODE_SIZE_MIN ||
+		     node > BETRKV_NODE_SIZE_MAX || (node & (node - 1)))) {
+		usage_error(err, cmd, "--node-size must be a power of two from 16KiB to 4MiB");
+		return CLI_EXIT_USAGE;
+	}
+	if (journal && (journal < BETRKV_JOURNAL_SIZE_MIN ||
+			journal > BETRKV_JOURNAL_SIZE_MAX ||
+			journal % BETRKV_BLOCK_SIZE)) {
+		usage_error(err, cmd, "--journal-size must be a multiple of 4KiB from 256KiB to 1GiB");
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int run_format(const struct cli_cmd *cmd, const struct cli_args *args,
+		      FILE *out, FILE *err)
+{
+	const char *dev = args->pos[0];
+	struct betrkv_format_opts opts = { 0 };
+	uint64_t node, journal;
+	char text[CLI_UUID_LEN];
+	uint8_t uuid[16];
+	int ret;
+
+	ret = option_size(cmd, args, FORMAT_NODE_SIZE, &node, err) ?:
+	      option_size(cmd, args, FORMAT_JOURNAL_SIZE, &journal, err) ?:
+	      check_format_sizes(cmd, node, journal, err);
+	if (ret)
+		return ret;
+	if (!args->val[FORMAT_YES]) {
+		usage_error(err, cmd, "formatting destroys everything on %s; add --yes to do it",
+			    dev);
+		return CLI_EXIT_USAGE;
+	}
+	opts.node_size = node;
+	opts.journal_size = journal;
+	ret = betrkv_format(dev, &opts, uuid);
+	if (ret) {
+		cmd_error(err, cmd->name, "%s: %s", dev, betrkv_errstr(ret));
+		return CLI_EXIT_FAIL;
+	}
+	fprintf(out, "%s\n", cli_format_uuid(uuid, text));
+	return CLI_EXIT_OK;
+}
+
+enum { BIND_READ_ONLY = 1, BIND_CACHE };
+
+static int run_bind(const struct cli_cmd *cmd, const struct cli_args *args,
+		    FILE *out, FILE *err)
+{
+	const char *dev = args->pos[0];
+	struct betrkv_bind_opts opts = { 0 };
+	uint32_t index;
+	int ret;
+
+	ret = option_size(cmd, args, BIND_CACHE, &opts.cache_bytes, err);
+	if (ret)
+		return ret;
+	opts.read_only = args->val[BIND_READ_ONLY];
+	ret = betrkv_bind(dev, &opts, &index);
+	if (ret) {
+		cmd_error(err, cmd->name, "%s: %s", dev, betrkv_errstr(ret));
+		return CLI_EXIT_FAIL;
+	}
+	fprintf(out, "/dev/" BETRKV_DEVICE_PREFIX "%u\n", index);
+	return CLI_EXIT_OK;
+}
+
+static int run_unbind(const struct cli_cmd *cmd, const struct cli_args *args,
+		      FILE *out, FILE *err)
+{
+	uint32_t index;
+	int ret;
+
+	ret = store_arg(cmd, args, &index, err);
+	if (ret)
+		return ret;
+	ret = betrkv_unbind(index);
+	return ret ? store_error(err, cmd, index, ret) : CLI_EXIT_OK;
+}
+
+/* The indices of all bound stores, in a malloc'd array; count or -errno. */
+static int list_indices(uint32_t **indices)
+{
+	uint32_t cap = BETRKV_MAX_STORES;
+	int ret;
+
+	for (;;) {
+		*indices = calloc(cap, sizeof(**indices));
+		if (!*indices)
+			return -ENOMEM;
+		ret = betrkv_list(*indices, cap);
+		if (ret >= 0 && (uint32_t)ret <= cap)
+			return ret;
+		free(*indices);
+		*indices = NULL;
+		if (ret < 0)
+			return ret;
+		cap = ret;	/* more stores appeared: ask again */
+	}
+}
+
+static int run_list(const struct cli_cmd *cmd, const struct cli_args *args,
+		    FILE *out, FILE *err)
+{
+	struct betrkv_status_args st;
+	int count, i, ret, status = CLI_EXIT_OK;
+	char uuid[CLI_UUID_LEN];
+	uint32_t *indices;
+
+	count = list_indices(&indices);
+	if (count < 0) {
+		cmd_error(err, cmd->name, "%s", betrkv_errstr(count));
+		return CLI_EXIT_FAIL;
+	}
+	for (i = 0; i < count; i++) {
+		ret = betrkv_status(indices[i], &st);
+		if (ret == -ENOENT)	/* unbound since the list was taken */
+			continue;
+		if (ret) {
+			status = store_error(err, cmd, indices[i], ret);
+			continue;
+		}
+		fprintf(out, BETRKV_DEVICE_PREFIX "%-4u %-9s %s %.*s\n",
+			st.index, betrkv_state_name(st.state),
+			cli_format_uuid(st.uuid, uuid), backing_name_len(&st),
+			st.backing_name);
+	}
+	free(indices);
+	return status;
+}
+
+enum { STATUS_JSON = 1 };
+
+static int run_status(const struct cli_cmd *cmd, const struct cli_args *args,
+		      FILE *out, FILE *err)
+{
+	struct betrkv_status_args st;
+	uint32_t index;
+	int ret;
+
+	ret = store_arg(cmd, args, &index, err);
+	if (ret)
+		return ret;
+	ret = betrkv_status(index, &st);
+	if (ret)
+		return store_error(err, cmd, index, ret);
+	if (args->val[STATUS_JSON])
+		cli_print_status_json(out, &st);
+	else
+		cli_print_status(out, &st);
+	return CLI_EXIT_OK;
+}
+
+enum { DUMP_SOFTWARE_CRC = 1 };
+
+static int run_dump_super(const struct cli_cmd *cmd,
+			  const struct cli_args *args, FILE *out, FILE *err)
+{
+	return cli_dump_super(args->pos[0], args->val[DUMP_SOFTWARE_CRC],
+			      out, err);
+}
+
+static const struct cli_cmd commands[] = {
+	{
+		.name = "format", .synopsis = "DEVICE",
+		.help = "Write a new, empty store onto DEVICE, destroying its contents.\n"
+			"Prints the new store's UUID.\n"
+			"  -n, --node-size SIZE     bytes per tree node, a power of two from\n"
+			"                           16K to 4M (default 256K)\n"
+			"  -j, --journal-size SIZE  bytes of journal, a multiple of 4K from 256K\n"
+			"                           to 1G (default 1/64 of the device)\n"
+			"  -y, --yes                really destroy DEVICE's contents (required)\n",
+		.opts = { OPT_HELP, { "node-size", 'n', true },
+			  { "journal-size", 'j', true }, { "yes", 'y', false } },
+		.min_pos = 1, .max_pos = 1, .run = run_format,
+	},
+	{
+		.name = "bind", .synopsis = "DEVICE",
+		.help = "Open the store on DEVICE as /dev/betrkvN and print that path.\n"
+			"  -r, --read-only   never write to DEVICE\n"
+			"  -c, --cache SIZE  block cache budget (default 64M)\n",
+		.opts = { OPT_HELP, { "read-only", 'r', false },
+			  { "cache", 'c', true } },
+		.min_pos = 1, .max_pos = 1, .run = run_bind,
+	},
+	{
+		.name = "unbind", .synopsis = "STORE",
+		.help = "Checkpoint and close a bound store.  STORE is N, betrkvN or\n"
+			"/dev/betrkvN.\n",
+		.opts = { OPT_HELP },
+		.min_pos = 1, .max_pos = 1, .run = run_unbind,
+	},
+	{
+		.name = "list", .synopsis = "",
+		.help = "One line per bound store: name, state, UUID, backing device.\n",
+		.opts = { OPT_HELP },
+		.min_pos = 0, .max_pos = 0, .run = run_list,
+	},
+	{
+		.name = "status", .synopsis = "STORE",
+		.help = "Describe a bound store.  STORE is N, betrkvN or /dev/betrkvN.\n"
+			"  --json  one JSON object instead of text\n",
+		.opts = { OPT_HELP, { "json", 0, false } },
+		.min_pos = 1, .max_pos = 1, .run = run_status,
+	},
+	{
+		.name = "dump-super", .synopsis = "DEVICE-OR-IMAGE",
+		.help = "Decode both superblock copies of a device or image file (no\n"
+			"module needed) and say which is newest.  Fails if neither is valid.\n"
+			"  --software-crc  verify with the software crc32c, not the kernel's\n",
+		.opts = { OPT_HELP, { "software-crc", 0, false } },
+		.min_pos = 1, .max_pos = 1, .run = run_dump_super,
+	},
+};
+
+#define NR_COMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+static const struct cli_cmd *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NR_COMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void command_usage(FILE *f, const struct cli_cmd *cmd)
+{
+	fprintf(f, "Usage: " PROG " %s%s%s [OPTIONS]\n%s", cmd->name,
+		*cmd->synopsis ? " " : "", cmd->synopsis, cmd->help);
+	fputs("  -h, --help  show this help\n", f);
+}
+
+static void main_usage(FILE *f)
+{
+	size_t i;
+
+	fputs("Usage: " PROG " COMMAND [ARGS] [OPTIONS]\n"
+	      "Administer betrkv key-value stores on block devices.\n\n"
+	      "Commands:\n", f);
+	for (i = 0; i < NR_COMMANDS; i++)
+		fprintf(f, "  %s %s\n", commands[i].name, commands[i].synopsis);
+	fputs("\nSIZE takes the suffixes K, M, G, T (or KiB, MiB, ...): powers of 1024.\n"
+	      "'" PROG " COMMAND --help' describes a command.  Exit status: 0 success,\n"
+	      "1 failure, 2 wrong usage.\n", f);
+}
+
+/* "help [COMMAND]", "--help", "-h", "--version"; -1 if @argv is none of them. */
+static int global_option(int argc, char **argv, FILE *out, FILE *err)
+{
+	const struct cli_cmd *cmd;
+	const char *arg = argv[1];
+
+	if (!strcmp(arg, "--version")) {
+		fputs(PROG " " BETRKV_VERSION "\n", out);
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(arg, "help") && strcmp(arg, "--help") && strcmp(arg, "-h"))
+		return -1;
+	if (argc < 3) {
+		main_usage(out);
+		return CLI_EXIT_OK;
+	}
+	cmd = find_command(argv[2]);
+	if (!cmd || argc > 3) {
+		usage_error(err, NULL, "no help for '%s'", argv[argc > 3 ? 3 : 2]);
+		return CLI_EXIT_USAGE;
+	}
+	command_usage(out, cmd);
+	return CLI_EXIT_OK;
+}
+
+/**
+ * betrkvctl_main() - run one betrkvctl command line.
+ * @argc: argument count, argv[0] included
+ * @argv: the arguments; argv[1] is the command
+ * @out: the standard output to use
+ * @err: the standard error to use
+ *
+ * Return: the exit status: CLI_EXIT_OK, CLI_EXIT_FAIL or CLI_EXIT_USAGE.
+ */
+int betrkvctl_main(int argc, char **argv, FILE *out, FILE *err)
+{
+	const struct cli_cmd *cmd;
+	struct cli_args args;
+	int ret;
+
+	if (argc < 2) {
+		main_usage(err);
+		return CLI_EXIT_USAGE;
+	}
+	ret = global_option(argc, argv, out, err);
+	if (ret >= 0)
+		return ret;
+	cmd = find_command(argv[1]);
+	if (!cmd) {
+		usage_error(err, NULL, "unknown command '%s'", argv[1]);
+		return CLI_EXIT_USAGE;
+	}
+	ret = parse_args(cmd, argc - 1, argv + 1, &args, err);
+	if (ret)
+		return ret;
+	if (args.val[0]) {
+		command_usage(out, cmd);
+		return CLI_EXIT_OK;
+	}
+	return cmd->run(cmd, &args, out, err);
+}
