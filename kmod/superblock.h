@@ -21,7 +21,7 @@
 
 #include "env.h"
 
-#define BETRKV_SB_MAGIC		0x3176726b72746562ull	/* "betrkvr1" */
+#define BETRKV_SB_MAGIC		0x6273766b72746562ull	/* "betrkvsb" on disk */
 #define BETRKV_SB_SLOTS		2
 /* Bytes the layout reserves per indirection table entry. */
 #define BETRKV_ITABLE_ENTRY_BYTES	32u

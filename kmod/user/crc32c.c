@@ -18,7 +18,8 @@
 
 static u32 crc_table[8][256];
 static pthread_once_t crc_table_once = PTHREAD_ONCE_INIT;
-static bool crc_have_sse42;
+static bool crc_have_sse42;	/* the CPU has it */
+static bool crc_use_sse42 = true;	/* and it may be used */
 
 static void crc_table_init(void)
 {
@@ -80,7 +81,7 @@ static u32 crc_update_sse42(u32 crc, const u8 *p, size_t len)
 
 static u32 crc_update_software(u32 crc, const void *p, size_t len)
 {
-	if (crc_have_sse42)
+	if (crc_have_sse42 && crc_use_sse42)
 		return crc_update_sse42(crc, p, len);
 	return crc_update_table(crc, p, len);
 }
@@ -131,6 +132,7 @@ int betrkv_crc32c_use_kcapi(void)
 
 	if (kcapi)
 		return 0;
+	kcapi_set_verbosity(KCAPI_LOG_NONE);
 	ret = kcapi_md_init(&h, "crc32c", 0);
 	if (ret)
 		return ret < 0 ? ret : -EINVAL;
@@ -144,12 +146,15 @@ int betrkv_crc32c_use_kcapi(void)
 
 /**
  * betrkv_crc32c_use_software() - go back to the software backend.
+ * @hw: use the CPU's SSE4.2 crc32 instructions where it has them; false
+ *      forces the table-driven code
  */
-void betrkv_crc32c_use_software(void)
+void betrkv_crc32c_use_software(bool hw)
 {
 	if (kcapi)
 		kcapi_md_destroy(kcapi);
 	kcapi = NULL;
+	crc_use_sse42 = hw;
 }
 
 /**
@@ -162,5 +167,5 @@ const char *betrkv_crc32c_backend(void)
 	if (kcapi)
 		return "kcapi";
 	pthread_once(&crc_table_once, crc_table_init);
-	return crc_have_sse42 ? "sse4.2" : "table";
+	return crc_have_sse42 && crc_use_sse42 ? "sse4.2" : "table";
 }

@@ -163,7 +163,7 @@ u32 betrkv_dev_block_size(const struct betrkv_dev *dev)
 static int dev_check_range(const struct betrkv_dev *dev, u64 off, size_t len)
 {
 	if (!IS_ALIGNED(off, dev->block_size) ||
-	    !IS_ALIGNED(len, dev->block_size))
+	    !IS_ALIGNED(len, dev->block_size) || !len)
 		return -EINVAL;
 	if (off > dev->size || len > dev->size - off)
 		return -ENOSPC;

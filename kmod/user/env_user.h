@@ -40,7 +40,9 @@ typedef int64_t s64;
 #define kfree(p)		free(p)
 #define kvfree(p)		free(p)
 
+#ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#endif
 #define BUILD_BUG_ON(c)		_Static_assert(!(c), #c)
 #define ALIGN(x, a)		(((x) + (a) - 1) / (a) * (a))
 #define ALIGN_DOWN(x, a)	((x) / (a) * (a))
@@ -79,7 +81,7 @@ void betrkv_user_dev_close(struct betrkv_dev *dev);
 
 /* CRC-32C backends (software is the default). */
 int betrkv_crc32c_use_kcapi(void);
-void betrkv_crc32c_use_software(void);
+void betrkv_crc32c_use_software(bool hw);
 const char *betrkv_crc32c_backend(void);
 
 #endif /* BETRKV_ENV_USER_H */
