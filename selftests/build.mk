@@ -10,7 +10,7 @@ UTEST_SAN_BINS	:= $(UTEST_SRCS:selftests/userspace/%.c=$(BUILD)/tests-san/%)
 VMTEST_SRCS	:= $(wildcard selftests/betrkv/*.c)
 VMTEST_BINS	:= $(VMTEST_SRCS:selftests/betrkv/%.c=$(BUILD)/vmtests/%)
 
-TEST_CFLAGS	:= -I$(BUILD)/kselftest -Ikmod -Itools
+TEST_CFLAGS	:= -I$(BUILD)/kselftest -Ikmod -Itools -Wno-missing-prototypes
 TEST_LIBS	:= $(CLI_LIB) $(LIB_STATIC) $(CORE_LIB)
 TEST_SAN_LIBS	:= $(CLI_SAN_LIB) $(LIB_SAN_STATIC) $(CORE_SAN_LIB)
 

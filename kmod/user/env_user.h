@@ -32,11 +32,27 @@ typedef int64_t s64;
 #define EUCLEAN		117
 #endif
 
+/*
+ * Allocations of a block or more are block-aligned, as the kernel's
+ * power-of-two kmalloc() and kvmalloc() are page-aligned: the buffers can
+ * be used for O_DIRECT I/O.
+ */
+static inline void *betrkv_user_alloc(size_t n, bool zero)
+{
+	void *p;
+
+	if (posix_memalign(&p, n >= 4096 ? 4096 : 16, n ? n : 1))
+		return NULL;
+	if (zero)
+		memset(p, 0, n);
+	return p;
+}
+
 #define GFP_KERNEL	0
-#define kmalloc(n, gfp)		malloc(n)
-#define kzalloc(n, gfp)		calloc(1, n)
-#define kvmalloc(n, gfp)	malloc(n)
-#define kvzalloc(n, gfp)	calloc(1, n)
+#define kmalloc(n, gfp)		betrkv_user_alloc(n, false)
+#define kzalloc(n, gfp)		betrkv_user_alloc(n, true)
+#define kvmalloc(n, gfp)	betrkv_user_alloc(n, false)
+#define kvzalloc(n, gfp)	betrkv_user_alloc(n, true)
 #define kfree(p)		free(p)
 #define kvfree(p)		free(p)
 

@@ -97,7 +97,7 @@ TEST_F(backend, head_body_split)
 /* Every length and alignment gives what the table code gives. */
 TEST_F(backend, agrees_with_table)
 {
-	static u8 buf[4096 + 16];
+	static u8 buf[64 * 67 + 8];
 	u32 want[64][8];
 	size_t len, off, i;
 

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Every refusal of FORMAT and BIND: the errno it gives, and that the
+ * device is bit-for-bit unchanged afterwards.
+ */
+#include "kselftest_harness.h"
+#include "vmtest.h"
+
+FIXTURE(refusal) {
+	u64 before;
+	const char *disk;
+};
+
+FIXTURE_SETUP(refusal)
+{
+	betrkv_user_set_log(quiet_core);
+	unbind_all();
+	self->disk = DISK_A;
+	ASSERT_EQ(0, betrkv_format(DISK_A, NULL, NULL));
+}
+
+FIXTURE_TEARDOWN(refusal)
+{
+	unbind_all();
+}
+
+/* Take the fingerprint of @disk after the test has prepared it. */
+static void snap(FIXTURE_DATA(refusal) *self, const char *disk)
+{
+	self->disk = disk;
+	self->before = dev_fingerprint(disk);
+}
+
+static void expect_bind(struct __test_metadata *_metadata,
+			FIXTURE_DATA(refusal) *self, int err)
+{
+	u32 index = ~0u;
+
+	EXPECT_EQ(err, betrkv_bind(self->disk, NULL, &index));
+	EXPECT_EQ(~0u, index);
+	EXPECT_EQ(0, betrkv_list(NULL, 0));
+	EXPECT_EQ(self->before, dev_fingerprint(self->disk));
+}
+
+TEST_F(refusal, not_formatted)
+{
+	dev_zero(DISK_A, 0, 2 * BETRKV_BLOCK_SIZE);
+	snap(self, DISK_A);
+	expect_bind(_metadata, self, -ENODATA);
+}
+
+TEST_F(refusal, both_copies_corrupt)
+{
+	dev_flip(DISK_A, 0, 100);
+	dev_flip(DISK_A, 1, 4000);
+	snap(self, DISK_A);
+	expect_bind(_metadata, self, -EUCLEAN);
+}
+
+TEST_F(refusal, one_copy_missing_other_corrupt)
+{
+	dev_zero(DISK_A, 0, BETRKV_BLOCK_SIZE);
+	dev_flip(DISK_A, 1, 60);
+	snap(self, DISK_A);
+	expect_bind(_metadata, self, -EUCLEAN);
+}
+
+TEST_F(refusal, format_version_from_the_future)
+{
+	struct betrkv_sb sb;
+
+	ASSERT_EQ(0, sb_read(DISK_A, 0, &sb));
+	sb.generation = 2;
+	sb.format_version = BETRKV_FORMAT_VERSION + 1;
+	sb_put(DISK_A, 1, &sb);
+	snap(self, DISK_A);
+	expect_bind(_metadata, self, -EOPNOTSUPP);
+}
+
+TEST_F(refusal, geometry_does_not_match_device)
+{
+	u8 blocks[2 * BETRKV_BLOCK_SIZE];
+
+	/* The superblocks of a 64 MiB store on a 96 MiB device. */
+	raw_io(DISK_A, false, 0, blocks, sizeof(blocks));
+	raw_io(DISK_BIG, true, 0, blocks, sizeof(blocks));
+	snap(self, DISK_BIG);
+	expect_bind(_metadata, self, -EMEDIUMTYPE);
+}
+
+TEST_F(refusal, device_claimed)
+{
+	int fd;
+
+	snap(self, DISK_A);
+	fd = open(DISK_A, O_RDONLY | O_EXCL);
+	ASSERT_LE(0, fd);
+	expect_bind(_metadata, self, -EBUSY);
+	EXPECT_EQ(-EBUSY, betrkv_format(DISK_A, NULL, NULL));
+	close(fd);
+	EXPECT_EQ(self->before, dev_fingerprint(DISK_A));
+}
+
+TEST_F(refusal, device_bound)
+{
+	u32 index, again = ~0u;
+
+	ASSERT_EQ(0, betrkv_bind(DISK_A, NULL, &index));
+	EXPECT_EQ(-EBUSY, betrkv_bind(DISK_A, NULL, &again));
+	EXPECT_EQ(-EBUSY, betrkv_format(DISK_A, NULL, NULL));
+	EXPECT_EQ(~0u, again);
+	EXPECT_EQ(1, betrkv_list(NULL, 0));
+}
+
+TEST_F(refusal, not_a_block_device)
+{
+	u32 index;
+	int fd;
+
+	EXPECT_EQ(-ENOTBLK, betrkv_bind("/dev/null", NULL, &index));
+	EXPECT_EQ(-ENOTBLK, betrkv_format("/dev/null", NULL, NULL));
+	fd = open("/tmp/betrkv-file", O_CREAT | O_RDWR, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 64 << 20));
+	close(fd);
+	EXPECT_EQ(-ENOTBLK, betrkv_bind("/tmp/betrkv-file", NULL, &index));
+	EXPECT_EQ(-ENOTBLK, betrkv_format("/tmp/betrkv-file", NULL, NULL));
+	unlink("/tmp/betrkv-file");
+	EXPECT_EQ(-ENOENT, betrkv_bind("/dev/no-such-disk", NULL, &index));
+	EXPECT_EQ(0, betrkv_list(NULL, 0));
+}
+
+TEST_F(refusal, device_too_small)
+{
+	snap(self, DISK_SMALL);
+	EXPECT_EQ(-ENOSPC, betrkv_format(DISK_SMALL, NULL, NULL));
+	EXPECT_EQ(self->before, dev_fingerprint(DISK_SMALL));
+}
+
+TEST_F(refusal, bad_format_options)
+{
+	struct betrkv_format_opts bad[] = {
+		{ .node_size = 12345 },
+		{ .node_size = 8192 },
+		{ .node_size = 8 << 20 },
+		{ .journal_size = 4096 },
+		{ .journal_size = (1 << 20) + 512 },
+		{ .journal_size = 32 << 20 },	/* over a quarter of 64 MiB */
+	};
+	size_t i;
+
+	snap(self, DISK_A);
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		EXPECT_EQ(-EINVAL, betrkv_format(DISK_A, &bad[i], NULL))
+			TH_LOG("case %zu", i);
+	EXPECT_EQ(self->before, dev_fingerprint(DISK_A));
+}
+
+TEST_F(refusal, bad_cache_budget)
+{
+	struct betrkv_bind_opts small = { .cache_bytes = 4096 };
+	struct betrkv_bind_opts huge = { .cache_bytes = 1ull << 50 };
+	u32 index;
+
+	snap(self, DISK_A);
+	EXPECT_EQ(-EINVAL, betrkv_bind(DISK_A, &small, &index));
+	EXPECT_EQ(-EINVAL, betrkv_bind(DISK_A, &huge, &index));
+	EXPECT_EQ(0, betrkv_list(NULL, 0));
+	EXPECT_EQ(self->before, dev_fingerprint(DISK_A));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Runs inside the VM (tools/run-tests.sh boots it): loads the module, runs
+# every in-VM test program and the host unit tests that need the guest's
+# kernel (crc32c through AF_ALG), each printing TAP.  Exits non-zero if any
+# program failed.
+cd /
+dmesg -n 1
+modprobe algif_hash && modprobe crypto_user
+insmod /lib/modules/betrkv.ko || { echo "not ok 1 insmod betrkv.ko"; exit 1; }
+status=0
+for t in /selftests/bind_test /selftests/refusal_test /selftests/control_test \
+	 /unittests/test_crc32c /selftests/module_test; do
+	echo "# ==== $t"
+	"$t" || status=1
+done
+# No oops or warning may have been logged along the way.
+if dmesg | grep -E "WARNING:|BUG:|Oops|Call Trace" >/dev/null; then
+	echo "not ok 1 kernel log has warnings"
+	dmesg | tail -n 40
+	status=1
+fi
+exit $status

@@ -1,0 +1,77 @@
+#!/bin/bash
+# Run every test and print one summary line, "N passed, N failed, N skipped".
+#
+#   tools/run-tests.sh [host|vm]...      (default: host vm)
+#
+# host: each userspace test program (kselftest TAP), plain and under
+#       AddressSanitizer + UndefinedBehaviorSanitizer.
+# vm:   boots the installed kernel in QEMU with the disks the in-VM tests
+#       expect (selftests/betrkv/vmtest.h) and runs selftests/betrkv/run.sh.
+# Expects `make all` to have run.  Logs go to build/test-logs/.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+logs=$BUILD/test-logs
+rm -rf "$logs"
+mkdir -p "$logs"
+
+pass=0 fail=0 skip=0
+failed=()
+
+# Count the top-level TAP results in log $1 of program $2 exiting with $3.
+tally() {
+	local log=$1 name=$2 rc=$3 p f s
+	p=$(tr -d '\r' < "$log" | grep -cE '^ok [0-9]+' )
+	s=$(tr -d '\r' < "$log" | grep -cE '^ok [0-9]+.*# SKIP' )
+	f=$(tr -d '\r' < "$log" | grep -cE '^not ok [0-9]+' )
+	p=$((p - s))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1	# crashed or exited non-zero without reporting a failure
+	fi
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	[ "$f" -eq 0 ] || failed+=("$name")
+	printf '%-40s %3d passed, %d failed, %d skipped\n' "$name" "$p" "$f" "$s"
+}
+
+run_host() {
+	local t name rc
+	for t in "$BUILD"/tests/* "$BUILD"/tests-san/*; do
+		[ -x "$t" ] || continue
+		name=${t#"$BUILD"/}
+		"$t" > "$logs/${name//\//_}.log" 2>&1
+		rc=$?
+		tally "$logs/${name//\//_}.log" "$name" "$rc"
+		[ "$rc" -eq 0 ] || tail -n 30 "$logs/${name//\//_}.log"
+	done
+}
+
+run_vm() {
+	local rc
+	tools/vm/betrkv-vm --module betrkv.ko \
+		--dir "$BUILD/vmtests:/selftests" --dir "$BUILD/tests:/unittests" \
+		--bin selftests/betrkv/run.sh \
+		--disk 64M --disk 64M --disk 8M --disk 96M \
+		--disk-opts logical_block_size=4096,physical_block_size=4096 --disk 64M \
+		--timeout 1200 --log "$logs/vm.log" -- /bin/run.sh > "$logs/vm.out" 2>&1
+	rc=$?
+	tally "$logs/vm.log" "vm selftests" "$rc"
+	if [ "$rc" -ne 0 ]; then
+		echo "---- VM exited with status $rc; last lines of its console:"
+		tr -d '\r' < "$logs/vm.log" | grep -vE '^ok ' | tail -n 60
+	fi
+}
+
+start=$(date +%s)
+for what in "${@:-host vm}"; do
+	for w in $what; do
+		case $w in
+		host) run_host ;;
+		vm) run_vm ;;
+		*) echo "usage: $0 [host|vm]..." >&2; exit 2 ;;
+		esac
+	done
+done
+echo "# test time: $(( $(date +%s) - start )) s; logs in $logs"
+[ ${#failed[@]} -eq 0 ] || echo "# failed: ${failed[*]}"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
