@@ -16,6 +16,9 @@
 
 /**
  * betrkv_reject() - log why a request is refused and return @err.
+ *
+ * Not ratelimited: only root can open /dev/betrkv-control, and an
+ * administrator wants every reason.
  * @err: the negative errno
  * @fmt: the reason, printf-style, without a trailing newline
  *
@@ -29,7 +32,7 @@ int betrkv_reject(int err, const char *fmt, ...)
 	va_start(args, fmt);
 	vaf.fmt = fmt;
 	vaf.va = &args;
-	pr_warn_ratelimited("%pV (error %d)\n", &vaf, err);
+	pr_warn("%pV (error %d)\n", &vaf, err);
 	va_end(args);
 	return err;
 }
@@ -193,32 +196,34 @@ static int ctl_status(void __user *uarg)
 	return args_out(uarg, &args, sizeof(args), usize);
 }
 
+/* Commands are matched without their size bits: the size field rules. */
 static long ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
 
+	cmd = BETRKV_IOC_NOSIZE(cmd);
 	switch (cmd) {
-	case BETRKV_IOC_FORMAT:
-	case BETRKV_IOC_BIND:
-	case BETRKV_IOC_UNBIND:
+	case BETRKV_IOC_NOSIZE(BETRKV_IOC_FORMAT):
+	case BETRKV_IOC_NOSIZE(BETRKV_IOC_BIND):
+	case BETRKV_IOC_NOSIZE(BETRKV_IOC_UNBIND):
 		if (!capable(CAP_SYS_ADMIN))
 			return -EPERM;
 		break;
-	case BETRKV_IOC_LIST:
-	case BETRKV_IOC_STATUS:
+	case BETRKV_IOC_NOSIZE(BETRKV_IOC_LIST):
+	case BETRKV_IOC_NOSIZE(BETRKV_IOC_STATUS):
 		break;
 	default:
 		return -ENOTTY;
 	}
 
 	switch (cmd) {
-	case BETRKV_IOC_FORMAT:
+	case BETRKV_IOC_NOSIZE(BETRKV_IOC_FORMAT):
 		return ctl_format(uarg);
-	case BETRKV_IOC_BIND:
+	case BETRKV_IOC_NOSIZE(BETRKV_IOC_BIND):
 		return ctl_bind(uarg);
-	case BETRKV_IOC_UNBIND:
+	case BETRKV_IOC_NOSIZE(BETRKV_IOC_UNBIND):
 		return ctl_unbind(uarg);
-	case BETRKV_IOC_LIST:
+	case BETRKV_IOC_NOSIZE(BETRKV_IOC_LIST):
 		return ctl_list(uarg);
 	default:
 		return ctl_status(uarg);

@@ -31,15 +31,9 @@ static const char format_holder[] = "betrkv-format";
 
 const char *betrkv_state_name(enum betrkv_state state)
 {
-	switch (state) {
-	case BETRKV_STATE_LIVE:
-		return "live";
-	case BETRKV_STATE_READONLY:
-		return "read-only";
-	case BETRKV_STATE_FAILED:
-		return "failed";
-	}
-	return "unknown";
+	static const char *const names[] = BETRKV_STATE_NAMES;
+
+	return state < ARRAY_SIZE(names) && names[state] ? names[state] : "unknown";
 }
 
 static int store_open(struct inode *inode, struct file *file)

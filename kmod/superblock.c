@@ -313,8 +313,17 @@ int betrkv_sb_check_device(const struct betrkv_geometry *geo, u64 device_bytes,
 	return 0;
 }
 
-/* Of two decode results, the slot to use, or -1 if neither can be used. */
-static int sb_pick(const int ret[BETRKV_SB_SLOTS],
+/**
+ * betrkv_sb_pick() - which superblock copy a bind uses.
+ * @ret: betrkv_sb_decode()'s result for each slot
+ * @sb: the decoded copies
+ *
+ * Of the intact copies (valid, or intact but of a newer format version),
+ * the one with the higher generation; slot 0 on a tie.
+ *
+ * Return: the slot, or -1 if no copy is intact.
+ */
+int betrkv_sb_pick(const int ret[BETRKV_SB_SLOTS],
 		   const struct betrkv_sb sb[BETRKV_SB_SLOTS])
 {
 	bool ok0 = !ret[0] || ret[0] == -EOPNOTSUPP;
@@ -363,7 +372,7 @@ int betrkv_sb_load(struct betrkv_dev *dev, struct betrkv_sb *sb,
 		ret[i] = betrkv_sb_decode(buf + i * BETRKV_BLOCK_SIZE, i,
 					  &copies[i], &why[i]);
 
-	pick = sb_pick(ret, copies);
+	pick = betrkv_sb_pick(ret, copies);
 	if (pick < 0) {
 		err = ret[0] == -ENODATA && ret[1] == -ENODATA ? -ENODATA : -EUCLEAN;
 		pr_err("%s: %s (copy 0: %s; copy 1: %s)\n",

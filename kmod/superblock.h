@@ -66,6 +66,8 @@ int betrkv_layout(struct betrkv_geometry *geo, u64 device_bytes,
 void betrkv_sb_encode(const struct betrkv_sb *sb, unsigned int slot, void *blk);
 int betrkv_sb_decode(const void *blk, unsigned int slot, struct betrkv_sb *sb,
 		     const char **why);
+int betrkv_sb_pick(const int ret[BETRKV_SB_SLOTS],
+		   const struct betrkv_sb sb[BETRKV_SB_SLOTS]);
 int betrkv_sb_check_device(const struct betrkv_geometry *geo, u64 device_bytes,
 			   u32 logical_block_size, const char **why);
 int betrkv_sb_load(struct betrkv_dev *dev, struct betrkv_sb *sb,

@@ -418,7 +418,7 @@ static void print_sb(FILE *out, const struct betrkv_sb *sb)
 		    (unsigned long long)cp->seq);
 	print_field(out, "journal start:", "%llu",
 		    (unsigned long long)cp->journal_start);
-	print_field(out, "itable:", "slot %u, %llu bytes, crc32c 0x%08x",
+	print_field(out, "checkpoint itable:", "slot %u, %llu bytes, crc32c 0x%08x",
 		    (unsigned int)cp->itable_slot,
 		    (unsigned long long)cp->itable_bytes,
 		    (unsigned int)cp->itable_csum);
@@ -427,7 +427,7 @@ static void print_sb(FILE *out, const struct betrkv_sb *sb)
 		    (unsigned long long)cp->next_node_id);
 }
 
-/* Read and decode slot @slot; print it; 0 if it is valid. */
+/* Read and decode slot @slot; print it; 0 or betrkv_sb_decode()'s error. */
 static int dump_slot(const struct sb_source *src, unsigned int slot,
 		     struct betrkv_sb *sb, FILE *out)
 {
@@ -437,6 +437,7 @@ static int dump_slot(const struct sb_source *src, unsigned int slot,
 	int ret;
 
 	fprintf(out, "copy %u (block %u): ", slot, slot);
+	memset(sb, 0, sizeof(*sb));
 	ret = posix_memalign(&blk, BETRKV_BLOCK_SIZE, BETRKV_BLOCK_SIZE);
 	if (ret) {
 		fprintf(out, "unreadable: %s\n", strerror(ret));
@@ -448,12 +449,16 @@ static int dump_slot(const struct sb_source *src, unsigned int slot,
 		ret = n;
 		fprintf(out, "unreadable: %s\n", strerror(-ret));
 	} else if (n < BETRKV_BLOCK_SIZE) {
-		ret = -ENODATA;
+		ret = -EIO;
 		fprintf(out, "invalid: short read (%zd of %u bytes)\n", n,
 			BETRKV_BLOCK_SIZE);
 	} else {
 		ret = betrkv_sb_decode(blk, slot, sb, &why);
-		if (ret)
+		if (ret == -EOPNOTSUPP)
+			fprintf(out, "intact, generation %llu, but format version %u is newer than this tool\n",
+				(unsigned long long)sb->generation,
+				(unsigned int)sb->format_version);
+		else if (ret)
 			fprintf(out, "invalid: %s\n",
 				why ? why : strerror(-ret));
 		else
@@ -470,13 +475,15 @@ static void dump_choose_crc(bool software_crc, FILE *out)
 {
 	int ret = 0;
 
-	if (!software_crc)
+	if (software_crc)
+		betrkv_crc32c_use_software(true);
+	else
 		ret = betrkv_crc32c_use_kcapi();
 	fprintf(out, "crc32c: %s", betrkv_crc32c_backend());
 	if (software_crc)
-		fputs(" (forced)", out);
+		fputs(" (software, as asked)", out);
 	else if (ret)
-		fprintf(out, " (kernel crypto API unavailable: %s)",
+		fprintf(out, " (software: kernel crypto API unavailable: %s)",
 			strerror(-ret));
 	fputc('\n', out);
 }
@@ -499,6 +506,35 @@ static void dump_check_device(const struct sb_source *src,
 		fputs("device check: geometry matches\n", out);
 }
 
+/* Print the verdict on the copies; CLI_EXIT_OK if the newest is usable. */
+static int dump_verdict(const struct sb_source *src, const char *path,
+			const int ret[BETRKV_SB_SLOTS],
+			const struct betrkv_sb sb[BETRKV_SB_SLOTS],
+			FILE *out, FILE *err)
+{
+	int pick = betrkv_sb_pick(ret, sb);
+
+	if (pick < 0) {
+		fputs("newest: none\n", out);
+		cmd_error(err, "dump-super", "%s: %s", path,
+			  ret[0] == -ENODATA && ret[1] == -ENODATA ?
+			  "no betrkv superblock (not formatted)" :
+			  "no valid superblock copy");
+		return CLI_EXIT_FAIL;
+	}
+	fprintf(out, "newest: copy %d (generation %llu)\n", pick,
+		(unsigned long long)sb[pick].generation);
+	if (ret[pick]) {
+		cmd_error(err, "dump-super", "%s: the newest copy has format version %u, newer than this tool",
+			  path, (unsigned int)sb[pick].format_version);
+		return CLI_EXIT_FAIL;
+	}
+	if (!ret[0] && !ret[1] && memcmp(sb[0].uuid, sb[1].uuid, 16))
+		fputs("warning: the two copies belong to different stores\n", out);
+	dump_check_device(src, &sb[pick], out);
+	return CLI_EXIT_OK;
+}
+
 /**
  * cli_dump_super() - print both superblock copies of a device or image.
  * @path: a block device or a regular file holding a store image
@@ -507,54 +543,37 @@ static void dump_check_device(const struct sb_source *src,
  * @out: where the report goes
  * @err: where the error line goes
  *
- * Prints the crc32c backend, each copy's fields or the reason it is
- * invalid, which copy is newest (the valid one with the highest
- * generation, the lower slot on a tie) and whether its geometry fits @path.
+ * Prints the crc32c backend that verifies the copies, each copy's fields or
+ * the reason it is invalid, the newest copy (chosen as a bind chooses it)
+ * and whether its geometry fits @path.
  *
- * Return: CLI_EXIT_OK if a copy is valid, else CLI_EXIT_FAIL.
+ * Return: CLI_EXIT_OK if the newest copy is valid, else CLI_EXIT_FAIL
+ * (also when no copy is valid).
  */
 int cli_dump_super(const char *path, bool software_crc, FILE *out, FILE *err)
 {
 	struct betrkv_sb sb[BETRKV_SB_SLOTS];
-	bool valid[BETRKV_SB_SLOTS];
+	int ret[BETRKV_SB_SLOTS];
 	struct sb_source src;
-	int newest = -1;
 	unsigned int i;
-	int ret;
+	int status;
 
-	ret = sb_source_open(&src, path);
-	if (ret == -EINVAL) {
-		cmd_error(err, "dump-super", "%s: not a block device or regular file",
-			  path);
-		return CLI_EXIT_FAIL;
-	}
-	if (ret) {
-		cmd_error(err, "dump-super", "%s: %s", path, strerror(-ret));
+	status = sb_source_open(&src, path);
+	if (status) {
+		cmd_error(err, "dump-super", "%s: %s", path,
+			  status == -EINVAL ? "not a block device or regular file" :
+			  strerror(-status));
 		return CLI_EXIT_FAIL;
 	}
 	fprintf(out, "%s: %s, %llu bytes\n", path,
 		src.is_blockdev ? "block device" : "image file",
 		(unsigned long long)src.bytes);
 	dump_choose_crc(software_crc, out);
-	for (i = 0; i < BETRKV_SB_SLOTS; i++) {
-		valid[i] = !dump_slot(&src, i, &sb[i], out);
-		if (valid[i] && (newest < 0 ||
-				 sb[i].generation > sb[newest].generation))
-			newest = i;
-	}
-	if (newest < 0) {
-		fputs("newest: none\n", out);
-		cmd_error(err, "dump-super", "%s: no valid superblock copy", path);
-		close(src.fd);
-		return CLI_EXIT_FAIL;
-	}
-	fprintf(out, "newest: copy %d (generation %llu)\n", newest,
-		(unsigned long long)sb[newest].generation);
-	if (valid[0] && valid[1] && memcmp(sb[0].uuid, sb[1].uuid, 16))
-		fputs("warning: the copies belong to different stores\n", out);
-	dump_check_device(&src, &sb[newest], out);
+	for (i = 0; i < BETRKV_SB_SLOTS; i++)
+		ret[i] = dump_slot(&src, i, &sb[i], out);
+	status = dump_verdict(&src, path, ret, sb, out, err);
 	close(src.fd);
-	return CLI_EXIT_OK;
+	return status;
 }
 
 /* ---- the command line -------------------------------------------------- */
@@ -924,22 +943,24 @@ static int run_dump_super(const struct cli_cmd *cmd,
 static const struct cli_cmd commands[] = {
 	{
 		.name = "format", .synopsis = "DEVICE",
-		.help = "Write a new, empty store onto DEVICE, destroying its contents.\n"
-			"Prints the new store's UUID.\n"
+		.help = "Write a new, empty store onto DEVICE, destroying its contents, and\n"
+			"print the store's UUID.  Refuses to run without --yes.\n\n"
+			"  -y, --yes                really destroy what DEVICE holds\n"
 			"  -n, --node-size SIZE     bytes per tree node, a power of two from\n"
 			"                           16K to 4M (default 256K)\n"
-			"  -j, --journal-size SIZE  bytes of journal, a multiple of 4K from 256K\n"
-			"                           to 1G (default 1/64 of the device)\n"
-			"  -y, --yes                really destroy DEVICE's contents (required)\n",
+			"  -j, --journal-size SIZE  bytes of journal, a multiple of 4K from\n"
+			"                           256K to 1G (default 1/64 of the device)\n"
+			"  -h, --help               show this help\n",
 		.opts = { OPT_HELP, { "node-size", 'n', true },
 			  { "journal-size", 'j', true }, { "yes", 'y', false } },
 		.min_pos = 1, .max_pos = 1, .run = run_format,
 	},
 	{
 		.name = "bind", .synopsis = "DEVICE",
-		.help = "Open the store on DEVICE as /dev/betrkvN and print that path.\n"
+		.help = "Open the store on DEVICE as /dev/betrkvN and print that path.\n\n"
 			"  -r, --read-only   never write to DEVICE\n"
-			"  -c, --cache SIZE  block cache budget (default 64M)\n",
+			"  -c, --cache SIZE  block cache budget (default 64M)\n"
+			"  -h, --help        show this help\n",
 		.opts = { OPT_HELP, { "read-only", 'r', false },
 			  { "cache", 'c', true } },
 		.min_pos = 1, .max_pos = 1, .run = run_bind,
@@ -947,28 +968,33 @@ static const struct cli_cmd commands[] = {
 	{
 		.name = "unbind", .synopsis = "STORE",
 		.help = "Checkpoint and close a bound store.  STORE is N, betrkvN or\n"
-			"/dev/betrkvN.\n",
+			"/dev/betrkvN.\n\n"
+			"  -h, --help  show this help\n",
 		.opts = { OPT_HELP },
 		.min_pos = 1, .max_pos = 1, .run = run_unbind,
 	},
 	{
 		.name = "list", .synopsis = "",
-		.help = "One line per bound store: name, state, UUID, backing device.\n",
+		.help = "Print one line per bound store: name, state, UUID, backing device.\n\n"
+			"  -h, --help  show this help\n",
 		.opts = { OPT_HELP },
 		.min_pos = 0, .max_pos = 0, .run = run_list,
 	},
 	{
 		.name = "status", .synopsis = "STORE",
-		.help = "Describe a bound store.  STORE is N, betrkvN or /dev/betrkvN.\n"
-			"  --json  one JSON object instead of text\n",
+		.help = "Describe a bound store.  STORE is N, betrkvN or /dev/betrkvN.\n\n"
+			"      --json  print one JSON object instead of text\n"
+			"  -h, --help  show this help\n",
 		.opts = { OPT_HELP, { "json", 0, false } },
 		.min_pos = 1, .max_pos = 1, .run = run_status,
 	},
 	{
 		.name = "dump-super", .synopsis = "DEVICE-OR-IMAGE",
-		.help = "Decode both superblock copies of a device or image file (no\n"
-			"module needed) and say which is newest.  Fails if neither is valid.\n"
-			"  --software-crc  verify with the software crc32c, not the kernel's\n",
+		.help = "Decode both superblock copies of a device or image file (no module\n"
+			"needed) and name the newest.  Fails when the newest is not valid.\n\n"
+			"      --software-crc  verify with the software crc32c instead of\n"
+			"                      the kernel's (AF_ALG), which is tried first\n"
+			"  -h, --help          show this help\n",
 		.opts = { OPT_HELP, { "software-crc", 0, false } },
 		.min_pos = 1, .max_pos = 1, .run = run_dump_super,
 	},
@@ -990,7 +1016,6 @@ static void command_usage(FILE *f, const struct cli_cmd *cmd)
 {
 	fprintf(f, "Usage: " PROG " %s%s%s [OPTIONS]\n%s", cmd->name,
 		*cmd->synopsis ? " " : "", cmd->synopsis, cmd->help);
-	fputs("  -h, --help  show this help\n", f);
 }
 
 static void main_usage(FILE *f)
@@ -1001,7 +1026,8 @@ static void main_usage(FILE *f)
 	      "Administer betrkv key-value stores on block devices.\n\n"
 	      "Commands:\n", f);
 	for (i = 0; i < NR_COMMANDS; i++)
-		fprintf(f, "  %s %s\n", commands[i].name, commands[i].synopsis);
+		fprintf(f, "  %s%s%s\n", commands[i].name,
+			*commands[i].synopsis ? " " : "", commands[i].synopsis);
 	fputs("\nSIZE takes the suffixes K, M, G, T (or KiB, MiB, ...): powers of 1024.\n"
 	      "'" PROG " COMMAND --help' describes a command.  Exit status: 0 success,\n"
 	      "1 failure, 2 wrong usage.\n", f);

@@ -17,6 +17,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -255,7 +257,8 @@ static const struct {
 	{ EBUSY, "device or store is busy (claimed by someone else, or open)" },
 	{ ENOTBLK, "not a block device" },
 	{ EROFS, "device is read-only (bind it read-only)" },
-	{ ENOSPC, "device is too small for a store, or no store index is free" },
+	{ ENOSPC, "device is too small for a store" },
+	{ EMFILE, "too many stores bound" },
 	{ EPERM, "operation needs CAP_SYS_ADMIN" },
 	{ E2BIG, "request has fields this module does not know (module older than the library)" },
 	{ ENOTTY, "not a betrkv control device (ioctl not supported)" },
@@ -270,20 +273,27 @@ static const struct {
  * so on.  -ENOENT keeps strerror()'s text since it means either a missing
  * path or an index with no store; callers add which.
  *
- * Return: a static string; for the errnos betrkv gives a specific meaning
+ * Return: a static string (for an unknown errno, a thread-local one valid
+ * until the next such call); for the errnos betrkv gives a specific meaning
  * (see <linux/betrkv.h>) it names that meaning, else strerror()'s text.
  */
 BETRKV_EXPORT
 const char *betrkv_errstr(int err)
 {
+	static __thread char unknown[32];
+	const char *text;
 	size_t i;
 
-	if (err < 0)
+	if (err < 0 && err != INT_MIN)
 		err = -err;
 	for (i = 0; i < sizeof(betrkv_errors) / sizeof(betrkv_errors[0]); i++)
 		if (betrkv_errors[i].err == err)
 			return betrkv_errors[i].text;
-	return strerrordesc_np(err) ?: "Unknown error";
+	text = strerrordesc_np(err);
+	if (text)
+		return text;
+	snprintf(unknown, sizeof(unknown), "Unknown error %d", err);
+	return unknown;
 }
 
 /**
@@ -295,14 +305,8 @@ const char *betrkv_errstr(int err)
 BETRKV_EXPORT
 const char *betrkv_state_name(uint32_t state)
 {
-	switch (state) {
-	case BETRKV_STATE_LIVE:
-		return "live";
-	case BETRKV_STATE_READONLY:
-		return "read-only";
-	case BETRKV_STATE_FAILED:
-		return "failed";
-	default:
-		return "unknown";
-	}
+	static const char *const names[] = BETRKV_STATE_NAMES;
+
+	return state < sizeof(names) / sizeof(names[0]) && names[state] ?
+	       names[state] : "unknown";
 }

@@ -19,7 +19,11 @@
 extern "C" {
 #endif
 
-/* Path of the control device; tests may point it elsewhere. */
+/*
+ * Path of the control device.  The environment variable BETRKV_CONTROL_PATH
+ * (ignored in setuid programs) overrides it, for tests.  When the control
+ * device is missing (module not loaded) every call returns -ENODEV.
+ */
 #define BETRKV_CONTROL_PATH	"/dev/" BETRKV_CONTROL_NAME
 
 /**

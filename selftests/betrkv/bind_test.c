@@ -207,7 +207,9 @@ TEST_F(store, read_only_device)
 	fd = open(DISK_A, O_RDONLY);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ioctl(fd, BLKROSET, &on));
+	klog_clear();
 	EXPECT_EQ(-EROFS, betrkv_bind(DISK_A, NULL, &index));
+	EXPECT_TRUE(klog_has("bind /dev/vda: cannot claim the device read-write: it is read-only"));
 	EXPECT_EQ(-EROFS, betrkv_format(DISK_A, NULL, NULL));
 	EXPECT_EQ(0, betrkv_bind(DISK_A, &ro, &index));
 	EXPECT_EQ(0, betrkv_unbind(index));

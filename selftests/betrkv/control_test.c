@@ -56,10 +56,14 @@ TEST_F(ctl, struct_sizes)
 		struct betrkv_bind_args a;
 		u64 extra[2];
 	} big;
+	char line[80];
 
 	big.a = bind_args("/dev/null");
 	big.a.size = 8;
+	klog_clear();
 	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &big));
+	snprintf(line, sizeof(line), "bind: argument size 8, expected %zu", sizeof(big.a));
+	EXPECT_TRUE(klog_has(line));
 	big.a.size = sizeof(big.a) - 8;
 	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &big));
 	big.a.size = 4097;
@@ -70,6 +74,9 @@ TEST_F(ctl, struct_sizes)
 	EXPECT_EQ(-ENOTBLK, ctl(self->fd, BETRKV_IOC_BIND, &big));
 	big.extra[1] = 1;
 	EXPECT_EQ(-E2BIG, ctl(self->fd, BETRKV_IOC_BIND, &big));
+	/* A newer caller's command number encodes its larger struct. */
+	big.extra[1] = 0;
+	EXPECT_EQ(-ENOTBLK, ctl(self->fd, _IOWR(BETRKV_IOCTL_TYPE, 0x02, big), &big));
 }
 
 TEST_F(ctl, bad_pointers)
@@ -125,7 +132,9 @@ TEST_F(ctl, flags_and_reserved)
 	struct betrkv_list_args l = { .size = sizeof(l) };
 
 	a.flags = 0x80;
+	klog_clear();
 	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &a));
+	EXPECT_TRUE(klog_has("bind: unknown flags 0x80"));
 	a.flags = 0;
 	a.reserved[7] = 1;
 	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &a));

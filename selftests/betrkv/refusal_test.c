@@ -31,12 +31,15 @@ static void snap(FIXTURE_DATA(refusal) *self, const char *disk)
 	self->before = dev_fingerprint(disk);
 }
 
+/* Bind must fail with @err, log @reason, and leave the device as it was. */
 static void expect_bind(struct __test_metadata *_metadata,
-			FIXTURE_DATA(refusal) *self, int err)
+			FIXTURE_DATA(refusal) *self, int err, const char *reason)
 {
 	u32 index = ~0u;
 
+	klog_clear();
 	EXPECT_EQ(err, betrkv_bind(self->disk, NULL, &index));
+	EXPECT_TRUE(klog_has(reason)) TH_LOG("no log line \"%s\"", reason);
 	EXPECT_EQ(~0u, index);
 	EXPECT_EQ(0, betrkv_list(NULL, 0));
 	EXPECT_EQ(self->before, dev_fingerprint(self->disk));
@@ -46,7 +49,7 @@ TEST_F(refusal, not_formatted)
 {
 	dev_zero(DISK_A, 0, 2 * BETRKV_BLOCK_SIZE);
 	snap(self, DISK_A);
-	expect_bind(_metadata, self, -ENODATA);
+	expect_bind(_metadata, self, -ENODATA, "vda: device is not formatted");
 }
 
 TEST_F(refusal, both_copies_corrupt)
@@ -54,7 +57,8 @@ TEST_F(refusal, both_copies_corrupt)
 	dev_flip(DISK_A, 0, 100);
 	dev_flip(DISK_A, 1, 4000);
 	snap(self, DISK_A);
-	expect_bind(_metadata, self, -EUCLEAN);
+	expect_bind(_metadata, self, -EUCLEAN,
+		    "vda: both superblock copies are corrupt (copy 0: checksum mismatch; copy 1: checksum mismatch)");
 }
 
 TEST_F(refusal, one_copy_missing_other_corrupt)
@@ -62,7 +66,8 @@ TEST_F(refusal, one_copy_missing_other_corrupt)
 	dev_zero(DISK_A, 0, BETRKV_BLOCK_SIZE);
 	dev_flip(DISK_A, 1, 60);
 	snap(self, DISK_A);
-	expect_bind(_metadata, self, -EUCLEAN);
+	expect_bind(_metadata, self, -EUCLEAN,
+		    "(copy 0: no betrkv superblock magic; copy 1: checksum mismatch)");
 }
 
 TEST_F(refusal, format_version_from_the_future)
@@ -74,7 +79,8 @@ TEST_F(refusal, format_version_from_the_future)
 	sb.format_version = BETRKV_FORMAT_VERSION + 1;
 	sb_put(DISK_A, 1, &sb);
 	snap(self, DISK_A);
-	expect_bind(_metadata, self, -EOPNOTSUPP);
+	expect_bind(_metadata, self, -EOPNOTSUPP,
+		    "vda: store has format version 2, this module supports 1");
 }
 
 TEST_F(refusal, geometry_does_not_match_device)
@@ -85,7 +91,8 @@ TEST_F(refusal, geometry_does_not_match_device)
 	raw_io(DISK_A, false, 0, blocks, sizeof(blocks));
 	raw_io(DISK_BIG, true, 0, blocks, sizeof(blocks));
 	snap(self, DISK_BIG);
-	expect_bind(_metadata, self, -EMEDIUMTYPE);
+	expect_bind(_metadata, self, -EMEDIUMTYPE,
+		    "vdd: device size differs from the one the store was formatted on");
 }
 
 TEST_F(refusal, device_claimed)
@@ -95,7 +102,7 @@ TEST_F(refusal, device_claimed)
 	snap(self, DISK_A);
 	fd = open(DISK_A, O_RDONLY | O_EXCL);
 	ASSERT_LE(0, fd);
-	expect_bind(_metadata, self, -EBUSY);
+	expect_bind(_metadata, self, -EBUSY, "bind /dev/vda: cannot claim the device (error -16)");
 	EXPECT_EQ(-EBUSY, betrkv_format(DISK_A, NULL, NULL));
 	close(fd);
 	EXPECT_EQ(self->before, dev_fingerprint(DISK_A));
@@ -117,7 +124,9 @@ TEST_F(refusal, not_a_block_device)
 	u32 index;
 	int fd;
 
+	klog_clear();
 	EXPECT_EQ(-ENOTBLK, betrkv_bind("/dev/null", NULL, &index));
+	EXPECT_TRUE(klog_has("bind /dev/null: cannot claim the device (error -15)"));
 	EXPECT_EQ(-ENOTBLK, betrkv_format("/dev/null", NULL, NULL));
 	fd = open("/tmp/betrkv-file", O_CREAT | O_RDWR, 0600);
 	ASSERT_LE(0, fd);
@@ -133,7 +142,9 @@ TEST_F(refusal, not_a_block_device)
 TEST_F(refusal, device_too_small)
 {
 	snap(self, DISK_SMALL);
+	klog_clear();
 	EXPECT_EQ(-ENOSPC, betrkv_format(DISK_SMALL, NULL, NULL));
+	EXPECT_TRUE(klog_has("vdc: cannot format: device too small"));
 	EXPECT_EQ(self->before, dev_fingerprint(DISK_SMALL));
 }
 
@@ -150,9 +161,12 @@ TEST_F(refusal, bad_format_options)
 	size_t i;
 
 	snap(self, DISK_A);
-	for (i = 0; i < ARRAY_SIZE(bad); i++)
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		klog_clear();
 		EXPECT_EQ(-EINVAL, betrkv_format(DISK_A, &bad[i], NULL))
 			TH_LOG("case %zu", i);
+		EXPECT_TRUE(klog_has("vda: cannot format: ")) TH_LOG("case %zu", i);
+	}
 	EXPECT_EQ(self->before, dev_fingerprint(DISK_A));
 }
 
@@ -163,7 +177,9 @@ TEST_F(refusal, bad_cache_budget)
 	u32 index;
 
 	snap(self, DISK_A);
+	klog_clear();
 	EXPECT_EQ(-EINVAL, betrkv_bind(DISK_A, &small, &index));
+	EXPECT_TRUE(klog_has("vda: cache of 4096 bytes outside"));
 	EXPECT_EQ(-EINVAL, betrkv_bind(DISK_A, &huge, &index));
 	EXPECT_EQ(0, betrkv_list(NULL, 0));
 	EXPECT_EQ(self->before, dev_fingerprint(DISK_A));

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/klog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/fs.h>
@@ -150,6 +151,23 @@ static inline void unbind_all(void)
 
 	for (i = 0; i < n; i++)
 		betrkv_unbind(idx[i]);
+}
+
+/* The kernel log: clear it before a call, then look for the reason. */
+static inline void klog_clear(void)
+{
+	klogctl(5, NULL, 0);	/* SYSLOG_ACTION_CLEAR */
+}
+
+static inline bool klog_has(const char *needle)
+{
+	static char buf[1 << 16];
+	int n = klogctl(3, buf, sizeof(buf) - 1);	/* SYSLOG_ACTION_READ_ALL */
+
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
 }
 
 static inline void quiet_core(int level, const char *msg)

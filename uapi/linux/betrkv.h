@@ -10,9 +10,11 @@
  * from the first published version of that struct up to one page.  Bytes the
  * module does not know must be zero (else E2BIG), and it copies back only
  * min(@size, its own size) bytes, so old binaries keep working on new modules
- * and new binaries get a clear error on old ones.  Unknown @flags bits fail
- * with EINVAL.  User pointers travel as __u64.  All reserved fields must be
- * zero.
+ * and new binaries get a clear error on old ones.  The size bits of the
+ * ioctl command number carry no meaning (the module ignores them: @size is
+ * authoritative), so a struct can grow without its command changing.
+ * Unknown @flags bits fail with EINVAL.  User pointers travel as __u64.  All
+ * reserved fields must be zero.
  *
  * Errors a bind can report about the device (besides the usual EFAULT,
  * EINVAL, EPERM):
@@ -158,6 +160,13 @@ enum betrkv_state {
 	BETRKV_STATE_FAILED = 3,	/* a write failed: read-only until unbind */
 };
 
+/* Initializer of a table of the states' names, indexed by enum betrkv_state. */
+#define BETRKV_STATE_NAMES {					\
+	[BETRKV_STATE_LIVE] = "live",				\
+	[BETRKV_STATE_READONLY] = "read-only",			\
+	[BETRKV_STATE_FAILED] = "failed",			\
+}
+
 /**
  * struct betrkv_status_args - BETRKV_IOC_STATUS: describe one bound store.
  * @size:              sizeof(struct betrkv_status_args)
@@ -208,6 +217,8 @@ struct betrkv_status_args {
 };
 
 #define BETRKV_IOCTL_TYPE	0xbe
+/* A command number with its size bits cleared: what the module matches. */
+#define BETRKV_IOC_NOSIZE(cmd)	((cmd) & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT))
 
 /* Control device, /dev/betrkv-control. */
 #define BETRKV_IOC_FORMAT	_IOWR(BETRKV_IOCTL_TYPE, 0x01, struct betrkv_format_args)
