@@ -25,3 +25,18 @@ $(BUILD)/vmtests/%: selftests/betrkv/%.c $(TEST_LIBS) $(KSELFTEST)
 	$(CC) $(BASEFLAGS) $(TEST_CFLAGS) $(CFLAGS) -static $< -o $@ $(TEST_LIBS) $(CORE_LDLIBS) -lpthread
 
 TEST_TARGETS	+= $(UTEST_BINS) $(UTEST_SAN_BINS) $(VMTEST_BINS)
+
+# libFuzzer targets (clang): selftests/fuzz/fuzz_*.c, each linked with the
+# core sources instrumented for coverage, ASan and UBSan.  The test command
+# runs each briefly (tools/run-tests.sh); run one longer with e.g.
+#   build/fuzz/fuzz_superblock -max_total_time=600
+FUZZ_SRCS	:= $(wildcard selftests/fuzz/*.c)
+FUZZ_BINS	:= $(FUZZ_SRCS:selftests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_CORE	:= kmod/block.c kmod/superblock.c kmod/user/env_user.c kmod/user/crc32c.c
+
+$(BUILD)/fuzz/%: selftests/fuzz/%.c $(FUZZ_CORE)
+	@mkdir -p $(dir $@)
+	clang $(BASEFLAGS) -Ikmod -O1 -g -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $< $(FUZZ_CORE) -o $@ $(CORE_LDLIBS) -lpthread
+
+TEST_TARGETS	+= $(FUZZ_BINS)

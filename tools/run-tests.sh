@@ -4,7 +4,8 @@
 #   tools/run-tests.sh [host|vm]...      (default: host vm)
 #
 # host: each userspace test program (kselftest TAP), plain and under
-#       AddressSanitizer + UndefinedBehaviorSanitizer.
+#       AddressSanitizer + UndefinedBehaviorSanitizer; then each libFuzzer
+#       target for FUZZ_RUNS (default 100000) inputs.
 # vm:   boots the installed kernel in QEMU with the disks the in-VM tests
 #       expect (selftests/betrkv/vmtest.h) and runs selftests/betrkv/run.sh.
 # Expects `make all` to have run.  Logs go to build/test-logs/.
@@ -45,6 +46,24 @@ run_host() {
 	done
 }
 
+# Each libFuzzer target runs briefly from an empty corpus (a fixed seed:
+# the same inputs every run); one test each.
+run_fuzz() {
+	local f name log rc corpus
+	for f in "$BUILD"/fuzz/*; do
+		[ -x "$f" ] || continue
+		name=${f#"$BUILD"/}
+		log=$logs/${name//\//_}.log
+		corpus=$(mktemp -d)
+		"$f" -runs="${FUZZ_RUNS:-100000}" -seed=1 "$corpus" > "$log" 2>&1
+		rc=$?
+		rm -rf "$corpus"
+		if [ "$rc" -eq 0 ]; then echo "ok 1 $name" >> "$log"; else echo "not ok 1 $name" >> "$log"; fi
+		tally "$log" "$name" "$rc"
+		[ "$rc" -eq 0 ] || tail -n 30 "$log"
+	done
+}
+
 run_vm() {
 	local rc
 	tools/vm/betrkv-vm --module betrkv.ko \
@@ -65,7 +84,7 @@ start=$(date +%s)
 for what in "${@:-host vm}"; do
 	for w in $what; do
 		case $w in
-		host) run_host ;;
+		host) run_host; run_fuzz ;;
 		vm) run_vm ;;
 		*) echo "usage: $0 [host|vm]..." >&2; exit 2 ;;
 		esac
