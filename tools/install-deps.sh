@@ -17,6 +17,7 @@ linux-image-amd64
 linux-headers-amd64
 busybox-static
 cpio
+xz-utils
 kmod
 fio
 libkcapi-dev

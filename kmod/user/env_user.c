@@ -14,14 +14,15 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
-#include "../env.h"
+#include "dev_user.h"
 
-struct betrkv_dev {
-	char *name;
+/* A file or block device. */
+struct file_dev {
+	struct betrkv_dev dev;
 	int fd;
-	u64 size;
-	u32 block_size;
 };
+
+static const struct betrkv_dev_ops file_dev_ops;
 
 static void log_stderr(int level, const char *msg)
 {
@@ -88,61 +89,72 @@ int betrkv_user_dev_open(const char *path, bool read_only, bool direct,
 			 struct betrkv_dev **devp)
 {
 	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-	struct betrkv_dev *dev;
+	struct file_dev *fdev;
 	struct stat st;
 	int ret;
 
-	dev = calloc(1, sizeof(*dev));
-	if (!dev)
+	fdev = calloc(1, sizeof(*fdev));
+	if (!fdev)
 		return -ENOMEM;
-	dev->name = strdup(path);
-	if (!dev->name) {
+	fdev->dev.ops = &file_dev_ops;
+	fdev->dev.name = strdup(path);
+	if (!fdev->dev.name) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	dev->fd = open(path, flags | (direct ? O_DIRECT : 0));
-	if (dev->fd < 0) {
+	fdev->fd = open(path, flags | (direct ? O_DIRECT : 0));
+	if (fdev->fd < 0) {
 		ret = -errno;
 		goto out_free;
 	}
-	if (fstat(dev->fd, &st)) {
+	if (fstat(fdev->fd, &st)) {
 		ret = -errno;
 		goto out_close;
 	}
-	dev->block_size = 512;
+	fdev->dev.block_size = 512;
 	if (S_ISBLK(st.st_mode)) {
 		int lbs;
 
-		if (ioctl(dev->fd, BLKGETSIZE64, &dev->size) ||
-		    ioctl(dev->fd, BLKSSZGET, &lbs)) {
+		if (ioctl(fdev->fd, BLKGETSIZE64, &fdev->dev.size) ||
+		    ioctl(fdev->fd, BLKSSZGET, &lbs)) {
 			ret = -errno;
 			goto out_close;
 		}
-		dev->block_size = lbs;
+		fdev->dev.block_size = lbs;
 	} else if (S_ISREG(st.st_mode)) {
-		dev->size = st.st_size;
+		fdev->dev.size = st.st_size;
 	} else {
 		ret = -ENOTBLK;
 		goto out_close;
 	}
-	*devp = dev;
+	*devp = &fdev->dev;
 	return 0;
 
 out_close:
-	close(dev->fd);
+	close(fdev->fd);
 out_free:
-	free(dev->name);
-	free(dev);
+	free(fdev->dev.name);
+	free(fdev);
 	return ret;
 }
 
+static void file_dev_close(struct betrkv_dev *dev)
+{
+	struct file_dev *fdev = (struct file_dev *)dev;
+
+	close(fdev->fd);
+	free(dev->name);
+	free(fdev);
+}
+
+/**
+ * betrkv_user_dev_close() - close a device of any kind.
+ * @dev: the device, or NULL
+ */
 void betrkv_user_dev_close(struct betrkv_dev *dev)
 {
-	if (!dev)
-		return;
-	close(dev->fd);
-	free(dev->name);
-	free(dev);
+	if (dev)
+		dev->ops->close(dev);
 }
 
 const char *betrkv_dev_name(const struct betrkv_dev *dev)
@@ -170,16 +182,14 @@ static int dev_check_range(const struct betrkv_dev *dev, u64 off, size_t len)
 	return 0;
 }
 
-int betrkv_dev_read(struct betrkv_dev *dev, u64 off, void *buf, size_t len)
+static int file_dev_read(struct betrkv_dev *dev, u64 off, void *buf,
+			 size_t len)
 {
+	int fd = ((struct file_dev *)dev)->fd;
 	ssize_t n;
-	int ret;
 
-	ret = dev_check_range(dev, off, len);
-	if (ret)
-		return ret;
 	while (len) {
-		n = pread(dev->fd, buf, len, off);
+		n = pread(fd, buf, len, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -191,19 +201,16 @@ int betrkv_dev_read(struct betrkv_dev *dev, u64 off, void *buf, size_t len)
 	return 0;
 }
 
-int betrkv_dev_write(struct betrkv_dev *dev, u64 off, const void *buf,
-		     size_t len, unsigned int flags)
+static int file_dev_write(struct betrkv_dev *dev, u64 off, const void *buf,
+			  size_t len, unsigned int flags)
 {
+	int fd = ((struct file_dev *)dev)->fd;
 	ssize_t n;
-	int ret;
 
-	ret = dev_check_range(dev, off, len);
-	if (ret)
-		return ret;
-	if ((flags & BETRKV_IO_PREFLUSH) && fdatasync(dev->fd))
+	if ((flags & BETRKV_IO_PREFLUSH) && fdatasync(fd))
 		return -errno;
 	while (len) {
-		n = pwrite(dev->fd, buf, len, off);
+		n = pwrite(fd, buf, len, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -212,7 +219,28 @@ int betrkv_dev_write(struct betrkv_dev *dev, u64 off, const void *buf,
 		off += n;
 		len -= n;
 	}
-	if ((flags & BETRKV_IO_FUA) && fdatasync(dev->fd))
+	if ((flags & BETRKV_IO_FUA) && fdatasync(fd))
 		return -errno;
 	return 0;
+}
+
+static const struct betrkv_dev_ops file_dev_ops = {
+	.read = file_dev_read,
+	.write = file_dev_write,
+	.close = file_dev_close,
+};
+
+int betrkv_dev_read(struct betrkv_dev *dev, u64 off, void *buf, size_t len)
+{
+	int ret = dev_check_range(dev, off, len);
+
+	return ret ? ret : dev->ops->read(dev, off, buf, len);
+}
+
+int betrkv_dev_write(struct betrkv_dev *dev, u64 off, const void *buf,
+		     size_t len, unsigned int flags)
+{
+	int ret = dev_check_range(dev, off, len);
+
+	return ret ? ret : dev->ops->write(dev, off, buf, len, flags);
 }

@@ -148,9 +148,10 @@ TEST_F(refusal, device_too_small)
 	EXPECT_EQ(self->before, dev_fingerprint(DISK_SMALL));
 }
 
+/* Straight through the ioctl: libbetrkv refuses these before the kernel. */
 TEST_F(refusal, bad_format_options)
 {
-	struct betrkv_format_opts bad[] = {
+	struct { u32 node_size; u64 journal_size; } bad[] = {
 		{ .node_size = 12345 },
 		{ .node_size = 8192 },
 		{ .node_size = 8 << 20 },
@@ -158,15 +159,24 @@ TEST_F(refusal, bad_format_options)
 		{ .journal_size = (1 << 20) + 512 },
 		{ .journal_size = 32 << 20 },	/* over a quarter of 64 MiB */
 	};
+	struct betrkv_format_args f;
 	size_t i;
+	int fd;
 
 	snap(self, DISK_A);
+	fd = open(BETRKV_CONTROL_PATH, O_RDWR);
+	ASSERT_LE(0, fd);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		f = (struct betrkv_format_args){ .size = sizeof(f),
+			.path = (u64)(uintptr_t)DISK_A, .path_len = sizeof(DISK_A),
+			.node_size = bad[i].node_size,
+			.journal_size = bad[i].journal_size };
 		klog_clear();
-		EXPECT_EQ(-EINVAL, betrkv_format(DISK_A, &bad[i], NULL))
-			TH_LOG("case %zu", i);
+		EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_FORMAT, &f)) TH_LOG("case %zu", i);
+		EXPECT_EQ(EINVAL, errno);
 		EXPECT_TRUE(klog_has("vda: cannot format: ")) TH_LOG("case %zu", i);
 	}
+	close(fd);
 	EXPECT_EQ(self->before, dev_fingerprint(DISK_A));
 }
 

@@ -29,7 +29,9 @@ setup_failed() {
 	vm_exit 125
 }
 
-mount -t proc proc /proc || setup_failed "mount /proc"
+/bin/busybox mount -t proc proc /proc || setup_failed "mount /proc"
+# applet symlinks; existing files (programs copied in by --bin) are kept
+/bin/busybox --install -s /bin || setup_failed "busybox --install"
 mount -t sysfs sysfs /sys || setup_failed "mount /sys"
 mount -t devtmpfs devtmpfs /dev || setup_failed "mount /dev"
 mkdir -p /dev/shm /dev/pts /tmp /run
