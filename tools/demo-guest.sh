@@ -25,6 +25,7 @@ betrkvctl status "$store"
 
 step "sysfs: /sys/class/betrkv/${store#/dev/}/"
 for f in /sys/class/betrkv/"${store#/dev/}"/*; do
+	case ${f##*/} in uevent|dev|power|subsystem) continue ;; esac
 	[ -f "$f" ] && [ -r "$f" ] && printf '%-20s %s\n' "${f##*/}" "$(cat "$f" 2>/dev/null)"
 done
 
