@@ -10,7 +10,11 @@ trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 pkg=$(apt-cache depends linux-source 2>/dev/null | sed -n 's/.*Depends: \(linux-source-[0-9.]*\)$/\1/p' | head -n 1)
 pkg=${pkg:-linux-source-6.1}
-(cd "$work" && apt-get download "$pkg" >/dev/null)
+# apt's package lists may be missing or stale on a fresh machine: refresh once.
+(cd "$work" && apt-get download "$pkg" >/dev/null 2>&1) || {
+	apt-get update -qq >/dev/null
+	(cd "$work" && apt-get download "$pkg" >/dev/null)
+}
 deb=$(ls "$work"/*.deb)
 tarball=$(dpkg-deb --contents "$deb" | awk '{print $NF}' | grep -E '/linux-source-[0-9.]+\.tar\.(xz|bz2|gz)$' | head -n 1)
 dpkg-deb --fsys-tarfile "$deb" | tar -xf - -C "$work" ".$tarball" 2>/dev/null || \
