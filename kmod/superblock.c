@@ -33,10 +33,12 @@ struct betrkv_sb_disk {
 	__le64 nodes_size;
 
 	__le64 cp_seq;
-	__le64 cp_journal_start;
-	__le64 cp_itable_bytes;
+	__le64 cp_journal_pos;
+	__le32 cp_journal_prev;
 	__le32 cp_itable_slot;
+	__le64 cp_itable_bytes;
 	__le32 cp_itable_csum;
+	__le32 cp_pad;
 	__le64 cp_root;
 	__le64 cp_next_node_id;
 } __packed;
@@ -115,7 +117,7 @@ int betrkv_layout(struct betrkv_geometry *geo, u64 device_bytes,
 		node_size = BETRKV_NODE_SIZE_DEFAULT;
 	if (!is_power_of_2(node_size) || node_size < BETRKV_NODE_SIZE_MIN ||
 	    node_size > BETRKV_NODE_SIZE_MAX) {
-		*why = "node size must be a power of two in [16 KiB, 4 MiB]";
+		*why = "node size must be a power of two in [256 KiB, 4 MiB]";
 		return -EINVAL;
 	}
 	ret = layout_journal(&journal_size, device_bytes, why);
@@ -179,7 +181,8 @@ void betrkv_sb_encode(const struct betrkv_sb *sb, unsigned int slot, void *blk)
 	d->nodes_size = cpu_to_le64(geo->nodes_size);
 
 	d->cp_seq = cpu_to_le64(cp->seq);
-	d->cp_journal_start = cpu_to_le64(cp->journal_start);
+	d->cp_journal_pos = cpu_to_le64(cp->journal_pos);
+	d->cp_journal_prev = cpu_to_le32(cp->journal_prev);
 	d->cp_itable_bytes = cpu_to_le64(cp->itable_bytes);
 	d->cp_itable_slot = cpu_to_le32(cp->itable_slot);
 	d->cp_itable_csum = cpu_to_le32(cp->itable_csum);
@@ -208,7 +211,8 @@ static void sb_unpack(const struct betrkv_sb_disk *d, struct betrkv_sb *sb)
 	geo->nodes_size = le64_to_cpu(d->nodes_size);
 
 	cp->seq = le64_to_cpu(d->cp_seq);
-	cp->journal_start = le64_to_cpu(d->cp_journal_start);
+	cp->journal_pos = le64_to_cpu(d->cp_journal_pos);
+	cp->journal_prev = le32_to_cpu(d->cp_journal_prev);
 	cp->itable_bytes = le64_to_cpu(d->cp_itable_bytes);
 	cp->itable_slot = le32_to_cpu(d->cp_itable_slot);
 	cp->itable_csum = le32_to_cpu(d->cp_itable_csum);
@@ -240,8 +244,7 @@ static int sb_validate(const struct betrkv_sb *sb, const char **why)
 		return -EUCLEAN;
 	}
 	if (cp->itable_slot > 1 || cp->itable_bytes > geo->itable_size ||
-	    cp->journal_start >= geo->journal_size ||
-	    !IS_ALIGNED(cp->journal_start, BETRKV_BLOCK_SIZE) ||
+	    !IS_ALIGNED(cp->journal_pos, BETRKV_BLOCK_SIZE) ||
 	    (cp->root && cp->root >= cp->next_node_id)) {
 		*why = "inconsistent checkpoint pointer";
 		return -EUCLEAN;
@@ -282,7 +285,7 @@ int betrkv_sb_decode(const void *blk, unsigned int slot, struct betrkv_sb *sb,
 		*why = "format version newer than this code";
 		return -EOPNOTSUPP;
 	}
-	if (!sb->format_version || d->pad || !sb_tail_is_zero(blk)) {
+	if (!sb->format_version || d->pad || d->cp_pad || !sb_tail_is_zero(blk)) {
 		*why = "bad version or reserved bytes";
 		return -EUCLEAN;
 	}

@@ -40,12 +40,16 @@ struct betrkv_geometry {
 	u64 nodes_size;
 };
 
-/* Where the last checkpoint lives; all zero (no tree) after format. */
+/*
+ * Where the last checkpoint lives and where journal replay starts; all zero
+ * (an empty tree, replay from the journal's first block) after format.
+ */
 struct betrkv_checkpoint {
-	u64 seq;		/* last journal sequence number it contains */
-	u64 journal_start;	/* byte offset in the journal of the first live record */
-	u64 itable_bytes;	/* bytes of indirection table written */
+	u64 seq;		/* highest sequence number the checkpoint contains */
+	u64 journal_pos;	/* stream position of the first journal block to replay */
+	u32 journal_prev;	/* the link (csum) that block must carry */
 	u32 itable_slot;	/* 0 or 1 */
+	u64 itable_bytes;	/* bytes of indirection table written */
 	u32 itable_csum;	/* crc32c of those bytes */
 	u64 root;		/* logical node id of the root, 0 = empty tree */
 	u64 next_node_id;	/* first logical node id never used */

@@ -416,8 +416,9 @@ static void print_sb(FILE *out, const struct betrkv_sb *sb)
 	print_region(out, "nodes:", geo->nodes_offset, geo->nodes_size);
 	print_field(out, "checkpoint seq:", "%llu",
 		    (unsigned long long)cp->seq);
-	print_field(out, "journal start:", "%llu",
-		    (unsigned long long)cp->journal_start);
+	print_field(out, "journal replay:", "from stream position %llu, link 0x%08x",
+		    (unsigned long long)cp->journal_pos,
+		    (unsigned int)cp->journal_prev);
 	print_field(out, "checkpoint itable:", "slot %u, %llu bytes, crc32c 0x%08x",
 		    (unsigned int)cp->itable_slot,
 		    (unsigned long long)cp->itable_bytes,
@@ -779,7 +780,7 @@ static int check_format_sizes(const struct cli_cmd *cmd, uint64_t node,
 {
 	if (node && (node < BETRKV_NODE_SIZE_MIN ||
 		     node > BETRKV_NODE_SIZE_MAX || (node & (node - 1)))) {
-		usage_error(err, cmd, "--node-size must be a power of two from 16KiB to 4MiB");
+		usage_error(err, cmd, "--node-size must be a power of two from 256KiB to 4MiB");
 		return CLI_EXIT_USAGE;
 	}
 	if (journal && (journal < BETRKV_JOURNAL_SIZE_MIN ||
@@ -947,7 +948,7 @@ static const struct cli_cmd commands[] = {
 			"print the store's UUID.  Refuses to run without --yes.\n\n"
 			"  -y, --yes                really destroy what DEVICE holds\n"
 			"  -n, --node-size SIZE     bytes per tree node, a power of two from\n"
-			"                           16K to 4M (default 256K)\n"
+			"                           256K to 4M (default 256K)\n"
 			"  -j, --journal-size SIZE  bytes of journal, a multiple of 4K from\n"
 			"                           256K to 1G (default 1/64 of the device)\n"
 			"  -h, --help               show this help\n",

@@ -462,13 +462,13 @@ TEST(usage_errors)
 		{ { "format", "/dev/vdb", "/dev/vdc", "--yes" },
 		  "betrkvctl: format: unexpected argument '/dev/vdc'\nTry 'betrkvctl format --help'.\n" },
 		{ { "format", "/dev/vdb", "-y", "--node-size", "3000" },
-		  "betrkvctl: format: --node-size must be a power of two from 16KiB to 4MiB\n"
+		  "betrkvctl: format: --node-size must be a power of two from 256KiB to 4MiB\n"
 		  "Try 'betrkvctl format --help'.\n" },
 		{ { "format", "/dev/vdb", "-y", "-n", "8M" },
-		  "betrkvctl: format: --node-size must be a power of two from 16KiB to 4MiB\n"
+		  "betrkvctl: format: --node-size must be a power of two from 256KiB to 4MiB\n"
 		  "Try 'betrkvctl format --help'.\n" },
 		{ { "format", "/dev/vdb", "-y", "--node-size=8G" },
-		  "betrkvctl: format: --node-size must be a power of two from 16KiB to 4MiB\n"
+		  "betrkvctl: format: --node-size must be a power of two from 256KiB to 4MiB\n"
 		  "Try 'betrkvctl format --help'.\n" },
 		{ { "format", "/dev/vdb", "-y", "--journal-size", "100K" },
 		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 256KiB to 1GiB\n"
@@ -554,12 +554,12 @@ TEST(format_prints_uuid)
 	struct run r;
 
 	use_fake();
-	run_cli(&r, "format", "/dev/vdb", "--node-size", "64K",
+	run_cli(&r, "format", "/dev/vdb", "--node-size", "512K",
 		"--journal-size=8MiB", "--yes", NULL);
 	EXPECT_EQ(CLI_EXIT_OK, r.status);
 	EXPECT_STREQ("01234567-89ab-4def-8edc-ba9876543210\n", r.out);
 	EXPECT_STREQ("", r.err);
-	EXPECT_EQ(64 << 10, fake_format_seen.node_size);
+	EXPECT_EQ(512 << 10, fake_format_seen.node_size);
 	EXPECT_EQ(8 << 20, fake_format_seen.journal_size);
 	run_free(&r);
 	/* Options may come first; "--" ends them. */
@@ -1010,14 +1010,14 @@ TEST_F(image, formatted_by_the_core)
 	struct run r;
 
 	ASSERT_EQ(0, betrkv_user_dev_open(self->path, false, false, &dev));
-	ASSERT_EQ(0, betrkv_sb_format(dev, 64 << 10, 2 << 20, &sb));
+	ASSERT_EQ(0, betrkv_sb_format(dev, 512 << 10, 2 << 20, &sb));
 	betrkv_user_dev_close(dev);
 	dump(&r, self->path);
 	EXPECT_EQ(CLI_EXIT_OK, r.status);
 	snprintf(want, sizeof(want), "  uuid:                %s\n",
 		 cli_format_uuid(sb.uuid, uuid));
 	EXPECT_TRUE(has(r.out, want));
-	EXPECT_TRUE(has(r.out, "  node size:           65536 (64 KiB)\n"));
+	EXPECT_TRUE(has(r.out, "  node size:           524288 (512 KiB)\n"));
 	EXPECT_TRUE(has(r.out, "  journal:             offset 8192, size 2097152 (2 MiB)\n"));
 	EXPECT_TRUE(has(r.out, "\nnewest: copy 0 (generation 1)\ndevice check: geometry matches\n"));
 	run_free(&r);

@@ -318,7 +318,7 @@ TEST(list_and_status_reject_bad_arguments)
 TEST(format_fills_args)
 {
 	struct betrkv_format_opts opts = {
-		.node_size = 64 << 10, .journal_size = 8 << 20,
+		.node_size = 512 << 10, .journal_size = 8 << 20,
 	};
 	uint8_t uuid[16] = { 0 };
 
@@ -329,7 +329,7 @@ TEST(format_fills_args)
 	EXPECT_EQ(0, fake_seen.format.flags);
 	EXPECT_EQ(9, fake_seen.format.path_len);
 	EXPECT_STREQ("/dev/vdb", fake_path);
-	EXPECT_EQ(64 << 10, fake_seen.format.node_size);
+	EXPECT_EQ(512 << 10, fake_seen.format.node_size);
 	EXPECT_EQ(8 << 20, fake_seen.format.journal_size);
 	EXPECT_EQ(0, memcmp(uuid, fake_uuid, 16));
 	/* No options, no UUID wanted: defaults (0) go to the module. */

@@ -52,9 +52,7 @@ TEST(layout_defaults)
 	EXPECT_EQ(512, g.logical_block_size);
 	check_geometry(_metadata, &g);
 
-	/* The default journal is clamped at both ends. */
-	ASSERT_EQ(0, betrkv_layout(&g, 8 * MiB, 4096, 16384, 0, &why));
-	EXPECT_EQ(BETRKV_JOURNAL_SIZE_MIN, g.journal_size);
+	/* The default journal is clamped. */
 	ASSERT_EQ(0, betrkv_layout(&g, 1ull << 40, 4096, 0, 0, &why));
 	EXPECT_EQ(BETRKV_JOURNAL_SIZE_MAX, g.journal_size);
 	check_geometry(_metadata, &g);
@@ -134,7 +132,8 @@ TEST(encode_decode_roundtrip)
 	unsigned int slot;
 
 	make_sb(&sb, 7);
-	sb.cp = (struct betrkv_checkpoint){ .seq = 99, .journal_start = 8192,
+	sb.cp = (struct betrkv_checkpoint){ .seq = 99, .journal_pos = 1ull << 40,
+		.journal_prev = 0x1234,
 		.itable_bytes = 4096, .itable_slot = 1, .itable_csum = 0xabcd,
 		.root = 5, .next_node_id = 6 };
 	for (slot = 0; slot < 2; slot++) {
@@ -300,13 +299,13 @@ TEST_F(image, format_then_load)
 	struct betrkv_sb sb, got;
 	unsigned int slot = 9;
 
-	ASSERT_EQ(0, betrkv_sb_format(self->dev, 65536, 0, &sb));
+	ASSERT_EQ(0, betrkv_sb_format(self->dev, 512 << 10, 0, &sb));
 	ASSERT_EQ(0, betrkv_sb_load(self->dev, &got, &slot));
 	EXPECT_EQ(0, slot);
 	EXPECT_EQ(1, got.generation);
 	EXPECT_EQ(0, memcmp(sb.uuid, got.uuid, 16));
 	EXPECT_EQ(0x40, got.uuid[6] & 0xf0);
-	EXPECT_EQ(65536, got.geo.node_size);
+	EXPECT_EQ(512 << 10, got.geo.node_size);
 	EXPECT_EQ(0, got.cp.root);
 }
 

@@ -47,11 +47,19 @@
 #define BETRKV_PATH_MAX		4096u
 
 /* Format-time options: 0 selects the default. */
-#define BETRKV_NODE_SIZE_MIN		(16u << 10)
+#define BETRKV_NODE_SIZE_MIN		(256u << 10)
 #define BETRKV_NODE_SIZE_MAX		(4u << 20)
 #define BETRKV_NODE_SIZE_DEFAULT	(256u << 10)
 #define BETRKV_JOURNAL_SIZE_MIN		(256ull << 10)
 #define BETRKV_JOURNAL_SIZE_MAX		(1ull << 30)
+
+/*
+ * Every store takes keys of 1..BETRKV_KEY_MAX bytes and values of
+ * 0..BETRKV_VALUE_MAX bytes; longer ones fail with E2BIG.  (A node holds at
+ * least two of the largest entries, hence the smallest node size.)
+ */
+#define BETRKV_KEY_MAX		1024u
+#define BETRKV_VALUE_MAX	65536u
 
 /* Bind-time option: 0 selects the default; the minimum is 16 nodes. */
 #define BETRKV_CACHE_NODES_MIN		16u
