@@ -32,7 +32,7 @@ TEST_TARGETS	+= $(UTEST_BINS) $(UTEST_SAN_BINS) $(VMTEST_BINS)
 #   build/fuzz/fuzz_superblock -max_total_time=600
 FUZZ_SRCS	:= $(wildcard selftests/fuzz/*.c)
 FUZZ_BINS	:= $(FUZZ_SRCS:selftests/fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_CORE	:= kmod/block.c kmod/superblock.c kmod/user/env_user.c kmod/user/crc32c.c
+FUZZ_CORE	:= $(CORE_SRCS)
 
 $(BUILD)/fuzz/%: selftests/fuzz/%.c $(FUZZ_CORE)
 	@mkdir -p $(dir $@)

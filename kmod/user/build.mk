@@ -1,7 +1,9 @@
 # The engine core built for userspace: libbetrkv-core.a (and a sanitizer
 # build of it) for tests, fuzzers, benchmarks and betrkvctl dump-super.
-CORE_SRCS	:= kmod/block.c kmod/superblock.c kmod/user/env_user.c \
-		   kmod/user/crc32c.c
+# Every kmod/*.c but the kernel-only files, and the userspace environment.
+KERNEL_ONLY_SRCS := kmod/env_kernel.c kmod/main.c kmod/store.c kmod/sysfs.c
+CORE_SRCS	:= $(filter-out $(KERNEL_ONLY_SRCS),$(wildcard kmod/*.c)) \
+		   $(wildcard kmod/user/*.c)
 CORE_LIB	:= $(BUILD)/libbetrkv-core.a
 CORE_SAN_LIB	:= $(BUILD)/libbetrkv-core-san.a
 CORE_LDLIBS	:= -l:libkcapi.a

@@ -8,6 +8,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +70,15 @@ static inline void *betrkv_user_alloc(size_t n, bool zero)
 #define unlikely(c)		__builtin_expect(!!(c), 0)
 #define likely(c)		__builtin_expect(!!(c), 1)
 #define __packed		__attribute__((packed))
+
+/* Sleeping locks. */
+struct mutex {
+	pthread_mutex_t m;
+};
+#define mutex_init(x)		pthread_mutex_init(&(x)->m, NULL)
+#define mutex_destroy(x)	pthread_mutex_destroy(&(x)->m)
+#define mutex_lock(x)		pthread_mutex_lock(&(x)->m)
+#define mutex_unlock(x)		pthread_mutex_unlock(&(x)->m)
 
 static inline bool is_power_of_2(unsigned long n)
 {

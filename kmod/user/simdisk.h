@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A simulated disk for crash tests, implementing the disk model of the
+ * contract exactly (spec section 3):
+ *
+ * - Writes go to a volatile cache.  A completed flush (a write with
+ *   BETRKV_IO_PREFLUSH: before the write itself) makes every write that
+ *   completed before it durable; a write with BETRKV_IO_FUA is durable when
+ *   it completes.
+ * - At a crash, each write that is not durable independently lands whole,
+ *   vanishes, tears (a random subset of its 512-byte sectors new, the rest
+ *   old) or has sectors turned to garbage; outcomes are applied in issue
+ *   order, so a later durable write to the same place still wins.
+ * - Reads see the newest data (cache first).
+ * - Media corruption (betrkv_simdisk_corrupt) flips bits in durable data.
+ *
+ * Failure injection: arm() makes every I/O from the Nth on fail with -EIO
+ * without reaching the disk (the machine is dying) until crash();
+ * fail_writes() makes writes and flushes fail with -EIO while the machine
+ * lives on.
+ */
+#ifndef BETRKV_SIMDISK_H
+#define BETRKV_SIMDISK_H
+
+#include "../env.h"
+
+struct betrkv_simdisk_stats {
+	u64 reads;
+	u64 writes;
+	u64 bytes_written;
+	u64 flushes;		/* writes with PREFLUSH */
+	u64 fuas;		/* writes with FUA */
+	u64 pending;		/* writes not yet durable */
+};
+
+int betrkv_simdisk_create(u64 size, u32 block_size, struct betrkv_dev **devp);
+int betrkv_simdisk_clone(struct betrkv_dev *dev, struct betrkv_dev **copyp);
+void betrkv_simdisk_crash(struct betrkv_dev *dev, u64 seed);
+void betrkv_simdisk_arm(struct betrkv_dev *dev, u64 ios_left);
+void betrkv_simdisk_disarm(struct betrkv_dev *dev);
+void betrkv_simdisk_fail_writes(struct betrkv_dev *dev, bool fail);
+void betrkv_simdisk_corrupt(struct betrkv_dev *dev, u64 off, u64 seed);
+void betrkv_simdisk_stats(struct betrkv_dev *dev,
+			  struct betrkv_simdisk_stats *st);
+
+#endif /* BETRKV_SIMDISK_H */
