@@ -15,6 +15,12 @@ static u32 block_type_salt(enum betrkv_block_type type)
 	switch (type) {
 	case BETRKV_BLOCK_SUPER:
 		return 0x1b873593;
+	case BETRKV_BLOCK_JOURNAL:
+		return 0x85ebca6b;
+	case BETRKV_BLOCK_NODE:
+		return 0x2c1b3c6d;
+	case BETRKV_BLOCK_ITABLE:
+		return 0x7feb352d;
 	}
 	return 0;
 }

@@ -28,6 +28,9 @@ struct betrkv_block_header {
 
 enum betrkv_block_type {
 	BETRKV_BLOCK_SUPER = 0x53555052,	/* "SUPR" */
+	BETRKV_BLOCK_JOURNAL = 0x4a524e4c,	/* "JRNL" */
+	BETRKV_BLOCK_NODE = 0x45444f4e,		/* "NODE" */
+	BETRKV_BLOCK_ITABLE = 0x4c424154,	/* "TABL" */
 };
 
 void betrkv_block_seal(void *blk, size_t len, enum betrkv_block_type type,

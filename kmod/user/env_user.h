@@ -19,8 +19,8 @@
 typedef uint8_t u8;
 typedef uint16_t u16;
 typedef uint32_t u32;
-typedef uint64_t u64;
-typedef int64_t s64;
+typedef unsigned long long u64;
+typedef long long s64;
 
 #define cpu_to_le16(x)	htole16(x)
 #define cpu_to_le32(x)	htole32(x)
@@ -54,6 +54,8 @@ static inline void *betrkv_user_alloc(size_t n, bool zero)
 #define kzalloc(n, gfp)		betrkv_user_alloc(n, true)
 #define kvmalloc(n, gfp)	betrkv_user_alloc(n, false)
 #define kvzalloc(n, gfp)	betrkv_user_alloc(n, true)
+#define kcalloc(n, sz, gfp)	((n) && (sz) > SIZE_MAX / (n) ? NULL : \
+				 betrkv_user_alloc((n) * (sz), true))
 #define kfree(p)		free(p)
 #define kvfree(p)		free(p)
 
@@ -63,9 +65,15 @@ static inline void *betrkv_user_alloc(size_t n, bool zero)
 #define BUILD_BUG_ON(c)		_Static_assert(!(c), #c)
 #define ALIGN(x, a)		(((x) + (a) - 1) / (a) * (a))
 #define ALIGN_DOWN(x, a)	((x) / (a) * (a))
+#define DIV_ROUND_UP(n, d)	(((n) + (d) - 1) / (d))
+#define U32_MAX			((u32)~0u)
 #define IS_ALIGNED(x, a)	((x) % (a) == 0)
-#define min(a, b)		((a) < (b) ? (a) : (b))
-#define max(a, b)		((a) > (b) ? (a) : (b))
+/* Like the kernel's: each argument is evaluated once. */
+#define min(a, b)		({ __typeof__(a) _a = (a); __typeof__(b) _b = (b); \
+				   _a < _b ? _a : _b; })
+#define max(a, b)		({ __typeof__(a) _a = (a); __typeof__(b) _b = (b); \
+				   _a > _b ? _a : _b; })
+#define min_t(t, a, b)		min((t)(a), (t)(b))
 #define clamp(v, lo, hi)	min(max(v, lo), hi)
 #define unlikely(c)		__builtin_expect(!!(c), 0)
 #define likely(c)		__builtin_expect(!!(c), 1)
@@ -95,6 +103,7 @@ void betrkv_user_set_log(void (*fn)(int level, const char *msg));
 #define pr_err(...)	betrkv_user_log(BETRKV_LOG_ERR, __VA_ARGS__)
 #define pr_warn(...)	betrkv_user_log(BETRKV_LOG_WARN, __VA_ARGS__)
 #define pr_info(...)	betrkv_user_log(BETRKV_LOG_INFO, __VA_ARGS__)
+#define pr_warn_ratelimited(...) pr_warn(__VA_ARGS__)
 
 void get_random_bytes(void *buf, size_t len);
 s64 ktime_get_real_seconds(void);

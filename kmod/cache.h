@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The block cache: tree nodes by logical ID, within a memory budget.
+ *
+ * The tree reaches nodes only through this interface.  get() returns a
+ * pinned node (read from disk through the indirection table if it is not
+ * resident); put() unpins it.  A node is changed only between dirty() and
+ * put(): dirty() tells the cache that the node's disk copy (if any) is stale,
+ * so the node is written copy-on-write to a new place before it may be
+ * evicted.  new() makes a pinned, dirty node under a fresh ID; free() removes
+ * a node from the tree for good (its ID and disk space are released once no
+ * checkpoint refers to them).  Unpinned clean nodes are evicted when the
+ * budget is exceeded; pinned nodes never are.
+ */
+#ifndef BETRKV_CACHE_H
+#define BETRKV_CACHE_H
+
+#include "itable.h"
+#include "node.h"
+
+struct betrkv_centry {
+	struct betrkv_node *node;
+	struct betrkv_centry *hnext;		/* hash chain */
+	struct betrkv_centry *prev, *next;	/* LRU list */
+	u64 mem;				/* bytes charged */
+	u32 pins;
+	bool dirty;
+};
+
+struct betrkv_cache_stats {
+	u64 hits;
+	u64 misses;
+	u64 evictions;
+	u64 high_water;		/* most bytes charged at once */
+	u64 node_reads;
+	u64 node_bytes_read;
+	u64 node_writes;
+	u64 node_bytes_written;
+};
+
+struct betrkv_cache_params {
+	struct betrkv_dev *dev;
+	const u8 *uuid;
+	struct betrkv_itable *itable;
+	u64 nodes_offset;
+	u32 node_size;
+	u64 budget;		/* bytes */
+	u64 next_id;		/* first ID never used */
+	bool read_only;
+};
+
+struct betrkv_cache {
+	struct betrkv_dev *dev;
+	u8 uuid[16];
+	struct betrkv_itable *itable;
+	u64 nodes_offset;
+	u32 node_size;
+	bool read_only;
+	int write_err;		/* sticky: no writes after a failed one */
+	u64 budget;
+	u64 used;
+	u64 next_id;
+	u64 count;
+	u64 ndirty;
+	struct betrkv_centry **buckets;
+	struct betrkv_centry *lru_head, *lru_tail;
+	u8 *iobuf;		/* node_size bytes for encoding and decoding */
+	struct betrkv_cache_stats stats;
+};
+
+int betrkv_cache_create(const struct betrkv_cache_params *p,
+			struct betrkv_cache **cp);
+void betrkv_cache_destroy(struct betrkv_cache *c);
+int betrkv_cache_flush(struct betrkv_cache *c);
+
+int betrkv_cache_get(struct betrkv_cache *c, u64 id, struct betrkv_node **np);
+void betrkv_cache_put(struct betrkv_cache *c, struct betrkv_node *n);
+void betrkv_cache_dirty(struct betrkv_cache *c, struct betrkv_node *n);
+int betrkv_cache_new(struct betrkv_cache *c, u32 height, struct betrkv_node **np);
+void betrkv_cache_free(struct betrkv_cache *c, struct betrkv_node *n);
+
+#endif /* BETRKV_CACHE_H */

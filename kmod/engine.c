@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The store: see engine.h.
+ *
+ * Checkpoint order (each step durable before the next matters):
+ *   1. the journal is synced and its block closed: replay will start after
+ *      everything the tree now holds;
+ *   2. every dirty node is written to a free slot (never one the previous
+ *      checkpoint uses);
+ *   3. the indirection table goes to the itable slot the previous
+ *      checkpoint does not use;
+ *   4. the superblock with the next generation goes to the other superblock
+ *      slot with PREFLUSH (2 and 3 durable first) and FUA;
+ *   5. only then are the previous checkpoint's slots and the journal before
+ *      step 1's position released.
+ * A crash anywhere before 4 completes leaves the previous checkpoint and
+ * its journal intact.
+ *
+ * Space: a mutation is admitted only while the free node slots cover every
+ * dirty node plus a reserve for the splits it may cause, so a checkpoint
+ * can always be written; when they do not, a checkpoint frees the slots
+ * only the previous checkpoint used, and if that is not enough the
+ * mutation fails with -ENOSPC before changing anything.  Deletes get a
+ * smaller reserve so they can make room on a full device.
+ *
+ * All calls are serialised by one mutex for now.
+ */
+#include "block.h"
+#include "engine.h"
+
+/* Node slots a mutation may need per tree level, beyond the dirty nodes. */
+#define SLOTS_PER_LEVEL	8u
+
+struct betrkv_engine {
+	struct betrkv_dev *dev;
+	struct mutex lock;
+	struct betrkv_sb sb;
+	unsigned int sb_slot;
+	bool read_only;
+	int failed;			/* sticky error: no more writes */
+	u64 seq;
+	struct betrkv_itable itable;
+	struct betrkv_cache *cache;
+	struct betrkv_tree tree;
+	struct betrkv_journal *journal;
+	u8 *itbuf;			/* itable_size bytes */
+	struct betrkv_engine_stats stats;
+};
+
+static const char *engine_name(const struct betrkv_engine *e)
+{
+	return betrkv_dev_name(e->dev);
+}
+
+static void engine_fail(struct betrkv_engine *e, int err, const char *what)
+{
+	if (e->failed)
+		return;
+	e->failed = err;
+	pr_err("%s: %s failed (error %d): the store is read-only until unbound\n",
+	       engine_name(e), what, err);
+}
+
+/* Build the newest message per key of a batch. */
+static int batch_msgs(const struct betrkv_op *ops, u32 nops,
+		      struct betrkv_msgbuf *msgs)
+{
+	struct betrkv_msg *m;
+	u32 i;
+	int err;
+
+	for (i = 0; i < nops; i++) {
+		m = betrkv_msg_new(ops[i].type, ops[i].key, ops[i].klen,
+				   ops[i].val, ops[i].type == BETRKV_OP_PUT ?
+				   ops[i].vlen : 0);
+		if (!m)
+			return -ENOMEM;
+		err = betrkv_msgbuf_upsert(msgs, m);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int replay_one(void *ctx, u64 seq, const struct betrkv_op *ops, u32 nops)
+{
+	struct betrkv_engine *e = ctx;
+	struct betrkv_msgbuf msgs;
+	int err;
+
+	betrkv_msgbuf_init(&msgs);
+	err = batch_msgs(ops, nops, &msgs) ?: betrkv_tree_apply(&e->tree, &msgs);
+	betrkv_msgbuf_free(&msgs);
+	if (!err)
+		e->seq = seq;
+	return err;
+}
+
+static int load_itable(struct betrkv_engine *e)
+{
+	const struct betrkv_geometry *geo = &e->sb.geo;
+	const struct betrkv_checkpoint *cp = &e->sb.cp;
+	u64 off = geo->itable_offset + cp->itable_slot * geo->itable_size;
+	const char *why = "checksum of the whole table";
+	int err;
+
+	if (!cp->itable_bytes)
+		return 0;
+	err = betrkv_dev_read(e->dev, off, e->itbuf, cp->itable_bytes);
+	if (err)
+		return err;
+	err = betrkv_crc32c(NULL, 0, e->itbuf, cp->itable_bytes) == cp->itable_csum ?
+	      betrkv_itable_decode(&e->itable, e->sb.uuid, off / BETRKV_BLOCK_SIZE,
+				   e->itbuf, cp->itable_bytes, &why) : -EUCLEAN;
+	if (err == -EUCLEAN)
+		pr_err("%s: indirection table of generation %llu is corrupt: %s\n",
+		       engine_name(e), e->sb.generation, why);
+	return err;
+}
+
+static int open_parts(struct betrkv_engine *e, const struct betrkv_engine_opts *o)
+{
+	const struct betrkv_geometry *geo = &e->sb.geo;
+	const struct betrkv_checkpoint *cp = &e->sb.cp;
+	struct betrkv_cache_params cparams = {
+		.dev = e->dev, .uuid = e->sb.uuid, .itable = &e->itable,
+		.nodes_offset = geo->nodes_offset, .node_size = geo->node_size,
+		.budget = o->cache_bytes, .next_id = max(1ull, cp->next_node_id),
+		.read_only = o->read_only,
+	};
+	struct betrkv_journal_params jparams = {
+		.dev = e->dev, .offset = geo->journal_offset,
+		.size = geo->journal_size, .uuid = e->sb.uuid,
+		.start_pos = cp->journal_pos, .start_prev = cp->journal_prev,
+		.start_seq = cp->seq,
+	};
+	int err;
+
+	e->itbuf = kvmalloc(geo->itable_size, GFP_KERNEL);
+	if (!e->itbuf)
+		return -ENOMEM;
+	err = betrkv_itable_init(&e->itable, geo->nodes_size / geo->node_size,
+				 geo->node_size) ?:
+	      load_itable(e) ?:
+	      betrkv_cache_create(&cparams, &e->cache) ?:
+	      betrkv_journal_create(&jparams, &e->journal);
+	if (err)
+		return err;
+	e->tree = (struct betrkv_tree){ .cache = e->cache, .root = cp->root,
+					.node_size = geo->node_size };
+	e->seq = cp->seq;
+	return betrkv_journal_replay(e->journal, replay_one, e, &e->seq);
+}
+
+static void engine_free(struct betrkv_engine *e)
+{
+	if (e->journal)
+		betrkv_journal_destroy(e->journal);
+	betrkv_cache_destroy(e->cache);
+	betrkv_itable_destroy(&e->itable);
+	kvfree(e->itbuf);
+	mutex_destroy(&e->lock);
+	kfree(e);
+}
+
+/**
+ * betrkv_engine_open() - open the store on @dev: recovery, reads only.
+ * @dev: the device
+ * @opts: cache budget and read-only
+ * @ep: receives the store
+ *
+ * Return: 0, or an error of betrkv_sb_load(), -EUCLEAN for a corrupt
+ * indirection table or root path, -EIO, -ENOMEM.
+ */
+int betrkv_engine_open(struct betrkv_dev *dev,
+		       const struct betrkv_engine_opts *opts,
+		       struct betrkv_engine **ep)
+{
+	struct betrkv_engine *e = kzalloc(sizeof(*e), GFP_KERNEL);
+	int err;
+
+	if (!e)
+		return -ENOMEM;
+	mutex_init(&e->lock);
+	e->dev = dev;
+	e->read_only = opts->read_only;
+	err = betrkv_sb_load(dev, &e->sb, &e->sb_slot) ?: open_parts(e, opts);
+	if (err) {
+		engine_free(e);
+		return err;
+	}
+	*ep = e;
+	return 0;
+}
+
+static int write_itable(struct betrkv_engine *e, u32 slot, u64 *len)
+{
+	const struct betrkv_geometry *geo = &e->sb.geo;
+	u64 off = geo->itable_offset + slot * geo->itable_size;
+
+	*len = betrkv_itable_disk_bytes(&e->itable);
+	if (*len > geo->itable_size)
+		return -ENOSPC;
+	betrkv_itable_encode(&e->itable, e->sb.uuid, off / BETRKV_BLOCK_SIZE,
+			     e->itbuf, *len);
+	e->stats.itable_bytes_written += *len;
+	return betrkv_dev_write(e->dev, off, e->itbuf, *len, 0);
+}
+
+/* Steps 1-5 of a checkpoint; the caller holds the lock. */
+static int engine_checkpoint(struct betrkv_engine *e)
+{
+	struct betrkv_sb next = e->sb;
+	struct betrkv_checkpoint *cp = &next.cp;
+	u64 len;
+	int err;
+
+	if (e->read_only)
+		return -EROFS;
+	if (e->failed)
+		return -EIO;
+	cp->itable_slot = e->sb.cp.itable_bytes ? !e->sb.cp.itable_slot : 0;
+	err = betrkv_journal_checkpoint_begin(e->journal, &cp->journal_pos,
+					      &cp->journal_prev) ?:
+	      betrkv_cache_flush(e->cache) ?:
+	      write_itable(e, cp->itable_slot, &len);
+	if (err)
+		goto fail;
+	cp->seq = e->seq;
+	cp->itable_bytes = len;
+	cp->itable_csum = betrkv_crc32c(NULL, 0, e->itbuf, len);
+	cp->root = e->tree.root;
+	cp->next_node_id = e->cache->next_id;
+	next.generation++;
+	err = betrkv_sb_write(e->dev, &next, !e->sb_slot);
+	if (err)
+		goto fail;
+	e->stats.sb_writes++;
+	e->sb = next;
+	e->sb_slot = !e->sb_slot;
+	betrkv_itable_commit(&e->itable);
+	betrkv_journal_checkpoint_done(e->journal, cp->journal_pos);
+	e->stats.checkpoints++;
+	return 0;
+fail:
+	if (err != -ENOSPC && err != -ENOMEM)
+		engine_fail(e, err, "checkpoint");
+	return err;
+}
+
+static u32 free_slots(const struct betrkv_engine *e)
+{
+	return e->itable.nslots - e->itable.used_slots;
+}
+
+/* Room for a mutation: the dirty nodes plus a reserve per tree level. */
+static int make_room(struct betrkv_engine *e, bool deletes_only)
+{
+	u32 height, reserve;
+	int err;
+
+	err = betrkv_tree_height(&e->tree, &height);
+	if (err)
+		return err;
+	reserve = SLOTS_PER_LEVEL * (height + 1) / (deletes_only ? 2 : 1);
+	if (free_slots(e) >= e->cache->ndirty + reserve)
+		return 0;
+	err = engine_checkpoint(e);
+	if (err)
+		return err;
+	if (free_slots(e) >= e->cache->ndirty + reserve)
+		return 0;
+	pr_warn_ratelimited("%s: no space left for the mutation\n", engine_name(e));
+	return -ENOSPC;
+}
+
+static int check_ops(const struct betrkv_op *ops, u32 nops)
+{
+	u32 i;
+	int err;
+
+	if (!nops)
+		return -EINVAL;
+	for (i = 0; i < nops; i++) {
+		err = betrkv_op_check(&ops[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static bool only_deletes(const struct betrkv_op *ops, u32 nops)
+{
+	u32 i;
+
+	for (i = 0; i < nops; i++)
+		if (ops[i].type != BETRKV_OP_DEL)
+			return false;
+	return true;
+}
+
+/* Journal the batch, checkpointing once if the journal is full. */
+static int journal_batch(struct betrkv_engine *e, const struct betrkv_op *ops,
+			 u32 nops)
+{
+	int err = betrkv_journal_append(e->journal, e->seq + 1, ops, nops);
+
+	if (err == -ENOSPC) {
+		err = engine_checkpoint(e);
+		if (!err)
+			err = betrkv_journal_append(e->journal, e->seq + 1, ops, nops);
+	}
+	return err;
+}
+
+static int engine_apply_locked(struct betrkv_engine *e,
+			       const struct betrkv_op *ops, u32 nops)
+{
+	struct betrkv_msgbuf msgs;
+	int err;
+
+	if (e->read_only)
+		return -EROFS;
+	if (e->failed)
+		return -EIO;
+	err = check_ops(ops, nops);
+	if (err)
+		return err;
+	betrkv_msgbuf_init(&msgs);
+	err = batch_msgs(ops, nops, &msgs) ?:
+	      make_room(e, only_deletes(ops, nops)) ?:
+	      journal_batch(e, ops, nops);
+	if (!err) {
+		e->seq++;
+		err = betrkv_tree_apply(&e->tree, &msgs);
+		if (err)
+			engine_fail(e, err, "applying a mutation");
+	}
+	betrkv_msgbuf_free(&msgs);
+	return err;
+}
+
+/**
+ * betrkv_engine_apply() - apply a batch of puts and deletes atomically.
+ * @e: the store
+ * @ops: the mutations, in order (a later one for a key wins)
+ * @nops: how many, at least 1
+ * @seq: receives the batch's sequence number (may be NULL)
+ *
+ * Return: 0 or a negative errno (see engine.h); on error nothing changed,
+ * except after -EIO or -ENOMEM from the tree, which also make the store
+ * read-only.
+ */
+int betrkv_engine_apply(struct betrkv_engine *e, const struct betrkv_op *ops,
+			u32 nops, u64 *seq)
+{
+	int err;
+
+	mutex_lock(&e->lock);
+	err = engine_apply_locked(e, ops, nops);
+	if (!err) {
+		e->stats.batches += nops > 1;
+		e->stats.puts += ops[0].type == BETRKV_OP_PUT && nops == 1;
+		e->stats.deletes += ops[0].type == BETRKV_OP_DEL && nops == 1;
+		if (seq)
+			*seq = e->seq;
+	}
+	mutex_unlock(&e->lock);
+	return err;
+}
+
+/**
+ * betrkv_engine_get() - the value of @key.
+ * @e: the store
+ * @key: the key
+ * @klen: its length
+ * @val: receives a copy of the put holding the value (kfree() it)
+ *
+ * Return: 0, -ENOENT if absent, -EINVAL/-E2BIG for a bad key, -EUCLEAN or
+ * -EIO if a node on the way cannot be read.
+ */
+int betrkv_engine_get(struct betrkv_engine *e, const u8 *key, u32 klen,
+		      struct betrkv_msg **val)
+{
+	int err;
+
+	if (!klen)
+		return -EINVAL;
+	if (klen > BETRKV_KEY_MAX)
+		return -E2BIG;
+	mutex_lock(&e->lock);
+	err = betrkv_tree_get(&e->tree, key, klen, val);
+	e->stats.gets++;
+	mutex_unlock(&e->lock);
+	return err;
+}
+
+/* Move the puts of @page to @out, leaving out an excluded lower bound. */
+static int keep_puts(struct betrkv_msgbuf *page, const struct betrkv_range *r,
+		     bool lo_exclusive, struct betrkv_msgbuf *out)
+{
+	u32 i;
+	int err = 0;
+
+	for (i = 0; i < page->n; i++) {
+		struct betrkv_msg *m = page->msgs[i];
+
+		if (err || m->type != BETRKV_OP_PUT ||
+		    (lo_exclusive && !i && !betrkv_msg_cmp(m, r->lo, r->lolen))) {
+			kfree(m);
+			continue;
+		}
+		err = betrkv_msgbuf_append(out, m);
+	}
+	page->n = 0;
+	page->bytes = 0;
+	return err;
+}
+
+/*
+ * One page of the tree into @out; pages of deletes only are passed over, so
+ * that a caller always gets a pair or the end.
+ */
+static int scan_locked(struct betrkv_engine *e, struct betrkv_range r,
+		       bool lo_exclusive, u32 limit, struct betrkv_msgbuf *out,
+		       bool *more)
+{
+	struct betrkv_msgbuf page;
+	struct betrkv_msg *last = NULL;
+	int err;
+
+	betrkv_msgbuf_init(&page);
+	for (;;) {
+		err = betrkv_tree_scan(&e->tree, &r, limit + lo_exclusive, &page, more);
+		if (err || !page.n)
+			break;
+		kfree(last);
+		last = *more ? betrkv_msg_dup(page.msgs[page.n - 1]) : NULL;
+		err = *more && !last ? -ENOMEM :
+		      keep_puts(&page, &r, lo_exclusive, out);
+		if (err || out->n || !*more)
+			break;
+		r.lo = betrkv_msg_key(last);
+		r.lolen = last->klen;
+		lo_exclusive = true;
+	}
+	betrkv_msgbuf_free(&page);
+	kfree(last);
+	return err;
+}
+
+/**
+ * betrkv_engine_scan() - key-value pairs in a range, in key order.
+ * @e: the store
+ * @r: the range [lo, hi)
+ * @lo_exclusive: leave out lo itself (to resume after the last key seen)
+ * @limit: most pairs to return, at least 1
+ * @out: an empty buffer; receives the pairs (puts)
+ * @more: set if pairs may follow the last one in @out (resume from it with
+ *        @lo_exclusive); @out is empty only at the end of the range
+ *
+ * Return: 0 or a negative errno.
+ */
+int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
+		       bool lo_exclusive, u32 limit, struct betrkv_msgbuf *out,
+		       bool *more)
+{
+	int err;
+
+	if (!limit || !r->lolen)
+		return -EINVAL;
+	if (r->lolen > BETRKV_KEY_MAX || (r->hi && r->hilen > BETRKV_KEY_MAX))
+		return -E2BIG;
+	mutex_lock(&e->lock);
+	err = scan_locked(e, *r, lo_exclusive, limit, out, more);
+	e->stats.scans++;
+	mutex_unlock(&e->lock);
+	return err;
+}
+
+/**
+ * betrkv_engine_sync() - make every completed mutation durable.
+ * @e: the store
+ * @durable_seq: receives the highest durable sequence number (may be NULL)
+ *
+ * Return: 0, -EROFS (nothing to sync on a read-only store is not an error:
+ * it returns 0), or -EIO after a write failed.
+ */
+int betrkv_engine_sync(struct betrkv_engine *e, u64 *durable_seq)
+{
+	int err = 0;
+
+	if (!e->read_only) {
+		err = e->failed ? -EIO : betrkv_journal_sync(e->journal);
+		if (err)
+			engine_fail(e, err, "journal write");
+	}
+	mutex_lock(&e->lock);
+	e->stats.syncs++;
+	if (durable_seq)
+		*durable_seq = max(e->sb.cp.seq,
+				   betrkv_journal_durable_seq(e->journal));
+	mutex_unlock(&e->lock);
+	return err;
+}
+
+/**
+ * betrkv_engine_checkpoint() - write a checkpoint now.
+ * @e: the store
+ *
+ * Return: 0 or a negative errno.
+ */
+int betrkv_engine_checkpoint(struct betrkv_engine *e)
+{
+	int err;
+
+	mutex_lock(&e->lock);
+	err = engine_checkpoint(e);
+	mutex_unlock(&e->lock);
+	return err;
+}
+
+/**
+ * betrkv_engine_close() - the final checkpoint (unless read-only), then free.
+ * @e: the store
+ *
+ * Return: 0 or the error of the final checkpoint; the store is freed either
+ * way and recovers from its last durable state.
+ */
+int betrkv_engine_close(struct betrkv_engine *e)
+{
+	int err = 0;
+
+	if (!e->read_only && !e->failed)
+		err = betrkv_engine_checkpoint(e);
+	engine_free(e);
+	return err;
+}
+
+/**
+ * betrkv_engine_stats() - counters and gauges of the store.
+ * @e: the store
+ * @st: receives them
+ */
+void betrkv_engine_stats(struct betrkv_engine *e, struct betrkv_engine_stats *st)
+{
+	mutex_lock(&e->lock);
+	*st = e->stats;
+	st->seq = e->seq;
+	st->durable_seq = max(e->sb.cp.seq, betrkv_journal_durable_seq(e->journal));
+	betrkv_tree_height(&e->tree, &st->height);
+	st->nodes = e->itable.count;
+	st->slots_used = e->itable.used_slots;
+	st->slots_total = e->itable.nslots;
+	st->cache = e->cache->stats;
+	st->cache_used = e->cache->used;
+	betrkv_journal_stats(e->journal, &st->journal);
+	mutex_unlock(&e->lock);
+}

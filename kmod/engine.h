@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The store: the engine's top-level API, used by the module's data path and
+ * by the userspace tests and benchmark.
+ *
+ * A store is the superblock's checkpoint (a tree of nodes behind the
+ * indirection table) plus the journal's records since.  Opening it replays
+ * the journal into the cache without writing anything.  Every mutation gets
+ * the next sequence number, is appended to the journal and applied to the
+ * tree; sync makes the journal durable; a checkpoint writes the dirty nodes,
+ * the indirection table and the next superblock, and frees the journal.
+ *
+ * Errors: mutations fail with -EROFS on a read-only store, -E2BIG or
+ * -EINVAL for bad keys and values, -ENOSPC when the device is full (nothing
+ * changed), -EIO once a write failed (the store then only reads).  Reads
+ * fail with -EUCLEAN or -EIO for blocks that fail their checks; other data
+ * stays readable.
+ */
+#ifndef BETRKV_ENGINE_H
+#define BETRKV_ENGINE_H
+
+#include "cache.h"
+#include "journal.h"
+#include "superblock.h"
+#include "tree.h"
+
+struct betrkv_engine_opts {
+	u64 cache_bytes;	/* block cache budget */
+	bool read_only;		/* never write */
+};
+
+struct betrkv_engine_stats {
+	u64 puts;
+	u64 deletes;
+	u64 batches;
+	u64 gets;
+	u64 scans;
+	u64 syncs;
+	u64 checkpoints;
+	u64 seq;		/* last sequence number given out */
+	u64 durable_seq;	/* highest one a crash cannot take away */
+	u32 height;
+	u64 nodes;		/* nodes in the live tree */
+	u64 slots_used;		/* node slots referenced (live or checkpoint) */
+	u64 slots_total;
+	u64 sb_writes;
+	u64 itable_bytes_written;
+	struct betrkv_cache_stats cache;
+	u64 cache_used;
+	struct betrkv_journal_stats journal;
+};
+
+struct betrkv_engine;
+
+int betrkv_engine_open(struct betrkv_dev *dev,
+		       const struct betrkv_engine_opts *opts,
+		       struct betrkv_engine **ep);
+int betrkv_engine_close(struct betrkv_engine *e);
+int betrkv_engine_apply(struct betrkv_engine *e, const struct betrkv_op *ops,
+			u32 nops, u64 *seq);
+int betrkv_engine_get(struct betrkv_engine *e, const u8 *key, u32 klen,
+		      struct betrkv_msg **val);
+int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
+		       bool lo_exclusive, u32 limit, struct betrkv_msgbuf *out,
+		       bool *more);
+int betrkv_engine_sync(struct betrkv_engine *e, u64 *durable_seq);
+int betrkv_engine_checkpoint(struct betrkv_engine *e);
+void betrkv_engine_stats(struct betrkv_engine *e, struct betrkv_engine_stats *st);
+
+#endif /* BETRKV_ENGINE_H */

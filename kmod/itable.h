@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The indirection table and the allocator of node slots.
+ *
+ * The node region is an array of slots of node_size bytes; a node occupies
+ * one slot (its encoding may be shorter).  The table maps each logical node
+ * ID of the live tree to its slot and length.  Two bitmaps say which slots
+ * are referenced by the live table and by the table of the last durable
+ * checkpoint; a slot is free only when neither references it, so a slot
+ * freed by copy-on-write is reused only after a checkpoint that no longer
+ * refers to it is durable (commit()).
+ *
+ * On disk (one of the two itable slots of the layout) the table is a run of
+ * blocks, each a struct betrkv_block_header of type ITABLE plus entries; the
+ * superblock's checkpoint records the run's length and crc32c, which also
+ * tells a current run from a stale one.
+ */
+#ifndef BETRKV_ITABLE_H
+#define BETRKV_ITABLE_H
+
+#include "env.h"
+
+struct betrkv_itable_ent {
+	u64 id;		/* 0: empty */
+	u32 slot;
+	u32 len;
+};
+
+struct betrkv_itable {
+	struct betrkv_itable_ent *tab;
+	u64 cap;		/* a power of two */
+	u64 count;
+	unsigned long *live;
+	unsigned long *persistent;
+	u32 nslots;
+	u32 node_size;
+	u32 used_slots;		/* live | persistent */
+	u32 cursor;
+};
+
+int betrkv_itable_init(struct betrkv_itable *it, u32 nslots, u32 node_size);
+void betrkv_itable_destroy(struct betrkv_itable *it);
+int betrkv_itable_lookup(const struct betrkv_itable *it, u64 id, u32 *slot,
+			 u32 *len);
+int betrkv_itable_alloc(struct betrkv_itable *it, u32 *slot);
+void betrkv_itable_release(struct betrkv_itable *it, u32 slot);
+int betrkv_itable_map(struct betrkv_itable *it, u64 id, u32 slot, u32 len);
+void betrkv_itable_unmap(struct betrkv_itable *it, u64 id);
+void betrkv_itable_commit(struct betrkv_itable *it);
+u64 betrkv_itable_disk_bytes(const struct betrkv_itable *it);
+void betrkv_itable_encode(const struct betrkv_itable *it, const u8 uuid[16],
+			  u64 first_blocknr, u8 *buf, u64 len);
+int betrkv_itable_decode(struct betrkv_itable *it, const u8 uuid[16],
+			 u64 first_blocknr, const u8 *buf, u64 len,
+			 const char **why);
+
+#endif /* BETRKV_ITABLE_H */

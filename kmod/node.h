@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Tree nodes: their in-memory form and (node.c) their on-disk format.
+ *
+ * A leaf (height 0) holds sorted key-value pairs.  An internal node holds
+ * nchildren child IDs, nchildren - 1 pivot keys (child i holds the keys k
+ * with pivot[i-1] <= k < pivot[i]) and one message buffer per child with
+ * the messages on their way down to it.  Children are referred to by
+ * logical node ID; the indirection table maps IDs to disk locations.
+ */
+#ifndef BETRKV_NODE_H
+#define BETRKV_NODE_H
+
+#include "msgbuf.h"
+
+/*
+ * Most children of an internal node at rest.  A node has room for twice as
+ * many: a flush into a child can split it into pieces before the node's own
+ * parent splits the node in turn.
+ */
+#define BETRKV_FANOUT_MAX	16u
+#define BETRKV_NODE_SLOTS	(2 * BETRKV_FANOUT_MAX)
+/* Bytes a node takes for its header, and per child in an internal node. */
+#define BETRKV_NODE_HDR_WEIGHT	64u
+#define BETRKV_CHILD_WEIGHT	32u
+/*
+ * A leaf is stored in runs of about BETRKV_LEAF_RUN_BYTES of entries (at
+ * most BETRKV_NODE_SLOTS), each indexed in the header by its first key: a
+ * leaf's weight reserves an index entry of the largest key per run.
+ */
+#define BETRKV_LEAF_RUN_BYTES	(16u << 10)
+#define BETRKV_LEAF_RUN_WEIGHT	(18u + BETRKV_KEY_MAX)
+
+struct betrkv_pivot {
+	u32 len;
+	u8 key[];
+};
+
+struct betrkv_node {
+	u64 id;
+	u32 height;			/* 0 for a leaf */
+	/* Leaf. */
+	struct betrkv_msgbuf entries;
+	/* Internal. */
+	u32 nchildren;
+	u64 *children;			/* [BETRKV_NODE_SLOTS] */
+	struct betrkv_pivot **pivots;	/* [BETRKV_NODE_SLOTS - 1] */
+	struct betrkv_msgbuf *bufs;	/* [BETRKV_NODE_SLOTS] */
+	/* Cache bookkeeping, owned by cache.c. */
+	void *cache_priv;
+};
+
+static inline bool betrkv_node_is_leaf(const struct betrkv_node *n)
+{
+	return n->height == 0;
+}
+
+struct betrkv_node *betrkv_node_alloc(u64 id, u32 height);
+void betrkv_node_free(struct betrkv_node *n);
+u64 betrkv_node_weight(const struct betrkv_node *n);
+u32 betrkv_node_child_index(const struct betrkv_node *n, const u8 *key,
+			    u32 klen);
+struct betrkv_pivot *betrkv_pivot_new(const u8 *key, u32 len);
+void betrkv_node_insert_child(struct betrkv_node *n, u32 at,
+			      struct betrkv_pivot *pivot, u64 child);
+void betrkv_node_remove_child(struct betrkv_node *n, u32 at);
+
+#endif /* BETRKV_NODE_H */

@@ -1,0 +1,560 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The Bε-tree: see tree.h for the invariants.
+ *
+ * Mutations enter the root (a batch at once).  A node over its weight has
+ * its heaviest child buffer flushed: the buffer moves down one level in a
+ * single batch, into the child's buffers or, at a leaf, into its entries,
+ * where deletes finally remove keys.  A node still over weight, or with too
+ * many children, splits in two and its parent gains a child; a node left
+ * under a quarter of its weight merges with a neighbour when the two fit
+ * comfortably in one.  The root splits by growing a new root above it; a
+ * root left with a single child and nothing buffered gives way to it.
+ *
+ * Every node is pinned (cache get/put) while this code holds it, and marked
+ * dirty before it is changed.
+ */
+#include "tree.h"
+
+static u32 heaviest_child(const struct betrkv_node *n)
+{
+	u32 i, best = 0;
+
+	for (i = 1; i < n->nchildren; i++)
+		if (n->bufs[i].bytes > n->bufs[best].bytes)
+			best = i;
+	return best;
+}
+
+/* Move @src (emptied) into @node: its entries if a leaf, else its buffers. */
+static int push_down(struct betrkv_node *node, struct betrkv_msgbuf *src)
+{
+	struct betrkv_msgbuf part;
+	const struct betrkv_pivot *p;
+	u32 j, at;
+	int err;
+
+	if (betrkv_node_is_leaf(node))
+		return betrkv_msgbuf_apply(&node->entries, src, true);
+	for (j = node->nchildren - 1; j > 0; j--) {
+		p = node->pivots[j - 1];
+		at = betrkv_msgbuf_lower_bound(src, p->key, p->len);
+		if (at == src->n)
+			continue;
+		betrkv_msgbuf_init(&part);
+		err = betrkv_msgbuf_split(src, at, &part) ?:
+		      betrkv_msgbuf_apply(&node->bufs[j], &part, false);
+		betrkv_msgbuf_free(&part);
+		if (err)
+			return err;
+	}
+	return betrkv_msgbuf_apply(&node->bufs[0], src, false);
+}
+
+static int tree_fix(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+		    struct betrkv_node *child);
+
+/* Flush @parent's buffer for child @i down and restore the child. */
+static int tree_flush(struct betrkv_tree *t, struct betrkv_node *parent, u32 i)
+{
+	struct betrkv_node *child;
+	int err;
+
+	err = betrkv_cache_get(t->cache, parent->children[i], &child);
+	if (err)
+		return err;
+	betrkv_cache_dirty(t->cache, child);
+	err = push_down(child, &parent->bufs[i]);
+	if (err) {
+		betrkv_cache_put(t->cache, child);
+		return err;
+	}
+	return tree_fix(t, parent, i, child);
+}
+
+/* Flush the heaviest buffers of @n until it fits or has too many children. */
+static int flush_until_fits(struct betrkv_tree *t, struct betrkv_node *n)
+{
+	int err = 0;
+
+	while (!err && !betrkv_node_is_leaf(n) &&
+	       betrkv_node_weight(n) > t->node_size &&
+	       n->nchildren <= BETRKV_FANOUT_MAX)
+		err = tree_flush(t, n, heaviest_child(n));
+	return err;
+}
+
+/* Where to cut an internal node: children [k, n) go right. */
+static u32 internal_split_point(const struct betrkv_node *n)
+{
+	u64 half = betrkv_node_weight(n) / 2, acc = BETRKV_NODE_HDR_WEIGHT;
+	u32 k;
+
+	for (k = 0; k < n->nchildren - 1; k++) {
+		acc += BETRKV_CHILD_WEIGHT + n->bufs[k].bytes;
+		if (acc >= half)
+			break;
+	}
+	return clamp(k + 1, 1u, n->nchildren - 1);
+}
+
+/* Move @left's upper half into the empty @right; returns the pivot between. */
+static struct betrkv_pivot *split_node(struct betrkv_node *left,
+				       struct betrkv_node *right, int *err)
+{
+	struct betrkv_pivot *pivot;
+	u32 k, n = left->nchildren;
+	const struct betrkv_msg *first;
+
+	if (betrkv_node_is_leaf(left)) {
+		*err = betrkv_msgbuf_split(&left->entries,
+					   betrkv_msgbuf_split_point(&left->entries),
+					   &right->entries);
+		if (*err)
+			return NULL;
+		first = right->entries.msgs[0];
+		pivot = betrkv_pivot_new(betrkv_msg_key(first), first->klen);
+		if (!pivot) {
+			betrkv_msgbuf_concat(&left->entries, &right->entries);
+			*err = -ENOMEM;
+		}
+		return pivot;
+	}
+	k = internal_split_point(left);
+	pivot = left->pivots[k - 1];
+	memcpy(right->children, &left->children[k], (n - k) * sizeof(u64));
+	memcpy(right->bufs, &left->bufs[k], (n - k) * sizeof(*right->bufs));
+	memcpy(right->pivots, &left->pivots[k], (n - k - 1) * sizeof(pivot));
+	right->nchildren = n - k;
+	left->nchildren = k;
+	*err = 0;
+	return pivot;
+}
+
+/*
+ * Split @child (child @i of @parent) in two; the parent gains the right
+ * half as child @i + 1, and its buffer for @i is divided at the pivot.
+ * Both halves are then restored in turn (they may split again).
+ */
+static int tree_split(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+		      struct betrkv_node *child)
+{
+	struct betrkv_node *right;
+	struct betrkv_pivot *pivot;
+	u32 at;
+	int err;
+
+	err = betrkv_cache_new(t->cache, child->height, &right);
+	if (err)
+		goto out;
+	pivot = split_node(child, right, &err);
+	if (err) {
+		betrkv_cache_free(t->cache, right);
+		goto out;
+	}
+	betrkv_cache_dirty(t->cache, parent);
+	betrkv_node_insert_child(parent, i + 1, pivot, right->id);
+	at = betrkv_msgbuf_lower_bound(&parent->bufs[i], pivot->key, pivot->len);
+	err = betrkv_msgbuf_split(&parent->bufs[i], at, &parent->bufs[i + 1]);
+	if (err) {
+		betrkv_cache_put(t->cache, right);
+		goto out;
+	}
+	err = tree_fix(t, parent, i + 1, right);
+	if (!err)
+		return tree_fix(t, parent, i, child);
+out:
+	betrkv_cache_put(t->cache, child);
+	return err;
+}
+
+/* Can @l and @r (neighbours, @l left) become one node that fits well? */
+static bool can_merge(const struct betrkv_tree *t, const struct betrkv_node *l,
+		      const struct betrkv_node *r)
+{
+	if (!betrkv_node_is_leaf(l) &&
+	    l->nchildren + r->nchildren > BETRKV_FANOUT_MAX)
+		return false;
+	return betrkv_node_weight(l) + betrkv_node_weight(r) <=
+	       (u64)t->node_size * 3 / 4;
+}
+
+/* Merge child @li + 1 of @parent into child @li; both pinned, @r released. */
+static int merge_pair(struct betrkv_tree *t, struct betrkv_node *parent,
+		      u32 li, struct betrkv_node *l, struct betrkv_node *r)
+{
+	int err;
+
+	betrkv_cache_dirty(t->cache, parent);
+	betrkv_cache_dirty(t->cache, l);
+	err = betrkv_msgbuf_concat(&parent->bufs[li], &parent->bufs[li + 1]);
+	if (err)
+		return err;
+	if (betrkv_node_is_leaf(l)) {
+		err = betrkv_msgbuf_concat(&l->entries, &r->entries);
+		if (err)
+			return err;
+	} else {
+		l->pivots[l->nchildren - 1] = parent->pivots[li];
+		parent->pivots[li] = NULL;
+		memcpy(&l->children[l->nchildren], r->children,
+		       r->nchildren * sizeof(u64));
+		memcpy(&l->bufs[l->nchildren], r->bufs,
+		       r->nchildren * sizeof(*r->bufs));
+		memcpy(&l->pivots[l->nchildren], r->pivots,
+		       (r->nchildren - 1) * sizeof(*r->pivots));
+		l->nchildren += r->nchildren;
+		r->nchildren = 0;
+	}
+	betrkv_node_remove_child(parent, li + 1);
+	betrkv_cache_free(t->cache, r);
+	return 0;
+}
+
+/* @child (child @i of @parent) is light: merge it with a neighbour if it fits. */
+static int tree_merge(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+		      struct betrkv_node *child)
+{
+	u32 j = i + 1 < parent->nchildren ? i + 1 : i - 1;
+	struct betrkv_node *other, *l, *r;
+	int err;
+
+	err = betrkv_cache_get(t->cache, parent->children[j], &other);
+	if (err)
+		goto out;
+	l = j > i ? child : other;
+	r = j > i ? other : child;
+	if (!can_merge(t, l, r)) {
+		betrkv_cache_put(t->cache, other);
+		goto out;
+	}
+	err = merge_pair(t, parent, min(i, j), l, r);
+	if (err) {
+		betrkv_cache_put(t->cache, other);
+		goto out;
+	}
+	child = l;
+out:
+	betrkv_cache_put(t->cache, child);
+	return err;
+}
+
+/*
+ * Restore the invariants of @child, child @i of @parent, after it changed;
+ * releases @child.  May add children to @parent (splits) or remove them
+ * (merges), but never touches @parent's other invariants.
+ */
+static int tree_fix(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+		    struct betrkv_node *child)
+{
+	int err;
+
+	err = flush_until_fits(t, child);
+	if (err)
+		goto out;
+	if (betrkv_node_weight(child) > t->node_size ||
+	    child->nchildren > BETRKV_FANOUT_MAX)
+		return tree_split(t, parent, i, child);
+	if (betrkv_node_weight(child) < t->node_size / 4 && parent->nchildren > 1)
+		return tree_merge(t, parent, i, child);
+out:
+	betrkv_cache_put(t->cache, child);
+	return err;
+}
+
+/* Put a new root above @root (pinned) and split the old root under it. */
+static int tree_grow(struct betrkv_tree *t, struct betrkv_node **rootp)
+{
+	struct betrkv_node *old = *rootp, *root;
+	int err;
+
+	err = betrkv_cache_new(t->cache, old->height + 1, &root);
+	if (err)
+		return err;
+	root->children[0] = old->id;
+	root->nchildren = 1;
+	t->root = root->id;
+	*rootp = root;
+	return tree_split(t, root, 0, old);
+}
+
+/* A root with one child: push its buffer down, then give way to the child. */
+static int tree_shrink(struct betrkv_tree *t, struct betrkv_node **rootp)
+{
+	struct betrkv_node *root = *rootp, *child;
+	int err;
+
+	if (root->bufs[0].n) {
+		err = tree_flush(t, root, 0);
+		if (err || root->nchildren > 1)
+			return err;
+	}
+	err = betrkv_cache_get(t->cache, root->children[0], &child);
+	if (err)
+		return err;
+	t->root = child->id;
+	betrkv_cache_free(t->cache, root);
+	*rootp = child;
+	return 0;
+}
+
+/* Restore the root's invariants; releases it. */
+static int tree_fix_root(struct betrkv_tree *t, struct betrkv_node *root)
+{
+	int err;
+
+	for (;;) {
+		err = flush_until_fits(t, root);
+		if (err)
+			break;
+		if (betrkv_node_weight(root) > t->node_size ||
+		    root->nchildren > BETRKV_FANOUT_MAX)
+			err = tree_grow(t, &root);
+		else if (!betrkv_node_is_leaf(root) && root->nchildren == 1)
+			err = tree_shrink(t, &root);
+		else
+			break;
+		if (err)
+			break;
+	}
+	betrkv_cache_put(t->cache, root);
+	return err;
+}
+
+/**
+ * betrkv_tree_apply() - apply a batch of mutations.
+ * @t: the tree
+ * @msgs: the batch, newest message per key; emptied
+ *
+ * Return: 0 or a negative errno.  An error after the batch reached the root
+ * can leave part of a flush done: the caller must stop mutating the tree.
+ */
+int betrkv_tree_apply(struct betrkv_tree *t, struct betrkv_msgbuf *msgs)
+{
+	struct betrkv_node *root;
+	int err;
+
+	if (t->root)
+		err = betrkv_cache_get(t->cache, t->root, &root);
+	else
+		err = betrkv_cache_new(t->cache, 0, &root);
+	if (err)
+		return err;
+	t->root = root->id;
+	betrkv_cache_dirty(t->cache, root);
+	err = push_down(root, msgs);
+	if (err) {
+		betrkv_cache_put(t->cache, root);
+		return err;
+	}
+	return tree_fix_root(t, root);
+}
+
+/**
+ * betrkv_tree_get() - the newest message for @key.
+ * @t: the tree
+ * @key: the key
+ * @klen: its length
+ * @out: receives a copy of the put (the caller frees it)
+ *
+ * Return: 0, -ENOENT if the key is absent (never set, or deleted), or
+ * another negative errno (-EUCLEAN, -EIO: a node could not be read).
+ */
+int betrkv_tree_get(struct betrkv_tree *t, const u8 *key, u32 klen,
+		    struct betrkv_msg **out)
+{
+	const struct betrkv_msg *m = NULL;
+	struct betrkv_node *n;
+	u64 id = t->root;
+	int err = -ENOENT;
+
+	while (id) {
+		u32 i = 0;
+
+		err = betrkv_cache_get(t->cache, id, &n);
+		if (err)
+			return err;
+		if (betrkv_node_is_leaf(n)) {
+			m = betrkv_msgbuf_find(&n->entries, key, klen);
+			id = 0;
+		} else {
+			i = betrkv_node_child_index(n, key, klen);
+			m = betrkv_msgbuf_find(&n->bufs[i], key, klen);
+			id = m ? 0 : n->children[i];
+		}
+		err = -ENOENT;
+		if (m && m->type == BETRKV_OP_PUT) {
+			*out = betrkv_msg_dup(m);
+			err = *out ? 0 : -ENOMEM;
+		}
+		betrkv_cache_put(t->cache, n);
+	}
+	return err;
+}
+
+static bool below_hi(const struct betrkv_range *r, const struct betrkv_msg *m)
+{
+	return !r->hi || betrkv_msg_cmp(m, r->hi, r->hilen) < 0;
+}
+
+/* Copies of @b's messages in @r, at most through @last if given, at most @max. */
+static int copy_range(const struct betrkv_msgbuf *b, const struct betrkv_range *r,
+		      const struct betrkv_msg *last, u32 max,
+		      struct betrkv_msgbuf *out)
+{
+	u32 i = betrkv_msgbuf_lower_bound(b, r->lo, r->lolen);
+	struct betrkv_msg *m;
+
+	for (; i < b->n && out->n < max && below_hi(r, b->msgs[i]); i++) {
+		if (last && betrkv_msg_cmp(b->msgs[i], betrkv_msg_key(last),
+					   last->klen) > 0)
+			break;
+		m = betrkv_msg_dup(b->msgs[i]);
+		if (!m || betrkv_msgbuf_append(out, m))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Keep the first @keep messages of @b. */
+static void truncate_buf(struct betrkv_msgbuf *b, u32 keep)
+{
+	while (b->n > keep) {
+		b->n--;
+		b->bytes -= betrkv_msg_weight(b->msgs[b->n]);
+		kfree(b->msgs[b->n]);
+	}
+}
+
+static int scan_node(struct betrkv_tree *t, u64 id, const struct betrkv_range *r,
+		     u32 limit, struct betrkv_msgbuf *out, bool *trunc);
+
+/* The part of child @j of @n inside @r: child scan merged with the buffer. */
+static int scan_child(struct betrkv_tree *t, struct betrkv_node *n, u32 j,
+		      const struct betrkv_range *r, u32 limit,
+		      struct betrkv_msgbuf *sub, bool *trunc)
+{
+	struct betrkv_range cr = *r;
+	struct betrkv_msgbuf bm;
+	const struct betrkv_pivot *p;
+	int err;
+
+	if (j > 0) {
+		p = n->pivots[j - 1];
+		if (betrkv_key_cmp(p->key, p->len, r->lo, r->lolen) > 0) {
+			cr.lo = p->key;
+			cr.lolen = p->len;
+		}
+	}
+	if (j + 1 < n->nchildren) {
+		p = n->pivots[j];
+		if (!r->hi || betrkv_key_cmp(p->key, p->len, r->hi, r->hilen) < 0) {
+			cr.hi = p->key;
+			cr.hilen = p->len;
+		}
+	}
+	err = scan_node(t, n->children[j], &cr, limit, sub, trunc);
+	if (err)
+		return err;
+	betrkv_msgbuf_init(&bm);
+	err = copy_range(&n->bufs[j], &cr, *trunc ? sub->msgs[sub->n - 1] : NULL,
+			 U32_MAX, &bm) ?: betrkv_msgbuf_apply(sub, &bm, false);
+	betrkv_msgbuf_free(&bm);
+	return err;
+}
+
+/*
+ * The newest messages in @r under node @id, in key order, at most @limit;
+ * *@trunc is set when more may follow the last one returned (the result is
+ * complete through its last key).
+ */
+static int scan_node(struct betrkv_tree *t, u64 id, const struct betrkv_range *r,
+		     u32 limit, struct betrkv_msgbuf *out, bool *trunc)
+{
+	struct betrkv_msgbuf sub;
+	struct betrkv_node *n;
+	u32 j;
+	int err;
+
+	*trunc = false;
+	err = betrkv_cache_get(t->cache, id, &n);
+	if (err)
+		return err;
+	if (betrkv_node_is_leaf(n)) {
+		err = copy_range(&n->entries, r, NULL, limit + 1, out);
+		if (!err && out->n > limit) {
+			truncate_buf(out, limit);
+			*trunc = true;
+		}
+		goto out;
+	}
+	for (j = betrkv_node_child_index(n, r->lo, r->lolen); j < n->nchildren; j++) {
+		if (out->n >= limit) {
+			*trunc = true;
+			break;
+		}
+		if (j > 0 && r->hi && betrkv_key_cmp(n->pivots[j - 1]->key,
+						     n->pivots[j - 1]->len,
+						     r->hi, r->hilen) >= 0)
+			break;
+		betrkv_msgbuf_init(&sub);
+		err = scan_child(t, n, j, r, limit - out->n, &sub, trunc);
+		if (!err && sub.n > limit - out->n) {
+			truncate_buf(&sub, limit - out->n);
+			*trunc = true;
+		}
+		if (!err)
+			err = betrkv_msgbuf_concat(out, &sub);
+		betrkv_msgbuf_free(&sub);
+		if (err || *trunc)
+			break;
+	}
+out:
+	betrkv_cache_put(t->cache, n);
+	return err;
+}
+
+/**
+ * betrkv_tree_scan() - the newest messages in a key range, in key order.
+ * @t: the tree
+ * @r: the range
+ * @limit: most messages to return, at least 1
+ * @out: an empty buffer; receives copies of the messages, deletes included
+ *       (the caller drops them; they still tell how far the scan got)
+ * @more: set if messages beyond the last one returned may exist in @r
+ *
+ * Memory is bounded by @limit messages per tree level.
+ *
+ * Return: 0 or a negative errno.
+ */
+int betrkv_tree_scan(struct betrkv_tree *t, const struct betrkv_range *r,
+		     u32 limit, struct betrkv_msgbuf *out, bool *more)
+{
+	*more = false;
+	if (!t->root)
+		return 0;
+	return scan_node(t, t->root, r, limit, out, more);
+}
+
+/**
+ * betrkv_tree_height() - number of levels (0 for the empty tree).
+ * @t: the tree
+ * @height: receives it
+ *
+ * Return: 0 or a negative errno from reading the root.
+ */
+int betrkv_tree_height(struct betrkv_tree *t, u32 *height)
+{
+	struct betrkv_node *root;
+	int err;
+
+	*height = 0;
+	if (!t->root)
+		return 0;
+	err = betrkv_cache_get(t->cache, t->root, &root);
+	if (err)
+		return err;
+	*height = root->height + 1;
+	betrkv_cache_put(t->cache, root);
+	return 0;
+}

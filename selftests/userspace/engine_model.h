@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The reference model of the engine tests: a key space whose byte order is
+ * the order of the key numbers, and a map from key number to value.
+ *
+ * Key i is its number big-endian (4 bytes) followed by a suffix of a length
+ * derived from i (0 to BETRKV_KEY_MAX - 4 bytes): so keys of every length
+ * occur and comparing keys compares numbers.  A value is derived from
+ * (key number, version, length), so it can be regenerated to check a read.
+ */
+#ifndef BETRKV_ENGINE_MODEL_H
+#define BETRKV_ENGINE_MODEL_H
+
+#include "engine.h"
+
+struct model {
+	u32 nkeys;
+	u32 *vlen;		/* per key: length, or MODEL_ABSENT */
+	u32 *version;
+};
+
+#define MODEL_ABSENT	0xffffffffu
+
+/* A small deterministic PRNG (splitmix64): runs replay from their seed. */
+static inline u64 rng_next(u64 *s)
+{
+	u64 z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline u32 rng_below(u64 *s, u32 n)
+{
+	return rng_next(s) % n;
+}
+
+static inline u32 model_key(u32 i, u8 *buf)
+{
+	u32 len = 4, h = i * 2654435761u;
+
+	buf[0] = i >> 24;
+	buf[1] = i >> 16;
+	buf[2] = i >> 8;
+	buf[3] = i;
+	/* Mostly short suffixes; 1 in 64 keys near or at the limit. */
+	if (h % 64 == 0)
+		len = BETRKV_KEY_MAX - (h >> 8) % 3;
+	else
+		len += (h >> 8) % 24;
+	memset(buf + 4, 'a' + i % 26, len - 4);
+	return len;
+}
+
+static inline void model_value(u32 i, u32 version, u32 len, u8 *buf)
+{
+	u64 s = ((u64)i << 32) ^ version;
+	u32 k;
+
+	for (k = 0; k < len; k++)
+		buf[k] = k % 8 ? buf[k - 1] + 1 : (u8)rng_next(&s);
+}
+
+/* A value length: 0, 1, the limit, node and segment boundaries, or random. */
+static inline u32 model_vlen(u64 *s)
+{
+	static const u32 special[] = { 0, 1, 2, BETRKV_VALUE_MAX,
+		BETRKV_VALUE_MAX - 1, BETRKV_LEAF_RUN_BYTES - 8,
+		BETRKV_LEAF_RUN_BYTES + 1, 4096 - 8, 4096, 8191 };
+	u32 r = rng_below(s, 100);
+
+	if (r < 4)
+		return special[rng_below(s, ARRAY_SIZE(special))];
+	if (r < 10)
+		return 4000 + rng_below(s, 12000);
+	return 10 + rng_below(s, 1500);
+}
+
+#endif /* BETRKV_ENGINE_MODEL_H */

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The engine against a reference map: random puts, deletes, gets, scans,
+ * batches, syncs, checkpoints and close/reopen on an image file, every
+ * result compared with the model, and the whole map compared at intervals
+ * and after every reopen.  At least half of the keys are reused, values
+ * span 0 bytes to the limit, the data is several times the cache budget and
+ * the tree grows at least three levels deep.
+ *
+ * BETRKV_SEED=<n> replays a run; a failure prints its seed.
+ */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "engine_model.h"
+
+#define MiB		(1ull << 20)
+#define NKEYS		20000u
+#define CACHE_BYTES	(4 * MiB)
+
+FIXTURE(engine) {
+	char path[64];
+	struct betrkv_dev *dev;
+	struct betrkv_engine *e;
+	struct model m;
+	u64 seed, rng;
+	u8 key[BETRKV_KEY_MAX], val[BETRKV_VALUE_MAX];
+};
+
+static void quiet(int level, const char *msg)
+{
+}
+
+static struct betrkv_engine_opts opts = { .cache_bytes = CACHE_BYTES };
+
+FIXTURE_SETUP(engine)
+{
+	struct betrkv_sb sb;
+	const char *env = getenv("BETRKV_SEED");
+	int fd;
+
+	betrkv_user_set_log(quiet);
+	strcpy(self->path, "/tmp/betrkv-engine-XXXXXX");
+	fd = mkstemp(self->path);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 512 * MiB));
+	close(fd);
+	ASSERT_EQ(0, betrkv_user_dev_open(self->path, false, false, &self->dev));
+	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, 0, &sb));
+	ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));
+	self->m.nkeys = NKEYS;
+	self->m.vlen = malloc(NKEYS * sizeof(u32));
+	self->m.version = calloc(NKEYS, sizeof(u32));
+	memset(self->m.vlen, 0xff, NKEYS * sizeof(u32));
+	self->seed = env ? strtoull(env, NULL, 0) : 1;
+	self->rng = self->seed;
+	TH_LOG("seed %llu (BETRKV_SEED to replay)", self->seed);
+}
+
+FIXTURE_TEARDOWN(engine)
+{
+	if (self->e)
+		betrkv_engine_close(self->e);
+	betrkv_user_dev_close(self->dev);
+	unlink(self->path);
+	free(self->m.vlen);
+	free(self->m.version);
+}
+
+static void do_put(struct __test_metadata *_metadata,
+		   FIXTURE_DATA(engine) *self, u32 i)
+{
+	struct betrkv_op op = { .type = BETRKV_OP_PUT };
+
+	op.klen = model_key(i, self->key);
+	op.key = self->key;
+	op.vlen = model_vlen(&self->rng);
+	model_value(i, self->m.version[i] + 1, op.vlen, self->val);
+	op.val = self->val;
+	ASSERT_EQ(0, betrkv_engine_apply(self->e, &op, 1, NULL)) TH_LOG("put key %u", i);
+	self->m.version[i]++;
+	self->m.vlen[i] = op.vlen;
+}
+
+static void do_delete(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(engine) *self, u32 i)
+{
+	struct betrkv_op op = { .type = BETRKV_OP_DEL };
+
+	op.klen = model_key(i, self->key);
+	op.key = self->key;
+	ASSERT_EQ(0, betrkv_engine_apply(self->e, &op, 1, NULL)) TH_LOG("delete key %u", i);
+	self->m.vlen[i] = MODEL_ABSENT;
+}
+
+static void check_get(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(engine) *self, u32 i)
+{
+	struct betrkv_msg *v = NULL;
+	u32 klen = model_key(i, self->key);
+	int err = betrkv_engine_get(self->e, self->key, klen, &v);
+
+	if (self->m.vlen[i] == MODEL_ABSENT) {
+		ASSERT_EQ(-ENOENT, err) TH_LOG("key %u should be absent", i);
+		return;
+	}
+	ASSERT_EQ(0, err) TH_LOG("key %u", i);
+	ASSERT_EQ(self->m.vlen[i], v->vlen) TH_LOG("key %u", i);
+	model_value(i, self->m.version[i], v->vlen, self->val);
+	ASSERT_EQ(0, memcmp(self->val, betrkv_msg_val(v), v->vlen)) TH_LOG("key %u", i);
+	kfree(v);
+}
+
+/* Scan keys [lo, hi) (hi == NKEYS: unbounded) in pages of @limit. */
+static void check_scan(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(engine) *self, u32 lo, u32 hi, u32 limit)
+{
+	u8 lokey[BETRKV_KEY_MAX], hikey[BETRKV_KEY_MAX];
+	struct betrkv_range r = { .lo = lokey, .hi = hi < NKEYS ? hikey : NULL };
+	struct betrkv_msgbuf out;
+	bool more = true, excl = false;
+	u32 next = lo, k;
+
+	r.lolen = model_key(lo, lokey);
+	if (hi < NKEYS)
+		r.hilen = model_key(hi, hikey);
+	while (more) {
+		betrkv_msgbuf_init(&out);
+		ASSERT_EQ(0, betrkv_engine_scan(self->e, &r, excl, limit, &out, &more));
+		for (k = 0; k < out.n; k++) {
+			struct betrkv_msg *m = out.msgs[k];
+
+			while (next < hi && self->m.vlen[next] == MODEL_ABSENT)
+				next++;
+			ASSERT_LT(next, hi) TH_LOG("scan returned an extra key");
+			ASSERT_EQ(model_key(next, self->key), m->klen);
+			ASSERT_EQ(0, memcmp(self->key, m->data, m->klen)) TH_LOG("key %u", next);
+			ASSERT_EQ(self->m.vlen[next], m->vlen) TH_LOG("key %u", next);
+			model_value(next, self->m.version[next], m->vlen, self->val);
+			ASSERT_EQ(0, memcmp(self->val, betrkv_msg_val(m), m->vlen));
+			next++;
+		}
+		if (out.n) {
+			memcpy(lokey, out.msgs[out.n - 1]->data, out.msgs[out.n - 1]->klen);
+			r.lolen = out.msgs[out.n - 1]->klen;
+			excl = true;
+		}
+		betrkv_msgbuf_free(&out);
+	}
+	while (next < hi && self->m.vlen[next] == MODEL_ABSENT)
+		next++;
+	ASSERT_EQ(hi, next) TH_LOG("scan [%u, %u) stopped early", lo, hi);
+}
+
+/* The whole map: one scan sees every key and value; gets sample it. */
+static void check_all(struct __test_metadata *_metadata, FIXTURE_DATA(engine) *self)
+{
+	u32 i;
+
+	check_scan(_metadata, self, 0, NKEYS, 500);
+	for (i = 0; i < NKEYS; i += 1 + rng_below(&self->rng, 40))
+		check_get(_metadata, self, i);
+}
+
+static void do_batch(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(engine) *self)
+{
+	static u8 keys[16][BETRKV_KEY_MAX];
+	struct betrkv_op ops[16];
+	u32 n = 1 + rng_below(&self->rng, 16), k, i, vlen[16];
+	u32 idx[16], base[16];
+	u8 *vals = malloc(16 * 2048);
+
+	for (k = 0; k < n; k++) {
+		/* Some batches write one key twice: the later op wins. */
+		idx[k] = k && rng_below(&self->rng, 4) == 0 ? idx[k - 1] :
+			 rng_below(&self->rng, NKEYS);
+		ops[k] = (struct betrkv_op){ .key = keys[k],
+			.klen = model_key(idx[k], keys[k]),
+			.type = rng_below(&self->rng, 3) ? BETRKV_OP_PUT : BETRKV_OP_DEL };
+		vlen[k] = rng_below(&self->rng, 2048);
+		base[k] = self->m.version[idx[k]];
+		model_value(idx[k], base[k] + 1 + k, vlen[k], vals + k * 2048);
+		ops[k].val = vals + k * 2048;
+		ops[k].vlen = ops[k].type == BETRKV_OP_PUT ? vlen[k] : 0;
+	}
+	ASSERT_EQ(0, betrkv_engine_apply(self->e, ops, n, NULL));
+	for (k = 0; k < n; k++) {
+		i = idx[k];
+		if (ops[k].type == BETRKV_OP_DEL) {
+			self->m.vlen[i] = MODEL_ABSENT;
+		} else {
+			self->m.vlen[i] = vlen[k];
+			self->m.version[i] = base[k] + 1 + k;
+		}
+	}
+	free(vals);
+}
+
+static void reopen(struct __test_metadata *_metadata, FIXTURE_DATA(engine) *self)
+{
+	ASSERT_EQ(0, betrkv_engine_close(self->e));
+	self->e = NULL;
+	ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));
+}
+
+TEST_F_TIMEOUT(engine, model, 300)
+{
+	struct betrkv_engine_stats st;
+	u64 durable = 0, d;
+	u64 live_bytes = 0;
+	u32 op, i;
+
+	for (i = 0; i < NKEYS; i++)
+		do_put(_metadata, self, i);
+	for (op = 0; op < 40000; op++) {
+		u32 r = rng_below(&self->rng, 1000);
+
+		i = rng_below(&self->rng, NKEYS);
+		if (r < 450)
+			do_put(_metadata, self, i);
+		else if (r < 600)
+			do_delete(_metadata, self, i);
+		else if (r < 850)
+			check_get(_metadata, self, i);
+		else if (r < 880)
+			check_scan(_metadata, self, i,
+				   min(NKEYS, i + rng_below(&self->rng, 400)),
+				   1 + rng_below(&self->rng, 100));
+		else if (r < 960)
+			do_batch(_metadata, self);
+		else if (r < 990) {
+			ASSERT_EQ(0, betrkv_engine_sync(self->e, &d));
+			ASSERT_LE(durable, d);
+			durable = d;
+		} else if (r < 996) {
+			ASSERT_EQ(0, betrkv_engine_checkpoint(self->e));
+		} else {
+			reopen(_metadata, self);
+			check_all(_metadata, self);
+		}
+		if (op % 10000 == 0)
+			check_all(_metadata, self);
+	}
+	check_all(_metadata, self);
+	betrkv_engine_stats(self->e, &st);
+	for (i = 0; i < NKEYS; i++)
+		if (self->m.vlen[i] != MODEL_ABSENT)
+			live_bytes += self->m.vlen[i];
+	TH_LOG("height %u, %llu nodes, %llu live bytes, cache high water %llu, evictions %llu",
+	       st.height, st.nodes, live_bytes, st.cache.high_water, st.cache.evictions);
+	EXPECT_GE(st.height, 3);
+	EXPECT_GE(live_bytes, 4 * CACHE_BYTES);
+	EXPECT_GT(st.cache.evictions, 0);
+	reopen(_metadata, self);
+	check_all(_metadata, self);
+}
+
+TEST_HARNESS_MAIN
