@@ -246,6 +246,8 @@ int betrkv_msgbuf_split(struct betrkv_msgbuf *b, u32 at,
  */
 int betrkv_msgbuf_concat(struct betrkv_msgbuf *b, struct betrkv_msgbuf *right)
 {
+	if (!right->n)
+		return 0;
 	if (msgbuf_reserve(b, b->n + right->n))
 		return -ENOMEM;
 	memcpy(&b->msgs[b->n], right->msgs, right->n * sizeof(*b->msgs));

@@ -228,11 +228,13 @@ struct nf_key {
 
 static int nf_get_key(struct nf_cur *c, struct nf_key *k)
 {
-	__le16 *l = nf_take(c, sizeof(*l));
+	const void *p = nf_take(c, sizeof(__le16));
+	__le16 l;
 
-	if (!l)
+	if (!p)
 		return -EUCLEAN;
-	k->len = le16_to_cpu(*l);
+	memcpy(&l, p, sizeof(l));	/* keys lie at any byte offset */
+	k->len = le16_to_cpu(l);
 	k->key = nf_take(c, k->len);
 	return k->key && k->len && k->len <= BETRKV_KEY_MAX ? 0 : -EUCLEAN;
 }
@@ -311,14 +313,18 @@ static int nf_check_segs(const struct nf_seg *segs, u32 nsegs, u32 hdr_len,
 static int nf_get_internal(struct betrkv_node *n, struct nf_cur *c,
 			   struct nf_key *pivots)
 {
-	__le64 *child;
+	const void *p;
+	__le64 child;
 	u32 i;
 
 	for (i = 0; i < n->nchildren; i++) {
-		child = nf_take(c, sizeof(*child));
-		if (!child || !le64_to_cpu(*child))
+		p = nf_take(c, sizeof(child));
+		if (!p)
 			return -EUCLEAN;
-		n->children[i] = le64_to_cpu(*child);
+		memcpy(&child, p, sizeof(child));
+		n->children[i] = le64_to_cpu(child);
+		if (!n->children[i])
+			return -EUCLEAN;
 	}
 	for (i = 0; i + 1 < n->nchildren; i++) {
 		if (nf_get_key(c, &pivots[i]) ||
