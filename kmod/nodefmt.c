@@ -294,9 +294,12 @@ static int nf_get_seg(const u8 *buf, const struct nf_seg *seg, u32 s,
 	return c.left ? -EUCLEAN : 0;
 }
 
-/* Segments lie in order between the header and the end, without overlap. */
-static int nf_check_segs(const struct nf_seg *segs, u32 nsegs, u32 hdr_len,
-			 u32 total)
+/*
+ * Segments lie in order right after the header, without gaps or overlap,
+ * and only zeros follow the last one: the encoding is canonical.
+ */
+static int nf_check_segs(const u8 *buf, const struct nf_seg *segs, u32 nsegs,
+			 u32 hdr_len, u32 total)
 {
 	u32 s, end = hdr_len;
 
@@ -307,6 +310,9 @@ static int nf_check_segs(const struct nf_seg *segs, u32 nsegs, u32 hdr_len,
 			return -EUCLEAN;
 		end = off + len;
 	}
+	for (; end < total; end++)
+		if (buf[end])
+			return -EUCLEAN;
 	return 0;
 }
 
@@ -352,7 +358,8 @@ static int nf_get_body(struct betrkv_node *n, const u8 *buf, struct nf_cur *c,
 	for (s = 0; leaf && s < nsegs; s++)
 		if (nf_get_key(c, &keys[s]))
 			return -EUCLEAN;
-	if (c->left || nf_check_segs(segs, nsegs, le32_to_cpu(((struct nf_hdr *)buf)->hdr_len),
+	if (c->left || nf_check_segs(buf, segs, nsegs,
+				     le32_to_cpu(((struct nf_hdr *)buf)->hdr_len),
 				     le32_to_cpu(((struct nf_hdr *)buf)->total_len)))
 		return -EUCLEAN;
 	for (s = 0; s < nsegs; s++) {

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libFuzzer target: betrkv_itable_decode() on arbitrary blocks.
+ *
+ * The first input byte says whether each block is re-sealed (a valid
+ * checksum for whatever it holds), so the fuzzer reaches the checks of the
+ * entries: IDs, slots in range and used once, lengths within a node.  A
+ * table that decodes must hold exactly the entries counted.
+ */
+#include <stdlib.h>
+
+#include "block.h"
+#include "itable.h"
+
+#define FUZZ_BLOCKS	4u
+
+static const u8 uuid[16] = "fuzz-itable-uuid";
+
+static void quiet(int level, const char *msg)
+{
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static u8 buf[FUZZ_BLOCKS * BETRKV_BLOCK_SIZE];
+	struct betrkv_itable it;
+	const char *why;
+	u64 len, b;
+
+	if (!size)
+		return 0;
+	betrkv_user_set_log(quiet);
+	len = ALIGN(max(size - 1, (size_t)1), (size_t)BETRKV_BLOCK_SIZE);
+	len = min(len, (u64)sizeof(buf));
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, data + 1, min(size - 1, (size_t)len));
+	for (b = 0; (data[0] & 1) && b < len / BETRKV_BLOCK_SIZE; b++)
+		betrkv_block_seal(buf + b * BETRKV_BLOCK_SIZE, BETRKV_BLOCK_SIZE,
+				  BETRKV_BLOCK_ITABLE, 10 + b, uuid);
+	if (betrkv_itable_init(&it, 500, 256 << 10))
+		return 0;
+	if (!betrkv_itable_decode(&it, uuid, 10, buf, len, &why) &&
+	    it.used_slots != it.count)
+		abort();
+	betrkv_itable_destroy(&it);
+	return 0;
+}

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libFuzzer target: betrkv_node_decode() on arbitrary bytes.
+ *
+ * The first input byte picks the mode: the rest as the node's bytes, or
+ * XORed onto a valid leaf or internal node; and whether the header is then
+ * re-sealed (a valid header checksum for whatever it says), so the fuzzer
+ * reaches the parsing of pivots, the segment table and the leaf index.  A
+ * node that decodes must encode to the same bytes.
+ */
+#include <stdlib.h>
+
+#include "block.h"
+#include "nodefmt.h"
+
+#define FUZZ_NODE_SIZE	(256u << 10)
+
+static const u8 uuid[16] = "fuzz-node-uuid!";
+
+static void quiet(int level, const char *msg)
+{
+}
+
+static void add(struct betrkv_msgbuf *b, u8 type, u32 k, u32 vlen)
+{
+	u8 key[8] = { 'k', k >> 24, k >> 16, k >> 8, k }, val[64] = { 0 };
+
+	betrkv_msgbuf_append(b, betrkv_msg_new(type, key, 5, val, vlen));
+}
+
+/* A valid node: a leaf of 40 entries, or an internal node of 4 children. */
+static struct betrkv_node *sample(bool leaf)
+{
+	struct betrkv_node *n = betrkv_node_alloc(7, leaf ? 0 : 1);
+	u8 pivot[5] = { 'k', 0, 0, 0, 0 };
+	u32 i, c;
+
+	if (leaf) {
+		for (i = 0; i < 40; i++)
+			add(&n->entries, BETRKV_OP_PUT, i * 3, i % 60);
+		return n;
+	}
+	n->nchildren = 4;
+	for (c = 0; c < 4; c++) {
+		n->children[c] = 100 + c;
+		if (c) {
+			pivot[4] = c * 10;
+			n->pivots[c - 1] = betrkv_pivot_new(pivot, 5);
+		}
+		for (i = 0; i < 3; i++)
+			add(&n->bufs[c], i % 2 ? BETRKV_OP_DEL : BETRKV_OP_PUT,
+			    c * 10 + i, i % 2 ? 0 : 9);
+	}
+	return n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static u8 buf[FUZZ_NODE_SIZE], again[FUZZ_NODE_SIZE];
+	struct betrkv_node *n;
+	const char *why;
+	u32 len = BETRKV_BLOCK_SIZE, hdr_len, i, again_len;
+
+	if (!size)
+		return 0;
+	betrkv_user_set_log(quiet);
+	memset(buf, 0, sizeof(buf));
+	if (data[0] & 4) {
+		n = sample(data[0] & 8);
+		betrkv_node_encode(n, uuid, 3, buf, sizeof(buf), &len);
+		betrkv_node_free(n);
+		for (i = 0; i + 1 < size && i < len; i++)
+			buf[i] ^= data[1 + i];
+	} else {
+		len = ALIGN(max(size - 1, (size_t)1), (size_t)BETRKV_BLOCK_SIZE);
+		len = min(len, FUZZ_NODE_SIZE);
+		memcpy(buf, data + 1, min(size - 1, (size_t)len));
+	}
+	if (data[0] & 2) {
+		memcpy(&hdr_len, buf + 32, sizeof(hdr_len));
+		hdr_len = le32_to_cpu(hdr_len);
+		if (hdr_len >= 48 && hdr_len <= len)
+			betrkv_block_seal(buf, hdr_len, BETRKV_BLOCK_NODE, 3, uuid);
+	}
+	if (betrkv_node_decode(buf, len, uuid, 3, 7, &n, &why))
+		return 0;
+	if (betrkv_node_encode(n, uuid, 3, again, sizeof(again), &again_len) ||
+	    again_len != len || memcmp(buf, again, len))
+		abort();
+	betrkv_node_free(n);
+	return 0;
+}
