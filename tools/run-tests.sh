@@ -55,7 +55,8 @@ run_fuzz() {
 		name=${f#"$BUILD"/}
 		log=$logs/${name//\//_}.log
 		corpus=$(mktemp -d)
-		"$f" -runs="${FUZZ_RUNS:-100000}" -seed=1 "$corpus" > "$log" 2>&1
+		"$f" -runs="${FUZZ_RUNS:-100000}" -seed=1 -artifact_prefix="$logs/" \
+			"$corpus" > "$log" 2>&1
 		rc=$?
 		rm -rf "$corpus"
 		if [ "$rc" -eq 0 ]; then echo "ok 1 $name" >> "$log"; else echo "not ok 1 $name" >> "$log"; fi
