@@ -108,6 +108,141 @@ const char *betrkv_errstr(int err);
 /* Text for enum betrkv_state, "unknown" for other values. */
 const char *betrkv_state_name(uint32_t state);
 
+/*
+ * Data.  A struct betrkv is an open /dev/betrkv<N>: one file descriptor,
+ * usable from any number of threads at once (every call is one ioctl).
+ * Keys are 1..BETRKV_KEY_MAX bytes, values 0..BETRKV_VALUE_MAX bytes;
+ * longer ones fail with -E2BIG.
+ */
+struct betrkv;
+
+/**
+ * betrkv_open() - open the bound store /dev/betrkv<N>.
+ * @index: N
+ * @sp: receives the handle
+ *
+ * Return: 0, -ENOENT if no store is bound there, or another negative errno.
+ */
+int betrkv_open(uint32_t index, struct betrkv **sp);
+
+/* Close a handle from betrkv_open() (NULL is fine). */
+void betrkv_close(struct betrkv *s);
+
+/**
+ * betrkv_get() - read the value of a key.
+ * @s: the store
+ * @key: the key
+ * @key_len: its length
+ * @value: buffer for the value (may be NULL when @cap is 0)
+ * @cap: its size
+ * @value_len: receives the value's length, also when it does not fit
+ *
+ * Return: 0; -ENOENT if the key is absent; -ERANGE if the value is longer
+ * than @cap (nothing copied); -EUCLEAN or -EIO if the data cannot be read.
+ */
+int betrkv_get(struct betrkv *s, const void *key, size_t key_len, void *value,
+	       size_t cap, size_t *value_len);
+
+/**
+ * betrkv_put() - set a key to a value.
+ * @s: the store
+ * @key: the key
+ * @key_len: its length
+ * @value: the value
+ * @value_len: its length
+ * @seq: receives the mutation's sequence number (may be NULL)
+ *
+ * Return: 0 or a negative errno (-EROFS, -ENOSPC, -EIO, -E2BIG, ...).
+ */
+int betrkv_put(struct betrkv *s, const void *key, size_t key_len,
+	       const void *value, size_t value_len, uint64_t *seq);
+
+/**
+ * betrkv_delete() - remove a key (absent keys are fine).
+ * @s: the store
+ * @key: the key
+ * @key_len: its length
+ * @seq: receives the mutation's sequence number (may be NULL)
+ *
+ * Return: 0 or a negative errno.
+ */
+int betrkv_delete(struct betrkv *s, const void *key, size_t key_len,
+		  uint64_t *seq);
+
+/*
+ * Batches: puts and deletes applied atomically, in order (a later one on
+ * the same key wins).  The batch keeps pointers to the keys and values:
+ * they must stay valid until betrkv_batch_commit() returns.
+ */
+struct betrkv_batch;
+
+struct betrkv_batch *betrkv_batch_new(void);
+int betrkv_batch_put(struct betrkv_batch *b, const void *key, size_t key_len,
+		     const void *value, size_t value_len);
+int betrkv_batch_delete(struct betrkv_batch *b, const void *key,
+			size_t key_len);
+/**
+ * betrkv_batch_commit() - apply a batch atomically; the batch is emptied.
+ * @s: the store
+ * @b: the batch (at least one mutation)
+ * @seq: receives the batch's sequence number (may be NULL)
+ *
+ * Return: 0 or a negative errno (then nothing of the batch was applied).
+ */
+int betrkv_batch_commit(struct betrkv *s, struct betrkv_batch *b,
+			uint64_t *seq);
+void betrkv_batch_free(struct betrkv_batch *b);
+
+/*
+ * Scans: an iterator over the pairs with start <= key < end in key order,
+ * fetched in pages, resuming after the last key seen, so concurrent
+ * mutations never make it repeat or go back.
+ */
+struct betrkv_iter;
+
+/**
+ * betrkv_iter_new() - an iterator over [start, end).
+ * @s: the store
+ * @start: the lower bound
+ * @start_len: its length, at least 1
+ * @end: the upper bound, or NULL for no bound
+ * @end_len: its length
+ * @itp: receives the iterator
+ *
+ * Return: 0, -EINVAL if @end is below @start, or another negative errno.
+ */
+int betrkv_iter_new(struct betrkv *s, const void *start, size_t start_len,
+		    const void *end, size_t end_len, struct betrkv_iter **itp);
+
+/**
+ * betrkv_iter_next() - the next pair.
+ * @it: the iterator
+ * @key: receives a pointer to the key (valid until the next call)
+ * @key_len: receives its length
+ * @value: receives a pointer to the value (valid until the next call)
+ * @value_len: receives its length
+ *
+ * Return: 1 for a pair, 0 at the end, or a negative errno.
+ */
+int betrkv_iter_next(struct betrkv_iter *it, const void **key, size_t *key_len,
+		     const void **value, size_t *value_len);
+void betrkv_iter_free(struct betrkv_iter *it);
+
+/**
+ * betrkv_sync() - make every completed mutation durable.
+ * @s: the store
+ * @durable_seq: receives the highest durable sequence number (may be NULL)
+ *
+ * Return: 0 or a negative errno.
+ */
+int betrkv_sync(struct betrkv *s, uint64_t *durable_seq);
+
+/* The store's counters (struct betrkv_stats_args of <linux/betrkv.h>). */
+int betrkv_stats(struct betrkv *s, struct betrkv_stats_args *st);
+
+/* The largest key and value the store takes. */
+int betrkv_limits(struct betrkv *s, uint32_t *key_max, uint32_t *value_max);
+
 #ifdef __cplusplus
 }
 #endif

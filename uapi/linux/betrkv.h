@@ -224,6 +224,170 @@ struct betrkv_status_args {
 	__u64 reserved[8];
 };
 
+/* ---- Data: ioctls on /dev/betrkv<N> ---- */
+
+/* Values of betrkv_batch_op.type. */
+#define BETRKV_PUT	1
+#define BETRKV_DELETE	2
+
+/**
+ * struct betrkv_kv_args - BETRKV_IOC_GET, BETRKV_IOC_PUT, BETRKV_IOC_DELETE.
+ * @size:      sizeof(struct betrkv_kv_args)
+ * @flags:     none defined yet, must be 0
+ * @key:       user pointer to the key
+ * @key_len:   1..BETRKV_KEY_MAX (longer: E2BIG)
+ * @value_len: PUT: bytes at @value, 0..BETRKV_VALUE_MAX (longer: E2BIG);
+ *             GET: in, the room at @value; out, the value's length (also
+ *             when the room is too small: then the call fails with ERANGE
+ *             and nothing is copied); DELETE: must be 0
+ * @value:     user pointer to the value (PUT) or the buffer for it (GET)
+ * @seq:       out (PUT, DELETE): the mutation's sequence number
+ * @reserved:  must be zero
+ *
+ * GET fails with ENOENT when the key is absent; DELETE of an absent key
+ * succeeds.  Mutations fail with EROFS on a read-only store, and with EIO
+ * once a write to the device failed.
+ */
+struct betrkv_kv_args {
+	__u32 size;
+	__u32 flags;
+	__u64 key;
+	__u32 key_len;
+	__u32 value_len;
+	__u64 value;
+	__u64 seq;
+	__u64 reserved[4];
+};
+
+/* One mutation of a BETRKV_IOC_BATCH. */
+struct betrkv_batch_op {
+	__u32 type;		/* BETRKV_PUT or BETRKV_DELETE */
+	__u32 key_len;
+	__u32 value_len;	/* 0 for a delete */
+	__u32 pad;		/* must be zero */
+	__u64 key;
+	__u64 value;
+};
+
+/* Most mutations and bytes (keys + values) in one batch. */
+#define BETRKV_BATCH_OPS_MAX	4096u
+#define BETRKV_BATCH_BYTES_MAX	(1u << 20)
+
+/**
+ * struct betrkv_batch_args - BETRKV_IOC_BATCH: mutations applied atomically.
+ * @size:     sizeof(struct betrkv_batch_args)
+ * @flags:    none defined yet, must be 0
+ * @ops:      user pointer to @nops struct betrkv_batch_op
+ * @nops:     1..BETRKV_BATCH_OPS_MAX
+ * @pad:      must be zero
+ * @seq:      out: the batch's sequence number (one for all of it)
+ * @reserved: must be zero
+ *
+ * In order: a later op on the same key wins.  After a crash either all of
+ * the batch is visible or none of it.
+ */
+struct betrkv_batch_args {
+	__u32 size;
+	__u32 flags;
+	__u64 ops;
+	__u32 nops;
+	__u32 pad;
+	__u64 seq;
+	__u64 reserved[4];
+};
+
+/* Flags of BETRKV_IOC_SCAN. */
+#define BETRKV_SCAN_AFTER	(1u << 0)	/* start after @start, not at it */
+#define BETRKV_SCAN_TO_END	(1u << 1)	/* no upper bound: @end is ignored */
+#define BETRKV_SCAN_FLAGS	(BETRKV_SCAN_AFTER | BETRKV_SCAN_TO_END)
+
+/*
+ * A scan's result records in the caller's buffer, one after another, each
+ * starting at a multiple of 8 bytes: this header, the key, the value.
+ */
+struct betrkv_scan_rec {
+	__u32 key_len;
+	__u32 value_len;
+};
+
+/**
+ * struct betrkv_scan_args - BETRKV_IOC_SCAN: pairs with start <= key < end.
+ * @size:      sizeof(struct betrkv_scan_args)
+ * @flags:     BETRKV_SCAN_*
+ * @start:     user pointer to the lower bound key
+ * @start_len: its length, 1..BETRKV_KEY_MAX
+ * @end_len:   the upper bound's length (unless BETRKV_SCAN_TO_END)
+ * @end:       user pointer to the upper bound key
+ * @buf:       user pointer to the result buffer
+ * @buf_len:   its size; at least one record of the largest pair fits in
+ *             BETRKV_SCAN_BUF_MIN, a smaller buffer may fail with ERANGE
+ *             when the first pair does not fit
+ * @max_pairs: most pairs to return, at least 1
+ * @count:     out: pairs returned
+ * @more:      out: 1 if pairs may follow the last one returned: call again
+ *             with its key as @start and BETRKV_SCAN_AFTER
+ * @reserved:  must be zero
+ *
+ * An @end below @start fails with EINVAL.
+ */
+struct betrkv_scan_args {
+	__u32 size;
+	__u32 flags;
+	__u64 start;
+	__u32 start_len;
+	__u32 end_len;
+	__u64 end;
+	__u64 buf;
+	__u32 buf_len;
+	__u32 max_pairs;
+	__u32 count;
+	__u32 more;
+	__u64 reserved[4];
+};
+
+#define BETRKV_SCAN_BUF_MIN	(sizeof(struct betrkv_scan_rec) + BETRKV_KEY_MAX + \
+				 BETRKV_VALUE_MAX + 8)
+
+/**
+ * struct betrkv_sync_args - BETRKV_IOC_SYNC: make completed mutations durable.
+ * @size:        sizeof(struct betrkv_sync_args)
+ * @flags:       none defined yet, must be 0
+ * @durable_seq: out: every mutation with a sequence number up to this one
+ *               survives a crash (it never decreases)
+ * @reserved:    must be zero
+ */
+struct betrkv_sync_args {
+	__u32 size;
+	__u32 flags;
+	__u64 durable_seq;
+	__u64 reserved[4];
+};
+
+/**
+ * struct betrkv_stats_args - BETRKV_IOC_STATS: what the store has done.
+ * Every field but @size and @flags is output.
+ */
+struct betrkv_stats_args {
+	__u32 size;
+	__u32 flags;
+	/* operations */
+	__u64 puts, deletes, batches, gets, scans, syncs, checkpoints;
+	__u64 seq, durable_seq;
+	/* tree and space */
+	__u32 height, pad;
+	__u64 nodes, slots_used, slots_total, node_size;
+	/* cache */
+	__u64 cache_hits, cache_misses, cache_evictions, cache_bytes,
+	      cache_used, cache_high_water;
+	/* device traffic */
+	__u64 node_reads, node_bytes_read, node_writes, node_bytes_written;
+	__u64 journal_blocks_written, journal_bytes_written, journal_flushes;
+	__u64 sb_writes, itable_bytes_written;
+	/* limits */
+	__u32 key_max, value_max;
+	__u64 reserved[8];
+};
+
 #define BETRKV_IOCTL_TYPE	0xbe
 /* A command number with its size bits cleared: what the module matches. */
 #define BETRKV_IOC_NOSIZE(cmd)	((cmd) & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT))
@@ -234,5 +398,14 @@ struct betrkv_status_args {
 #define BETRKV_IOC_UNBIND	_IOW(BETRKV_IOCTL_TYPE, 0x03, struct betrkv_unbind_args)
 #define BETRKV_IOC_LIST		_IOWR(BETRKV_IOCTL_TYPE, 0x04, struct betrkv_list_args)
 #define BETRKV_IOC_STATUS	_IOWR(BETRKV_IOCTL_TYPE, 0x05, struct betrkv_status_args)
+
+/* Store devices, /dev/betrkv<N>. */
+#define BETRKV_IOC_GET		_IOWR(BETRKV_IOCTL_TYPE, 0x20, struct betrkv_kv_args)
+#define BETRKV_IOC_PUT		_IOWR(BETRKV_IOCTL_TYPE, 0x21, struct betrkv_kv_args)
+#define BETRKV_IOC_DELETE	_IOWR(BETRKV_IOCTL_TYPE, 0x22, struct betrkv_kv_args)
+#define BETRKV_IOC_BATCH	_IOWR(BETRKV_IOCTL_TYPE, 0x23, struct betrkv_batch_args)
+#define BETRKV_IOC_SCAN		_IOWR(BETRKV_IOCTL_TYPE, 0x24, struct betrkv_scan_args)
+#define BETRKV_IOC_SYNC		_IOWR(BETRKV_IOCTL_TYPE, 0x25, struct betrkv_sync_args)
+#define BETRKV_IOC_STATS	_IOWR(BETRKV_IOCTL_TYPE, 0x26, struct betrkv_stats_args)
 
 #endif /* _UAPI_LINUX_BETRKV_H */
