@@ -152,6 +152,20 @@ static int open_parts(struct betrkv_engine *e, const struct betrkv_engine_opts *
 	return betrkv_journal_replay(e->journal, replay_one, e, &e->seq);
 }
 
+/* The cache holds at least BETRKV_CACHE_NODES_MIN nodes; 0 is the default. */
+static int check_budget(struct betrkv_engine *e, struct betrkv_engine_opts *o)
+{
+	u64 lo = (u64)BETRKV_CACHE_NODES_MIN * e->sb.geo.node_size;
+
+	if (!o->cache_bytes)
+		o->cache_bytes = max(BETRKV_CACHE_BYTES_DEFAULT, lo);
+	if (o->cache_bytes >= lo)
+		return 0;
+	pr_err("%s: cache of %llu bytes is below 16 nodes (%llu bytes)\n",
+	       engine_name(e), o->cache_bytes, lo);
+	return -EINVAL;
+}
+
 static void engine_free(struct betrkv_engine *e)
 {
 	if (e->journal)
@@ -177,6 +191,7 @@ int betrkv_engine_open(struct betrkv_dev *dev,
 		       struct betrkv_engine **ep)
 {
 	struct betrkv_engine *e = kzalloc(sizeof(*e), GFP_KERNEL);
+	struct betrkv_engine_opts o = *opts;
 	int err;
 
 	if (!e)
@@ -184,7 +199,8 @@ int betrkv_engine_open(struct betrkv_dev *dev,
 	mutex_init(&e->lock);
 	e->dev = dev;
 	e->read_only = opts->read_only;
-	err = betrkv_sb_load(dev, &e->sb, &e->sb_slot) ?: open_parts(e, opts);
+	err = betrkv_sb_load(dev, &e->sb, &e->sb_slot) ?: check_budget(e, &o) ?:
+	      open_parts(e, &o);
 	if (err) {
 		engine_free(e);
 		return err;
@@ -556,4 +572,27 @@ void betrkv_engine_stats(struct betrkv_engine *e, struct betrkv_engine_stats *st
 	st->cache_used = e->cache->used;
 	betrkv_journal_stats(e->journal, &st->journal);
 	mutex_unlock(&e->lock);
+}
+
+/**
+ * betrkv_engine_super() - the newest superblock, for status reports.
+ * @e: the store
+ * @sb: receives it
+ * @slot: receives the slot it is in
+ * @cache_bytes: receives the cache budget
+ *
+ * Return: 0, or the error that stopped the store's writes.
+ */
+int betrkv_engine_super(struct betrkv_engine *e, struct betrkv_sb *sb,
+			unsigned int *slot, u64 *cache_bytes)
+{
+	int failed;
+
+	mutex_lock(&e->lock);
+	*sb = e->sb;
+	*slot = e->sb_slot;
+	*cache_bytes = e->cache->budget;
+	failed = e->failed;
+	mutex_unlock(&e->lock);
+	return failed;
 }

@@ -25,7 +25,7 @@
 #include "tree.h"
 
 struct betrkv_engine_opts {
-	u64 cache_bytes;	/* block cache budget */
+	u64 cache_bytes;	/* block cache budget; 0 for the default */
 	bool read_only;		/* never write */
 };
 
@@ -66,5 +66,7 @@ int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
 int betrkv_engine_sync(struct betrkv_engine *e, u64 *durable_seq);
 int betrkv_engine_checkpoint(struct betrkv_engine *e);
 void betrkv_engine_stats(struct betrkv_engine *e, struct betrkv_engine_stats *st);
+int betrkv_engine_super(struct betrkv_engine *e, struct betrkv_sb *sb,
+			unsigned int *slot, u64 *cache_bytes);
 
 #endif /* BETRKV_ENGINE_H */

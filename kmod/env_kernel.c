@@ -3,6 +3,8 @@
  * The kernel environment of the betrkv core: block I/O through bios and
  * CRC-32C through the crypto API.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/bio.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>

@@ -74,7 +74,8 @@ struct journal_op {
 } __packed;
 
 #define JOURNAL_BS		BETRKV_BLOCK_SIZE
-#define JOURNAL_PAYLOAD		((u32)(JOURNAL_BS - sizeof(struct journal_block)))
+#define JOURNAL_PAYLOAD		\
+	((u32)(JOURNAL_BS - sizeof(struct journal_block)))
 #define JOURNAL_NO_FIRST	0xffffu
 /* Upper bound of a buffer, and so of a record: 1 MiB of blocks. */
 #define JOURNAL_BUF_BLOCKS_MAX	256ull
@@ -97,13 +98,13 @@ struct betrkv_journal {
 	u64 nblocks;
 	u8 uuid[16];
 	u64 start_pos;
-	u32 start_prev;
 	u64 start_seq;
 	u64 nonce;
 	u32 buf_blocks;
 
 	struct mutex io_lock;	/* the writer; taken before lock */
-	u32 prev;		/* link of the next block sealed (io_lock) */
+	u32 prev;		/* link of the next block sealed (io_lock);
+				 * before replay, the start link */
 
 	struct mutex lock;	/* everything below */
 	struct journal_buf buf[2];
@@ -208,7 +209,6 @@ int betrkv_journal_create(const struct betrkv_journal_params *p,
 	j->nblocks = p->size / JOURNAL_BS;
 	memcpy(j->uuid, p->uuid, sizeof(j->uuid));
 	j->start_pos = p->start_pos;
-	j->start_prev = p->start_prev;
 	j->start_seq = p->start_seq;
 	j->buf_blocks = min(j->nblocks / 2, JOURNAL_BUF_BLOCKS_MAX);
 	for (i = 0; i < 2; i++) {
@@ -383,7 +383,7 @@ static int journal_replay_cont(struct journal_replay *r, const u8 *p,
 	if (taken < 0)
 		return taken;
 	if ((u32)taken < cont)
-		return journal_corrupt(r, "record ends before its continuation");
+		return journal_corrupt(r, "record shorter than its blocks say");
 	if (journal_rec_complete(r))
 		return journal_replay_record(r);
 	if (first == JOURNAL_NO_FIRST)
@@ -524,7 +524,7 @@ int betrkv_journal_replay(struct betrkv_journal *j, betrkv_replay_fn apply,
 		.last_seq = j->start_seq,
 	};
 	u64 pos = j->start_pos;
-	u32 prev = j->start_prev;
+	u32 prev = j->prev;
 	int ret;
 
 	mutex_lock(&j->lock);
@@ -575,6 +575,14 @@ static int journal_record_len(const struct betrkv_journal *j,
 	return 0;
 }
 
+/* 0 if the journal takes appends: replayed, no write failed. */
+static int journal_usable(const struct betrkv_journal *j)
+{
+	if (j->failed)
+		return -EIO;
+	return j->replayed ? 0 : -EINVAL;
+}
+
 /*
  * May a record of @len bytes be appended now?  *@full says it must start
  * in an empty buffer, so the current one has to be written first.
@@ -585,10 +593,11 @@ static int journal_room(const struct betrkv_journal *j, u64 seq, u32 len,
 	const struct journal_buf *b = &j->buf[j->cur];
 	u64 start = b->pos;
 	u32 fill = b->fill;
+	int ret = journal_usable(j);
 
-	if (j->failed)
-		return -EIO;
-	if (!j->replayed || seq <= j->appended_seq)
+	if (ret)
+		return ret;
+	if (seq <= j->appended_seq)
 		return -EINVAL;
 	*full = fill + len > journal_cap(j);
 	if (*full) {
@@ -691,17 +700,18 @@ static void journal_seal(struct betrkv_journal *j, struct journal_buf *b)
 static int journal_write(struct betrkv_journal *j, const struct journal_buf *b)
 {
 	u64 idx = journal_index(j, b->pos);
+	u64 head = j->nblocks - idx;	/* blocks before the region's end */
 	const u8 *src = b->blocks;
 	u32 n = b->nblk;
 	int ret;
 
-	if (j->nblocks - idx < n) {
-		ret = betrkv_dev_write(j->dev, j->offset + idx * JOURNAL_BS, src,
-				       (j->nblocks - idx) * JOURNAL_BS, 0);
+	if (head < n) {
+		ret = betrkv_dev_write(j->dev, j->offset + idx * JOURNAL_BS,
+				       src, head * JOURNAL_BS, 0);
 		if (ret)
 			return ret;
-		src += (j->nblocks - idx) * JOURNAL_BS;
-		n -= j->nblocks - idx;
+		src += head * JOURNAL_BS;
+		n -= head;
 		idx = 0;
 	}
 	return betrkv_dev_write(j->dev, j->offset + idx * JOURNAL_BS, src,
@@ -720,7 +730,7 @@ static int journal_flush(struct betrkv_journal *j)
 
 	mutex_lock(&j->lock);
 	b = &j->buf[j->cur];
-	ret = j->failed ? -EIO : j->replayed ? 0 : -EINVAL;
+	ret = journal_usable(j);
 	if (ret || !b->fill) {
 		mutex_unlock(&j->lock);
 		return ret;
@@ -882,10 +892,10 @@ int betrkv_journal_checkpoint_begin(struct betrkv_journal *j, u64 *pos,
 }
 
 /**
- * betrkv_journal_checkpoint_done() - a checkpoint that replays from @pos is
- * durable: the region before @pos may be reused.
+ * betrkv_journal_checkpoint_done() - reuse the space before @pos.
  * @j: the journal
- * @pos: as returned by betrkv_journal_checkpoint_begin()
+ * @pos: as returned by betrkv_journal_checkpoint_begin(), once the
+ *	checkpoint that replays from there is durable
  *
  * A position behind the current one or ahead of the stream is ignored.
  */

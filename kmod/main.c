@@ -2,93 +2,18 @@
 /*
  * betrkv: a crash-safe key-value store on a raw block device.
  *
- * This file owns the module's lifetime and /dev/betrkv-control: it copies
- * and validates every ioctl argument (sizes, flags, reserved fields, paths)
- * and hands well-formed requests to store.c.
+ * This file owns the module's lifetime and /dev/betrkv-control: it
+ * validates every administration request (sizes, flags, reserved fields,
+ * paths; see uargs.c) and hands well-formed ones to store.c.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
-#include <linux/uaccess.h>
-
 #include "store.h"
-
-/**
- * betrkv_reject() - log why a request is refused and return @err.
- *
- * Not ratelimited: only root can open /dev/betrkv-control, and an
- * administrator wants every reason.
- * @err: the negative errno
- * @fmt: the reason, printf-style, without a trailing newline
- *
- * Return: @err.
- */
-int betrkv_reject(int err, const char *fmt, ...)
-{
-	struct va_format vaf;
-	va_list args;
-
-	va_start(args, fmt);
-	vaf.fmt = fmt;
-	vaf.va = &args;
-	pr_warn("%pV (error %d)\n", &vaf, err);
-	va_end(args);
-	return err;
-}
-
-/*
- * Copy an extensible argument struct in: its first field is its size,
- * which must cover at least the first published version (@ksize) and at
- * most a page; unknown trailing bytes must be zero.  Returns the user's size.
- */
-static int args_in(void *karg, size_t ksize, const void __user *uarg,
-		   const char *what)
-{
-	u32 usize;
-	int err;
-
-	if (get_user(usize, (const u32 __user *)uarg))
-		return -EFAULT;
-	if (usize < ksize || usize > PAGE_SIZE)
-		return betrkv_reject(-EINVAL, "%s: argument size %u, expected %zu",
-				     what, usize, ksize);
-	err = copy_struct_from_user(karg, ksize, uarg, usize);
-	if (err == -E2BIG)
-		return betrkv_reject(err, "%s: unknown non-zero fields beyond %zu bytes",
-				     what, ksize);
-	return err ?: usize;
-}
-
-static int args_out(void __user *uarg, const void *karg, size_t ksize,
-		    size_t usize)
-{
-	return copy_to_user(uarg, karg, min(ksize, usize)) ? -EFAULT : 0;
-}
-
-static bool all_zero(const void *p, size_t len)
-{
-	return !memchr_inv(p, 0, len);
-}
-
-/* Copy a NUL-terminated path of exactly @len bytes (NUL included). */
-static char *path_in(u64 uptr, u32 len, const char *what)
-{
-	char *path;
-
-	if (len < 2 || len > BETRKV_PATH_MAX)
-		return ERR_PTR(betrkv_reject(-EINVAL, "%s: path length %u outside [2, %u]",
-					     what, len, BETRKV_PATH_MAX));
-	path = memdup_user(u64_to_user_ptr(uptr), len);
-	if (IS_ERR(path))
-		return path;
-	if (strnlen(path, len) != len - 1) {
-		kfree(path);
-		return ERR_PTR(betrkv_reject(-EINVAL, "%s: path is not a string of %u bytes",
-					     what, len - 1));
-	}
-	return path;
-}
+#include "uargs.h"
 
 static int ctl_format(void __user *uarg)
 {
@@ -96,18 +21,18 @@ static int ctl_format(void __user *uarg)
 	char *path;
 	int usize, err;
 
-	usize = args_in(&args, sizeof(args), uarg, "format");
+	usize = betrkv_args_in(&args, sizeof(args), uarg, "format");
 	if (usize < 0)
 		return usize;
-	if (args.flags || !all_zero(args.reserved, sizeof(args.reserved)) ||
-	    !all_zero(args.uuid, sizeof(args.uuid)))
+	if (args.flags || !betrkv_all_zero(args.reserved, sizeof(args.reserved)) ||
+	    !betrkv_all_zero(args.uuid, sizeof(args.uuid)))
 		return betrkv_reject(-EINVAL, "format: unknown flags or non-zero reserved fields");
-	path = path_in(args.path, args.path_len, "format");
+	path = betrkv_path_in(args.path, args.path_len, "format");
 	if (IS_ERR(path))
 		return PTR_ERR(path);
 	err = betrkv_store_format(&args, path);
 	kfree(path);
-	return err ?: args_out(uarg, &args, sizeof(args), usize);
+	return err ?: betrkv_args_out(uarg, &args, sizeof(args), usize);
 }
 
 static int ctl_bind(void __user *uarg)
@@ -116,23 +41,23 @@ static int ctl_bind(void __user *uarg)
 	char *path;
 	int usize, err;
 
-	usize = args_in(&args, sizeof(args), uarg, "bind");
+	usize = betrkv_args_in(&args, sizeof(args), uarg, "bind");
 	if (usize < 0)
 		return usize;
 	if (args.flags & ~BETRKV_BIND_FLAGS)
 		return betrkv_reject(-EINVAL, "bind: unknown flags 0x%x",
 				     args.flags & ~BETRKV_BIND_FLAGS);
-	if (args.index || !all_zero(args.reserved, sizeof(args.reserved)) ||
-	    !all_zero(args.uuid, sizeof(args.uuid)))
+	if (args.index || !betrkv_all_zero(args.reserved, sizeof(args.reserved)) ||
+	    !betrkv_all_zero(args.uuid, sizeof(args.uuid)))
 		return betrkv_reject(-EINVAL, "bind: non-zero output or reserved fields");
-	path = path_in(args.path, args.path_len, "bind");
+	path = betrkv_path_in(args.path, args.path_len, "bind");
 	if (IS_ERR(path))
 		return PTR_ERR(path);
 	err = betrkv_store_bind(&args, path);
 	kfree(path);
 	if (err)
 		return err;
-	err = args_out(uarg, &args, sizeof(args), usize);
+	err = betrkv_args_out(uarg, &args, sizeof(args), usize);
 	if (err)
 		betrkv_store_unbind(args.index);
 	return err;
@@ -143,10 +68,10 @@ static int ctl_unbind(void __user *uarg)
 	struct betrkv_unbind_args args;
 	int usize;
 
-	usize = args_in(&args, sizeof(args), uarg, "unbind");
+	usize = betrkv_args_in(&args, sizeof(args), uarg, "unbind");
 	if (usize < 0)
 		return usize;
-	if (args.flags || args.pad || !all_zero(args.reserved, sizeof(args.reserved)))
+	if (args.flags || args.pad || !betrkv_all_zero(args.reserved, sizeof(args.reserved)))
 		return betrkv_reject(-EINVAL, "unbind: unknown flags or non-zero reserved fields");
 	return betrkv_store_unbind(args.index);
 }
@@ -157,10 +82,10 @@ static int ctl_list(void __user *uarg)
 	u32 *indices;
 	int usize, err;
 
-	usize = args_in(&args, sizeof(args), uarg, "list");
+	usize = betrkv_args_in(&args, sizeof(args), uarg, "list");
 	if (usize < 0)
 		return usize;
-	if (args.flags || args.count || !all_zero(args.reserved, sizeof(args.reserved)))
+	if (args.flags || args.count || !betrkv_all_zero(args.reserved, sizeof(args.reserved)))
 		return betrkv_reject(-EINVAL, "list: unknown flags or non-zero reserved fields");
 	args.capacity = min(args.capacity, BETRKV_MAX_STORES);
 	indices = kcalloc(BETRKV_MAX_STORES, sizeof(*indices), GFP_KERNEL);
@@ -172,7 +97,7 @@ static int ctl_list(void __user *uarg)
 			 min(args.count, args.capacity) * sizeof(*indices)))
 		err = -EFAULT;
 	kfree(indices);
-	return err ?: args_out(uarg, &args, sizeof(args), usize);
+	return err ?: betrkv_args_out(uarg, &args, sizeof(args), usize);
 }
 
 static int ctl_status(void __user *uarg)
@@ -181,7 +106,7 @@ static int ctl_status(void __user *uarg)
 	u32 index;
 	int usize, err;
 
-	usize = args_in(&args, sizeof(args), uarg, "status");
+	usize = betrkv_args_in(&args, sizeof(args), uarg, "status");
 	if (usize < 0)
 		return usize;
 	if (args.flags)
@@ -193,7 +118,7 @@ static int ctl_status(void __user *uarg)
 	err = betrkv_store_status(&args);
 	if (err)
 		return err;
-	return args_out(uarg, &args, sizeof(args), usize);
+	return betrkv_args_out(uarg, &args, sizeof(args), usize);
 }
 
 /* Commands are matched without their size bits: the size field rules. */

@@ -13,12 +13,15 @@
  * EWOULDBLOCK until every store is unbound, so a store is never torn down
  * without its final checkpoint.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/cdev.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
 #include <linux/module.h>
 
 #include "store.h"
+#include "uargs.h"
 
 static DEFINE_MUTEX(stores_lock);
 static DEFINE_IDR(stores);
@@ -104,26 +107,18 @@ out:
 	return err;
 }
 
-static int store_check_cache(struct betrkv_store *store, u64 *cache_bytes)
-{
-	u64 lo = (u64)BETRKV_CACHE_NODES_MIN * store->sb.geo.node_size;
-	u64 hi = ((u64)totalram_pages() << PAGE_SHIFT) / 2;
-
-	if (!*cache_bytes)
-		*cache_bytes = max(BETRKV_CACHE_BYTES_DEFAULT, lo);
-	if (*cache_bytes < lo || *cache_bytes > hi)
-		return betrkv_reject(-EINVAL,
-				     "%s: cache of %llu bytes outside [%llu, %llu] (16 nodes to half of RAM)",
-				     store->dev.name, *cache_bytes, lo, hi);
-	return 0;
-}
-
-/* Open the device and read the store on it, with every refusal logged. */
+/* Open the device and the store on it, with every refusal logged. */
 static int store_load(struct betrkv_store *store, const char *path,
 		      u64 cache_bytes)
 {
+	struct betrkv_engine_opts opts = { .cache_bytes = cache_bytes,
+					   .read_only = store->read_only };
+	u64 ram = ((u64)totalram_pages() << PAGE_SHIFT) / 2;
 	int err;
 
+	if (cache_bytes > ram)
+		return betrkv_reject(-EINVAL, "bind %s: cache of %llu bytes is over half of RAM (%llu)",
+				     path, cache_bytes, ram);
 	err = betrkv_bdev_open(&store->bh, path, !store->read_only, store);
 	if (err)
 		return betrkv_reject(err, "bind %s: cannot claim the device%s", path,
@@ -135,13 +130,9 @@ static int store_load(struct betrkv_store *store, const char *path,
 				    BETRKV_BLOCK_SIZE);
 		goto out_close;
 	}
-	err = betrkv_sb_load(&store->dev, &store->sb, &store->sb_slot);
+	err = betrkv_engine_open(&store->dev, &opts, &store->engine);
 	if (err)
 		goto out_close;
-	err = store_check_cache(store, &cache_bytes);
-	if (err)
-		goto out_close;
-	store->cache_bytes = cache_bytes;
 	return 0;
 
 out_close:
@@ -158,15 +149,14 @@ out_close:
  */
 int betrkv_store_bind(struct betrkv_bind_args *args, const char *path)
 {
+	struct betrkv_status_args st;
 	struct betrkv_store *store;
 	int index, err;
 
 	store = kzalloc(sizeof(*store), GFP_KERNEL);
 	if (!store)
 		return -ENOMEM;
-	mutex_init(&store->lock);
 	store->read_only = args->flags & BETRKV_BIND_RDONLY;
-	store->state = store->read_only ? BETRKV_STATE_READONLY : BETRKV_STATE_LIVE;
 	err = store_load(store, path, args->cache_bytes);
 	if (err)
 		goto out_free;
@@ -195,9 +185,10 @@ int betrkv_store_bind(struct betrkv_bind_args *args, const char *path)
 	mutex_unlock(&stores_lock);
 
 	args->index = index;
-	memcpy(args->uuid, store->sb.uuid, sizeof(args->uuid));
+	betrkv_store_describe(store, &st);
+	memcpy(args->uuid, st.uuid, sizeof(args->uuid));
 	pr_info("betrkv%d: bound %s (uuid %pU, generation %llu, %s)\n", index,
-		store->dev.name, store->sb.uuid, store->sb.generation,
+		store->dev.name, st.uuid, st.generation,
 		store->read_only ? "read-only" : "read-write");
 	return 0;
 
@@ -206,35 +197,10 @@ out_unreserve:
 	idr_remove(&stores, index);
 	mutex_unlock(&stores_lock);
 out_close:
+	betrkv_engine_close(store->engine);
 	betrkv_bdev_close(&store->bh);
 out_free:
 	kfree(store);
-	return err;
-}
-
-/*
- * The final checkpoint of a read-write store.  The tree and journal arrive
- * with the engine; until then a checkpoint is the superblock alone: the next
- * generation, written durably to the slot not holding the newest copy.
- */
-static int store_checkpoint(struct betrkv_store *store)
-{
-	struct betrkv_sb next;
-	int err;
-
-	mutex_lock(&store->lock);
-	next = store->sb;
-	next.generation++;
-	err = betrkv_sb_write(&store->dev, &next, !store->sb_slot);
-	if (!err) {
-		store->sb = next;
-		store->sb_slot = !store->sb_slot;
-	} else {
-		store->state = BETRKV_STATE_FAILED;
-		pr_err("betrkv%u: final checkpoint failed (error %d); the store will recover from generation %llu\n",
-		       store->index, err, store->sb.generation);
-	}
-	mutex_unlock(&store->lock);
 	return err;
 }
 
@@ -266,10 +232,11 @@ int betrkv_store_unbind(u32 index)
 		return betrkv_reject(err, "unbind: betrkv%u is open", index);
 
 	device_destroy(stores_class, MKDEV(MAJOR(stores_devt), index));
-	if (!store->read_only && store->state == BETRKV_STATE_LIVE)
-		err = store_checkpoint(store);
-	pr_info("betrkv%u: unbound %s (generation %llu)\n", index,
-		store->dev.name, store->sb.generation);
+	err = betrkv_engine_close(store->engine);
+	if (err)
+		pr_err("betrkv%u: final checkpoint failed (error %d); the store will recover from its last durable state\n",
+		       index, err);
+	pr_info("betrkv%u: unbound %s\n", index, store->dev.name);
 	betrkv_bdev_close(&store->bh);
 	kfree(store);
 
@@ -312,16 +279,19 @@ int betrkv_store_list(u32 *indices, u32 capacity, u32 *count)
 void betrkv_store_describe(struct betrkv_store *store,
 			   struct betrkv_status_args *st)
 {
-	const struct betrkv_geometry *geo = &store->sb.geo;
+	const struct betrkv_geometry *geo;
+	struct betrkv_sb sb;
+	unsigned int slot;
+	int failed;
 
-	mutex_lock(&store->lock);
-	st->state = store->state;
-	memcpy(st->uuid, store->sb.uuid, sizeof(st->uuid));
-	st->generation = store->sb.generation;
-	st->format_version = store->sb.format_version;
-	st->sb_slot = store->sb_slot;
-	mutex_unlock(&store->lock);
-
+	failed = betrkv_engine_super(store->engine, &sb, &slot, &st->cache_bytes);
+	geo = &sb.geo;
+	st->state = failed ? BETRKV_STATE_FAILED :
+		    store->read_only ? BETRKV_STATE_READONLY : BETRKV_STATE_LIVE;
+	memcpy(st->uuid, sb.uuid, sizeof(st->uuid));
+	st->generation = sb.generation;
+	st->format_version = sb.format_version;
+	st->sb_slot = slot;
 	st->logical_block_size = geo->logical_block_size;
 	st->device_bytes = geo->device_bytes;
 	st->node_size = geo->node_size;
@@ -331,7 +301,6 @@ void betrkv_store_describe(struct betrkv_store *store,
 	st->itable_size = geo->itable_size;
 	st->nodes_offset = geo->nodes_offset;
 	st->nodes_size = geo->nodes_size;
-	st->cache_bytes = store->cache_bytes;
 	st->backing_dev = new_encode_dev(store->bh.bdev->bd_dev);
 	strscpy(st->backing_name, store->dev.name, sizeof(st->backing_name));
 }

@@ -10,32 +10,23 @@
 #include <linux/mutex.h>
 
 #include "bdev_compat.h"
-#include "env.h"
-#include "superblock.h"
+#include "engine.h"
 
 /**
  * struct betrkv_store - one bound store.
- * @index:       N of /dev/betrkv<N>
- * @read_only:   bound with BETRKV_BIND_RDONLY: nothing is ever written
- * @open_count:  openers of /dev/betrkv<N>; protected by the registry lock
- * @lock:        protects @sb, @sb_slot and @state
- * @state:       enum betrkv_state
- * @sb:          the newest superblock
- * @sb_slot:     the slot @sb was read from or last written to
- * @cache_bytes: block cache budget
- * @bh:          the claimed block device
- * @dev:         the core's view of it
- * @device:      the class device behind /dev/betrkv<N> and its sysfs files
+ * @index:      N of /dev/betrkv<N>
+ * @read_only:  bound with BETRKV_BIND_RDONLY: nothing is ever written
+ * @open_count: openers of /dev/betrkv<N>; protected by the registry lock
+ * @engine:     the store itself
+ * @bh:         the claimed block device
+ * @dev:        the core's view of it
+ * @device:     the class device behind /dev/betrkv<N> and its sysfs files
  */
 struct betrkv_store {
 	u32 index;
 	bool read_only;
 	unsigned int open_count;
-	struct mutex lock;
-	enum betrkv_state state;
-	struct betrkv_sb sb;
-	unsigned int sb_slot;
-	u64 cache_bytes;
+	struct betrkv_engine *engine;
 	struct betrkv_bdev_handle bh;
 	struct betrkv_dev dev;
 	struct device *device;
@@ -49,8 +40,6 @@ int betrkv_store_bind(struct betrkv_bind_args *args, const char *path);
 int betrkv_store_unbind(u32 index);
 int betrkv_store_list(u32 *indices, u32 capacity, u32 *count);
 int betrkv_store_status(struct betrkv_status_args *st);
-
-__printf(2, 3) int betrkv_reject(int err, const char *fmt, ...);
 
 void betrkv_store_describe(struct betrkv_store *store,
 			   struct betrkv_status_args *st);

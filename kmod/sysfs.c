@@ -2,36 +2,37 @@
 /*
  * Per-store sysfs attributes, under /sys/class/betrkv/betrkv<N>/.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/device.h>
 #include <linux/sysfs.h>
 
 #include "store.h"
 
+/* Each attribute prints one field of the store's STATUS description. */
 #define STORE_ATTR_RO(_name, _fmt, _expr)					\
 static ssize_t _name##_show(struct device *dev,				\
 			    struct device_attribute *attr, char *buf)	\
 {									\
 	struct betrkv_store *store = dev_get_drvdata(dev);		\
-	ssize_t n;							\
+	struct betrkv_status_args st = { 0 };				\
 									\
-	mutex_lock(&store->lock);					\
-	n = sysfs_emit(buf, _fmt "\n", _expr);				\
-	mutex_unlock(&store->lock);					\
-	return n;							\
+	betrkv_store_describe(store, &st);				\
+	return sysfs_emit(buf, _fmt "\n", _expr);			\
 }									\
 static DEVICE_ATTR_RO(_name)
 
-STORE_ATTR_RO(uuid, "%pU", store->sb.uuid);
-STORE_ATTR_RO(backing_dev, "%s", store->dev.name);
-STORE_ATTR_RO(device_bytes, "%llu", store->sb.geo.device_bytes);
-STORE_ATTR_RO(logical_block_size, "%u", store->sb.geo.logical_block_size);
-STORE_ATTR_RO(node_size, "%u", store->sb.geo.node_size);
-STORE_ATTR_RO(journal_size, "%llu", store->sb.geo.journal_size);
-STORE_ATTR_RO(nodes_size, "%llu", store->sb.geo.nodes_size);
-STORE_ATTR_RO(cache_bytes, "%llu", store->cache_bytes);
-STORE_ATTR_RO(generation, "%llu", store->sb.generation);
-STORE_ATTR_RO(format_version, "%u", store->sb.format_version);
-STORE_ATTR_RO(state, "%s", betrkv_state_name(store->state));
+STORE_ATTR_RO(uuid, "%pU", st.uuid);
+STORE_ATTR_RO(backing_dev, "%s", st.backing_name);
+STORE_ATTR_RO(device_bytes, "%llu", st.device_bytes);
+STORE_ATTR_RO(logical_block_size, "%u", st.logical_block_size);
+STORE_ATTR_RO(node_size, "%u", st.node_size);
+STORE_ATTR_RO(journal_size, "%llu", st.journal_size);
+STORE_ATTR_RO(nodes_size, "%llu", st.nodes_size);
+STORE_ATTR_RO(cache_bytes, "%llu", st.cache_bytes);
+STORE_ATTR_RO(generation, "%llu", st.generation);
+STORE_ATTR_RO(format_version, "%u", st.format_version);
+STORE_ATTR_RO(state, "%s", betrkv_state_name(st.state));
 
 static struct attribute *store_attrs[] = {
 	&dev_attr_uuid.attr,

@@ -1,7 +1,8 @@
 # The engine core built for userspace: libbetrkv-core.a (and a sanitizer
 # build of it) for tests, fuzzers, benchmarks and betrkvctl dump-super.
 # Every kmod/*.c but the kernel-only files, and the userspace environment.
-KERNEL_ONLY_SRCS := kmod/env_kernel.c kmod/main.c kmod/store.c kmod/sysfs.c
+KERNEL_ONLY_SRCS := kmod/env_kernel.c kmod/main.c kmod/store.c kmod/sysfs.c \
+		    kmod/uargs.c kmod/dataio.c
 CORE_SRCS	:= $(filter-out $(KERNEL_ONLY_SRCS),$(wildcard kmod/*.c)) \
 		   $(wildcard kmod/user/*.c)
 CORE_LIB	:= $(BUILD)/libbetrkv-core.a

@@ -189,7 +189,7 @@ TEST_F(refusal, bad_cache_budget)
 	snap(self, DISK_A);
 	klog_clear();
 	EXPECT_EQ(-EINVAL, betrkv_bind(DISK_A, &small, &index));
-	EXPECT_TRUE(klog_has("vda: cache of 4096 bytes outside"));
+	EXPECT_TRUE(klog_has("vda: cache of 4096 bytes is below 16 nodes"));
 	EXPECT_EQ(-EINVAL, betrkv_bind(DISK_A, &huge, &index));
 	EXPECT_EQ(0, betrkv_list(NULL, 0));
 	EXPECT_EQ(self->before, dev_fingerprint(DISK_A));
