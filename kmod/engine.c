@@ -568,6 +568,8 @@ void betrkv_engine_stats(struct betrkv_engine *e, struct betrkv_engine_stats *st
 	st->nodes = e->itable.count;
 	st->slots_used = e->itable.used_slots;
 	st->slots_total = e->itable.nslots;
+	st->node_size = e->sb.geo.node_size;
+	st->cache_bytes = e->cache->budget;
 	st->cache = e->cache->stats;
 	st->cache_used = e->cache->used;
 	betrkv_journal_stats(e->journal, &st->journal);

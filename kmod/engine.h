@@ -43,6 +43,8 @@ struct betrkv_engine_stats {
 	u64 nodes;		/* nodes in the live tree */
 	u64 slots_used;		/* node slots referenced (live or checkpoint) */
 	u64 slots_total;
+	u32 node_size;
+	u64 cache_bytes;	/* the budget */
 	u64 sb_writes;
 	u64 itable_bytes_written;
 	struct betrkv_cache_stats cache;

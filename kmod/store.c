@@ -68,6 +68,8 @@ static const struct file_operations store_fops = {
 	.owner = THIS_MODULE,
 	.open = store_open,
 	.release = store_release,
+	.unlocked_ioctl = betrkv_data_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,
 };
 

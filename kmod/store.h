@@ -45,6 +45,8 @@ void betrkv_store_describe(struct betrkv_store *store,
 			   struct betrkv_status_args *st);
 const char *betrkv_state_name(enum betrkv_state state);
 
+long betrkv_data_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+
 extern const struct attribute_group *betrkv_store_groups[];
 
 #endif /* BETRKV_STORE_H */

@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The data ioctls of /dev/betrkv<N>, straight through ioctl(): dictionary
+ * semantics, limits, batches, scans and paging, sync and stats, data
+ * surviving unbind and bind, read-only binds, every malformed request with
+ * its errno (and nothing changed), and several threads at once against
+ * per-thread reference models.
+ */
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include "kselftest_harness.h"
+#include "vmtest.h"
+
+struct store {
+	u32 index;
+	int fd;
+};
+
+static int kv(int fd, unsigned long cmd, const void *key, u32 klen,
+	      void *val, u32 *vlen, u64 *seq)
+{
+	struct betrkv_kv_args a = { .size = sizeof(a), .key = (u64)(uintptr_t)key,
+		.key_len = klen, .value = (u64)(uintptr_t)val,
+		.value_len = vlen ? *vlen : 0 };
+	int ret = ioctl(fd, cmd, &a) ? -errno : 0;
+
+	if (vlen)
+		*vlen = a.value_len;
+	if (seq)
+		*seq = a.seq;
+	return ret;
+}
+
+static int put(int fd, const char *key, const char *val, u64 *seq)
+{
+	u32 vlen = strlen(val);
+
+	return kv(fd, BETRKV_IOC_PUT, key, strlen(key), (void *)val, &vlen, seq);
+}
+
+static int del(int fd, const char *key)
+{
+	return kv(fd, BETRKV_IOC_DELETE, key, strlen(key), NULL, NULL, NULL);
+}
+
+/* Get into a static buffer, NUL-terminated; returns the errno or 0. */
+static int get(int fd, const char *key, const char **val)
+{
+	static __thread char buf[BETRKV_VALUE_MAX + 1];
+	u32 vlen = BETRKV_VALUE_MAX;
+	int ret = kv(fd, BETRKV_IOC_GET, key, strlen(key), buf, &vlen, NULL);
+
+	buf[ret ? 0 : vlen] = '\0';
+	*val = buf;
+	return ret;
+}
+
+static u64 sync_store(int fd)
+{
+	struct betrkv_sync_args a = { .size = sizeof(a) };
+
+	return ioctl(fd, BETRKV_IOC_SYNC, &a) ? 0 : a.durable_seq;
+}
+
+static int open_store(struct store *s, bool read_only, int mode)
+{
+	struct betrkv_bind_opts opts = { .read_only = read_only };
+	char path[64];
+	int err = betrkv_bind(DISK_A, &opts, &s->index);
+
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "/dev/betrkv%u", s->index);
+	s->fd = open(path, mode);
+	return s->fd < 0 ? -errno : 0;
+}
+
+static void close_store(struct store *s)
+{
+	close(s->fd);
+	betrkv_unbind(s->index);
+}
+
+FIXTURE(data) {
+	struct store s;
+};
+
+FIXTURE_SETUP(data)
+{
+	betrkv_user_set_log(quiet_core);
+	unbind_all();
+	ASSERT_EQ(0, betrkv_format(DISK_A, NULL, NULL));
+	ASSERT_EQ(0, open_store(&self->s, false, O_RDWR));
+}
+
+FIXTURE_TEARDOWN(data)
+{
+	close_store(&self->s);
+}
+
+TEST_F(data, dictionary)
+{
+	int fd = self->s.fd;
+	const char *v;
+	u64 s1, s2, s3;
+
+	EXPECT_EQ(-ENOENT, get(fd, "apple", &v));
+	EXPECT_EQ(0, put(fd, "apple", "red", &s1));
+	EXPECT_EQ(0, get(fd, "apple", &v));
+	EXPECT_STREQ("red", v);
+	EXPECT_EQ(0, put(fd, "apple", "green", &s2));
+	EXPECT_GT(s2, s1);
+	EXPECT_EQ(0, get(fd, "apple", &v));
+	EXPECT_STREQ("green", v);
+	EXPECT_EQ(0, put(fd, "empty", "", NULL));
+	EXPECT_EQ(0, get(fd, "empty", &v));
+	EXPECT_STREQ("", v);
+	EXPECT_EQ(0, del(fd, "apple"));
+	EXPECT_EQ(-ENOENT, get(fd, "apple", &v));
+	EXPECT_EQ(0, del(fd, "never-there"));
+	EXPECT_EQ(0, kv(fd, BETRKV_IOC_DELETE, "x", 1, NULL, NULL, &s3));
+	EXPECT_GT(s3, s2);
+}
+
+TEST_F(data, limits)
+{
+	static u8 key[BETRKV_KEY_MAX + 1], val[BETRKV_VALUE_MAX + 1], back[BETRKV_VALUE_MAX];
+	int fd = self->s.fd;
+	u32 vlen;
+
+	memset(key, 'k', sizeof(key));
+	memset(val, 'v', sizeof(val));
+	vlen = BETRKV_VALUE_MAX;
+	EXPECT_EQ(0, kv(fd, BETRKV_IOC_PUT, key, BETRKV_KEY_MAX, val, &vlen, NULL));
+	vlen = sizeof(back);
+	EXPECT_EQ(0, kv(fd, BETRKV_IOC_GET, key, BETRKV_KEY_MAX, back, &vlen, NULL));
+	EXPECT_EQ(BETRKV_VALUE_MAX, vlen);
+	EXPECT_EQ(0, memcmp(val, back, vlen));
+	vlen = 1;
+	EXPECT_EQ(-E2BIG, kv(fd, BETRKV_IOC_PUT, key, BETRKV_KEY_MAX + 1, val, &vlen, NULL));
+	vlen = BETRKV_VALUE_MAX + 1;
+	EXPECT_EQ(-E2BIG, kv(fd, BETRKV_IOC_PUT, key, 1, val, &vlen, NULL));
+	vlen = 1;
+	EXPECT_EQ(-EINVAL, kv(fd, BETRKV_IOC_PUT, key, 0, val, &vlen, NULL));
+	/* A buffer too small: ERANGE, and the length needed. */
+	vlen = 10;
+	EXPECT_EQ(-ERANGE, kv(fd, BETRKV_IOC_GET, key, BETRKV_KEY_MAX, back, &vlen, NULL));
+	EXPECT_EQ(BETRKV_VALUE_MAX, vlen);
+}
+
+TEST_F(data, batch)
+{
+	struct betrkv_batch_op ops[3] = {
+		{ .type = BETRKV_PUT, .key = (u64)(uintptr_t)"a", .key_len = 1,
+		  .value = (u64)(uintptr_t)"1", .value_len = 1 },
+		{ .type = BETRKV_PUT, .key = (u64)(uintptr_t)"b", .key_len = 1,
+		  .value = (u64)(uintptr_t)"2", .value_len = 1 },
+		{ .type = BETRKV_DELETE, .key = (u64)(uintptr_t)"a", .key_len = 1 },
+	};
+	struct betrkv_batch_args a = { .size = sizeof(a), .ops = (u64)(uintptr_t)ops,
+				       .nops = 3 };
+	int fd = self->s.fd;
+	const char *v;
+	u64 before;
+
+	ASSERT_EQ(0, put(fd, "z", "0", &before));
+	ASSERT_EQ(0, ioctl(fd, BETRKV_IOC_BATCH, &a));
+	EXPECT_EQ(before + 1, a.seq);	/* one sequence number for the batch */
+	EXPECT_EQ(-ENOENT, get(fd, "a", &v));
+	EXPECT_EQ(0, get(fd, "b", &v));
+	EXPECT_STREQ("2", v);
+	/* A bad op anywhere: nothing of the batch is applied. */
+	ops[0].value = (u64)(uintptr_t)"9";
+	ops[2].type = 7;
+	a.seq = 0;
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_BATCH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-ENOENT, get(fd, "a", &v));
+	a.nops = 0;
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_BATCH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.nops = BETRKV_BATCH_OPS_MAX + 1;
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_BATCH, &a));
+	EXPECT_EQ(E2BIG, errno);
+}
+
+/* Scan [start, end) (end NULL: to the end) in pages; keys joined by ','. */
+static int scan_all(int fd, const char *start, const char *end, u32 page,
+		    char *out, size_t cap)
+{
+	static u8 buf[1 << 16];
+	char key[BETRKV_KEY_MAX + 1];
+	struct betrkv_scan_args a;
+	size_t len = 0;
+	u32 i, off;
+
+	strcpy(key, start);
+	out[0] = '\0';
+	a = (struct betrkv_scan_args){ .size = sizeof(a), .start_len = strlen(key),
+		.start = (u64)(uintptr_t)key, .buf = (u64)(uintptr_t)buf,
+		.buf_len = sizeof(buf), .max_pairs = page,
+		.flags = end ? 0 : BETRKV_SCAN_TO_END,
+		.end = (u64)(uintptr_t)end, .end_len = end ? strlen(end) : 0 };
+	do {
+		a.count = a.more = 0;
+		if (ioctl(fd, BETRKV_IOC_SCAN, &a))
+			return -errno;
+		for (i = 0, off = 0; i < a.count; i++) {
+			struct betrkv_scan_rec *r = (void *)(buf + off);
+
+			len += snprintf(out + len, cap - len, "%s%.*s=%.*s", len ? "," : "",
+					r->key_len, (char *)(r + 1), r->value_len,
+					(char *)(r + 1) + r->key_len);
+			memcpy(key, r + 1, r->key_len);
+			key[r->key_len] = '\0';
+			a.start_len = r->key_len;
+			off += ALIGN(sizeof(*r) + r->key_len + r->value_len, 8);
+		}
+		a.flags |= BETRKV_SCAN_AFTER;
+	} while (a.more);
+	return 0;
+}
+
+TEST_F(data, scan)
+{
+	static const char *keys[] = { "b", "a", "c", "ab", "d", "e" };
+	static u8 small[16];
+	int fd = self->s.fd;
+	char out[256];
+	struct betrkv_scan_args a = { .size = sizeof(a) };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(keys); i++)
+		ASSERT_EQ(0, put(fd, keys[i], keys[i], NULL));
+	ASSERT_EQ(0, del(fd, "c"));
+	ASSERT_EQ(0, scan_all(fd, "a", NULL, 100, out, sizeof(out)));
+	EXPECT_STREQ("a=a,ab=ab,b=b,d=d,e=e", out);
+	ASSERT_EQ(0, scan_all(fd, "a", NULL, 1, out, sizeof(out)));
+	EXPECT_STREQ("a=a,ab=ab,b=b,d=d,e=e", out);
+	ASSERT_EQ(0, scan_all(fd, "ab", "d", 2, out, sizeof(out)));
+	EXPECT_STREQ("ab=ab,b=b", out);
+	ASSERT_EQ(0, scan_all(fd, "b", "b", 2, out, sizeof(out)));
+	EXPECT_STREQ("", out);
+	EXPECT_EQ(-EINVAL, scan_all(fd, "d", "a", 2, out, sizeof(out)));
+	/* A buffer too small for the first pair. */
+	a = (struct betrkv_scan_args){ .size = sizeof(a), .flags = BETRKV_SCAN_TO_END,
+		.start = (u64)(uintptr_t)"a", .start_len = 1,
+		.buf = (u64)(uintptr_t)small, .buf_len = 8, .max_pairs = 5 };
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_SCAN, &a));
+	EXPECT_EQ(ERANGE, errno);
+	a.max_pairs = 0;
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_SCAN, &a));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(data, sync_stats_and_persistence)
+{
+	struct betrkv_stats_args st = { .size = sizeof(st) };
+	int fd = self->s.fd;
+	const char *v;
+	char path[64];
+	u64 seq;
+
+	ASSERT_EQ(0, put(fd, "durable", "yes", &seq));
+	EXPECT_EQ(seq, sync_store(fd));
+	ASSERT_EQ(0, ioctl(fd, BETRKV_IOC_STATS, &st));
+	EXPECT_EQ(1, st.puts);
+	EXPECT_EQ(1, st.syncs);
+	EXPECT_EQ(seq, st.seq);
+	EXPECT_EQ(seq, st.durable_seq);
+	EXPECT_EQ(BETRKV_KEY_MAX, st.key_max);
+	EXPECT_EQ(BETRKV_VALUE_MAX, st.value_max);
+	EXPECT_EQ(BETRKV_NODE_SIZE_DEFAULT, st.node_size);
+	EXPECT_LT(0, st.journal_bytes_written);
+	close_store(&self->s);
+
+	ASSERT_EQ(0, open_store(&self->s, true, O_RDONLY));
+	fd = self->s.fd;
+	EXPECT_EQ(0, get(fd, "durable", &v));
+	EXPECT_STREQ("yes", v);
+	EXPECT_EQ(-EBADF, put(fd, "no", "no", NULL));
+	close(fd);
+	snprintf(path, sizeof(path), "/dev/betrkv%u", self->s.index);
+	self->s.fd = open(path, O_RDWR);
+	ASSERT_LE(0, self->s.fd);
+	EXPECT_EQ(-EROFS, put(self->s.fd, "no", "no", NULL));
+}
+
+TEST_F(data, malformed_requests)
+{
+	void *unmapped = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct betrkv_kv_args a = { .size = sizeof(a), .key = (u64)(uintptr_t)"k",
+				    .key_len = 1, .value = (u64)(uintptr_t)"v",
+				    .value_len = 1 };
+	int fd = self->s.fd;
+	const char *v;
+
+	munmap(unmapped, 4096);
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_PUT, unmapped));
+	EXPECT_EQ(EFAULT, errno);
+	a.key = (u64)(uintptr_t)unmapped;
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_PUT, &a));
+	EXPECT_EQ(EFAULT, errno);
+	a.key = (u64)(uintptr_t)"k";
+	a.value = (u64)(uintptr_t)unmapped;
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_PUT, &a));
+	EXPECT_EQ(EFAULT, errno);
+	a.value = (u64)(uintptr_t)"v";
+	a.size = 8;
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_PUT, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.size = sizeof(a);
+	a.flags = 4;
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_PUT, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.flags = 0;
+	a.reserved[2] = 1;
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_PUT, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.reserved[2] = 0;
+	a.value_len = 0xffffffff;
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_PUT, &a));
+	EXPECT_EQ(E2BIG, errno);
+	a.value_len = 1;
+	EXPECT_EQ(-1, ioctl(fd, BETRKV_IOC_DELETE, &a));	/* a value on delete */
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(fd, _IO(BETRKV_IOCTL_TYPE, 0x3f)));
+	EXPECT_EQ(ENOTTY, errno);
+	/* Nothing of the above changed the store. */
+	EXPECT_EQ(-ENOENT, get(fd, "k", &v));
+	EXPECT_EQ(0, sync_store(fd));
+}
+
+#define THREADS		4
+#define THREAD_KEYS	200
+#define THREAD_OPS	1500
+
+static u32 rng_below(u64 *s, u32 n)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return (*s >> 33) % n;
+}
+
+struct worker {
+	int fd;
+	u32 id;
+	int failures;
+	char val[THREAD_KEYS][32];	/* "" = absent */
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	u64 rng = w->id + 1;
+	char key[32], val[32];
+	const char *got;
+	u32 op, i;
+
+	for (op = 0; op < THREAD_OPS; op++) {
+		u32 r = rng_below(&rng, 10);
+
+		i = rng_below(&rng, THREAD_KEYS);
+		snprintf(key, sizeof(key), "t%u-%04u", w->id, i);
+		if (r < 5) {
+			snprintf(val, sizeof(val), "%s-v%u", key, op);
+			w->failures += put(w->fd, key, val, NULL) != 0;
+			strcpy(w->val[i], val);
+		} else if (r < 7) {
+			w->failures += del(w->fd, key) != 0;
+			w->val[i][0] = '\0';
+		} else {
+			int err = get(w->fd, key, &got);
+
+			w->failures += w->val[i][0] ? err || strcmp(got, w->val[i]) :
+						      err != -ENOENT;
+		}
+	}
+	return NULL;
+}
+
+TEST_F(data, threads)
+{
+	static struct worker w[THREADS];
+	pthread_t t[THREADS];
+	const char *got;
+	char key[32];
+	u32 i, k;
+
+	for (i = 0; i < THREADS; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].fd = self->s.fd;
+		w[i].id = i;
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, work, &w[i]));
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(0, w[i].failures) TH_LOG("thread %u", i);
+	}
+	/* After a rebind, every thread's final state is there. */
+	sync_store(self->s.fd);
+	close_store(&self->s);
+	ASSERT_EQ(0, open_store(&self->s, false, O_RDWR));
+	for (i = 0; i < THREADS; i++) {
+		for (k = 0; k < THREAD_KEYS; k++) {
+			snprintf(key, sizeof(key), "t%u-%04u", i, k);
+			if (w[i].val[k][0]) {
+				ASSERT_EQ(0, get(self->s.fd, key, &got)) TH_LOG("%s", key);
+				ASSERT_STREQ(w[i].val[k], got);
+			} else {
+				ASSERT_EQ(-ENOENT, get(self->s.fd, key, &got)) TH_LOG("%s", key);
+			}
+		}
+	}
+}
+
+TEST_HARNESS_MAIN
