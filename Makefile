@@ -57,6 +57,7 @@ $(BUILD)/san/%.o: %.c
 include kmod/user/build.mk
 include userlib/build.mk
 include tools/build.mk
+include tools/bench/build.mk
 include selftests/build.mk
 
 user: $(USER_TARGETS)

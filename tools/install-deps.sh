@@ -24,6 +24,8 @@ libkcapi-dev
 clang
 libclang-rt-14-dev
 dmsetup
+librocksdb-dev
+liblmdb-dev
 "
 
 missing=""
