@@ -53,6 +53,7 @@ struct simdisk {
 	size_t nr_writes;
 	size_t max_writes;	/* allocated entries of @writes */
 	bool armed;
+	bool died;		/* the armed budget ran out on a write */
 	u64 ios_left;		/* I/Os that still succeed when armed */
 	bool fail_writes;
 	struct betrkv_simdisk_stats stats;
@@ -277,6 +278,7 @@ void betrkv_simdisk_crash(struct betrkv_dev *dev, u64 seed)
 		sim_resolve(sd, &sd->writes[i], &rng);
 	sim_free_writes(sd);
 	sd->armed = false;
+	sd->died = false;
 	sd->fail_writes = false;
 	mutex_unlock(&sd->lock);
 }
@@ -293,6 +295,7 @@ void betrkv_simdisk_arm(struct betrkv_dev *dev, u64 ios_left)
 
 	mutex_lock(&sd->lock);
 	sd->armed = true;
+	sd->died = false;
 	sd->ios_left = ios_left;
 	mutex_unlock(&sd->lock);
 }
@@ -392,13 +395,20 @@ static bool sim_range_ok(const struct betrkv_dev *dev, u64 off, size_t len)
 	       len <= dev->size - off;
 }
 
-/* Start an I/O: -EIO once an armed disk's budget is spent. */
-static int sim_io_start(struct simdisk *sd)
+/*
+ * Start an I/O: -EIO once an armed disk's budget is spent.  *@dying is set
+ * for the first I/O to fail: the one in flight when the machine died.
+ */
+static int sim_io_start(struct simdisk *sd, bool *dying)
 {
+	*dying = false;
 	if (!sd->armed)
 		return 0;
-	if (!sd->ios_left)
+	if (!sd->ios_left) {
+		*dying = !sd->died;
+		sd->died = true;
 		return -EIO;
+	}
 	sd->ios_left--;
 	return 0;
 }
@@ -407,6 +417,7 @@ static int sim_read(struct betrkv_dev *dev, u64 off, void *buf, size_t len)
 {
 	struct simdisk *sd = to_sim(dev);
 	const struct sim_write *w;
+	bool dying;
 	u64 lo, hi;
 	size_t i;
 	int ret;
@@ -414,7 +425,7 @@ static int sim_read(struct betrkv_dev *dev, u64 off, void *buf, size_t len)
 	if (!sim_range_ok(dev, off, len))
 		return -EINVAL;
 	mutex_lock(&sd->lock);
-	ret = sim_io_start(sd);
+	ret = sim_io_start(sd, &dying);
 	if (ret)
 		goto out;
 	memcpy(buf, sd->image + off, len);
@@ -476,13 +487,26 @@ static int sim_write(struct betrkv_dev *dev, u64 off, const void *buf,
 	bool preflush = flags & BETRKV_IO_PREFLUSH, fua = flags & BETRKV_IO_FUA;
 	struct simdisk *sd = to_sim(dev);
 	struct sim_write w;
-	bool direct;
+	bool direct, dying;
 	int ret;
 
 	if (!sim_range_ok(dev, off, len))
 		return -EINVAL;
 	mutex_lock(&sd->lock);
-	ret = sim_io_start(sd);
+	ret = sim_io_start(sd, &dying);
+	if (dying) {
+		/*
+		 * The write in flight when the machine dies: it fails, but
+		 * the crash may still land or tear it like any write not
+		 * made durable.  A PREFLUSH is issued and completes before its
+		 * write starts, so that flush happened; the FUA did not.
+		 */
+		if (preflush)
+			sim_flush(sd);
+		if (!sim_prepare(sd, &w, off, buf, len, false))
+			sd->writes[sd->nr_writes++] = w;
+		goto out;
+	}
 	if (!ret && sd->fail_writes)
 		ret = -EIO;
 	if (ret)

@@ -14,8 +14,11 @@
  * - Reads see the newest data (cache first).
  * - Media corruption (betrkv_simdisk_corrupt) flips bits in durable data.
  *
- * Failure injection: arm() makes every I/O from the Nth on fail with -EIO
- * without reaching the disk (the machine is dying) until crash();
+ * Failure injection: arm(n) lets n more I/Os succeed; every later one fails
+ * with -EIO (the machine is dying) until crash().  The first write to fail
+ * was in flight: its PREFLUSH completed, and the crash resolves the write
+ * like any write not made durable (it may land, vanish or tear); later
+ * ones never reach the disk;
  * fail_writes() makes writes and flushes fail with -EIO while the machine
  * lives on.
  */

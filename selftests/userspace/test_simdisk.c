@@ -545,7 +545,7 @@ TEST(arm_fails_io)
 	u8 *c = pattern(4 * KiB, 3), *buf = malloc(4 * KiB), *got, *want;
 	struct betrkv_simdisk_stats before, after;
 	struct betrkv_dev *dev, *snap;
-	unsigned int seed;
+	unsigned int seed, landed, vanished;
 
 	ASSERT_TRUE(a && b && c && buf);
 	ASSERT_EQ(0, betrkv_simdisk_create(DISK_SIZE, 512, &dev));
@@ -563,18 +563,29 @@ TEST(arm_fails_io)
 	EXPECT_EQ(-EIO, betrkv_dev_write(dev, 16 * KiB, c, 4 * KiB, 0));
 	EXPECT_EQ(-EIO, betrkv_dev_read(dev, 0, buf, 4 * KiB));
 	betrkv_simdisk_stats(dev, &after);
-	EXPECT_EQ(0, memcmp(&before, &after, sizeof(before)));
+	EXPECT_EQ(before.reads, after.reads);	/* no I/O completed */
+	EXPECT_EQ(before.writes, after.writes);
 
-	/* Unchanged, cache included: every crash ends as the snapshot's. */
+	/*
+	 * The first write to fail was in flight: its PREFLUSH completed (b is
+	 * durable in every crash) and the write itself may land or not; the
+	 * second never reached the disk.
+	 */
+	landed = vanished = 0;
 	for (seed = 0; seed < 64; seed++) {
 		got = crash_read(dev, seed, 0, 20 * KiB);
 		want = crash_read(snap, seed, 0, 20 * KiB);
 		ASSERT_TRUE(got && want);
-		EXPECT_EQ(0, memcmp(got, want, 20 * KiB))
+		EXPECT_EQ(0, memcmp(got + 8 * KiB, b, 4 * KiB)) TH_LOG("seed %u", seed);
+		EXPECT_EQ(0, memcmp(got + 16 * KiB, want + 16 * KiB, 4 * KiB))
 			TH_LOG("seed %u", seed);
+		landed += !memcmp(got, c, 4 * KiB);
+		vanished += !memcmp(got, a, 4 * KiB);
 		free(got);
 		free(want);
 	}
+	EXPECT_LT(0, landed);
+	EXPECT_LT(0, vanished);
 
 	/* A crash reboots the machine: I/O works again. */
 	betrkv_simdisk_crash(dev, 7);
