@@ -29,7 +29,7 @@
 #include "engine.h"
 
 /* Node slots a mutation may need per tree level, beyond the dirty nodes. */
-#define SLOTS_PER_LEVEL	8u
+#define SLOTS_PER_LEVEL	4u
 
 struct betrkv_engine {
 	struct betrkv_dev *dev;
