@@ -77,4 +77,54 @@ static inline u32 model_vlen(u64 *s)
 	return 10 + rng_below(s, 1500);
 }
 
+#ifdef __KSELFTEST_HARNESS_H
+/*
+ * Scan keys [lo, hi) of the store (hi == m->nkeys: no upper bound) in pages
+ * of @limit pairs, resuming after the last key of each page, and compare
+ * every pair with the model.
+ */
+static inline void model_check_scan(struct __test_metadata *_metadata,
+				    struct betrkv_engine *e, const struct model *m,
+				    u32 lo, u32 hi, u32 limit)
+{
+	static u8 lokey[BETRKV_KEY_MAX], hikey[BETRKV_KEY_MAX], want[BETRKV_KEY_MAX];
+	static u8 val[BETRKV_VALUE_MAX];
+	struct betrkv_range r = { .lo = lokey, .hi = hi < m->nkeys ? hikey : NULL };
+	struct betrkv_msgbuf out;
+	bool more = true, excl = false;
+	u32 next = lo, k;
+
+	r.lolen = model_key(lo, lokey);
+	if (hi < m->nkeys)
+		r.hilen = model_key(hi, hikey);
+	while (more) {
+		betrkv_msgbuf_init(&out);
+		ASSERT_EQ(0, betrkv_engine_scan(e, &r, excl, limit, &out, &more));
+		for (k = 0; k < out.n; k++) {
+			const struct betrkv_msg *msg = out.msgs[k];
+
+			while (next < hi && m->vlen[next] == MODEL_ABSENT)
+				next++;
+			ASSERT_LT(next, hi) TH_LOG("scan returned an extra key");
+			ASSERT_EQ(model_key(next, want), msg->klen);
+			ASSERT_EQ(0, memcmp(want, msg->data, msg->klen)) TH_LOG("key %u", next);
+			ASSERT_EQ(m->vlen[next], msg->vlen) TH_LOG("key %u", next);
+			model_value(next, m->version[next], msg->vlen, val);
+			ASSERT_EQ(0, memcmp(val, betrkv_msg_val(msg), msg->vlen))
+				TH_LOG("key %u", next);
+			next++;
+		}
+		if (out.n) {
+			memcpy(lokey, out.msgs[out.n - 1]->data, out.msgs[out.n - 1]->klen);
+			r.lolen = out.msgs[out.n - 1]->klen;
+			excl = true;
+		}
+		betrkv_msgbuf_free(&out);
+	}
+	while (next < hi && m->vlen[next] == MODEL_ABSENT)
+		next++;
+	ASSERT_EQ(hi, next) TH_LOG("scan [%u, %u) stopped early", lo, hi);
+}
+#endif
+
 #endif /* BETRKV_ENGINE_MODEL_H */

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * betrkvctl on the host: its parsers and formatters, whole command lines
- * through betrkvctl_main() (exit status, standard output and error), and
- * dump-super on store images built here with the engine core.
+ * through betrkvctl_main() (exit status, standard input, output and
+ * error), and dump-super on store images built here with the engine core.
  *
- * Commands that need the module run against a fake control device: this
- * program's ioctl() answers BETRKV_IOC_* for the library linked into it
- * (BETRKV_CONTROL_PATH points the library at /dev/null) and passes every
- * other request to the kernel.
+ * Commands that need the module run against a fake control device and a
+ * fake store device: this program's ioctl() answers BETRKV_IOC_* for the
+ * library linked into it (BETRKV_CONTROL_PATH points the library at
+ * /dev/null, BETRKV_DEVICE_DIR at a directory where betrkv12 leads to
+ * /dev/null) and passes every other request to the kernel.  The fake store
+ * is a sorted array that answers a scan with at most three pairs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -29,30 +32,54 @@
 struct run {
 	int status;
 	char *out;
+	size_t out_len;
 	char *err;
 };
+
+/*
+ * betrkvctl_main() with @len bytes at @input as its standard input, on the
+ * NULL-terminated arguments after "betrkvctl" in @ap.
+ */
+static void run_cli_v(struct run *r, const char *input, size_t len,
+		      const char *arg, va_list ap)
+{
+	char *argv[16] = { "betrkvctl" };
+	FILE *in, *out, *err;
+	size_t err_len;
+	int argc = 1;
+
+	for (; arg && argc < 15; arg = va_arg(ap, const char *))
+		argv[argc++] = (char *)arg;
+	argv[argc] = NULL;
+	in = len ? fmemopen((void *)input, len, "r") : fopen("/dev/null", "r");
+	out = open_memstream(&r->out, &r->out_len);
+	err = open_memstream(&r->err, &err_len);
+	if (!in || !out || !err)
+		abort();
+	r->status = betrkvctl_main(argc, argv, in, out, err);
+	fclose(in);
+	fclose(out);
+	fclose(err);
+}
 
 /* betrkvctl_main() on the NULL-terminated arguments after "betrkvctl". */
 static void run_cli(struct run *r, const char *arg, ...)
 {
-	char *argv[16] = { "betrkvctl" };
-	size_t out_len, err_len;
-	FILE *out, *err;
-	int argc = 1;
 	va_list ap;
 
 	va_start(ap, arg);
-	for (; arg && argc < 15; arg = va_arg(ap, const char *))
-		argv[argc++] = (char *)arg;
+	run_cli_v(r, NULL, 0, arg, ap);
 	va_end(ap);
-	argv[argc] = NULL;
-	out = open_memstream(&r->out, &out_len);
-	err = open_memstream(&r->err, &err_len);
-	if (!out || !err)
-		abort();
-	r->status = betrkvctl_main(argc, argv, out, err);
-	fclose(out);
-	fclose(err);
+}
+
+/* run_cli() with the NUL-terminated @input as standard input. */
+static void run_cli_in(struct run *r, const char *input, const char *arg, ...)
+{
+	va_list ap;
+
+	va_start(ap, arg);
+	run_cli_v(r, input, strlen(input), arg, ap);
+	va_end(ap);
 }
 
 static void run_free(struct run *r)
@@ -125,6 +152,227 @@ static int fake_status(struct betrkv_status_args *a)
 	return 0;
 }
 
+/* ---- the fake store device ---- */
+
+struct fake_pair {
+	uint8_t *key;
+	uint8_t *value;
+	uint32_t key_len;
+	uint32_t value_len;
+};
+
+static struct fake_pair *fake_map;	/* sorted by key */
+static size_t fake_n, fake_cap;
+static uint64_t fake_seq;
+static int fake_gets, fake_puts, fake_scans;	/* calls seen */
+static uint32_t fake_batches[512];	/* ops of each batch seen */
+static int fake_nbatches;
+static int fake_scans_ok = -1;		/* scans before they fail with EIO */
+
+static int key_order(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Index of the first pair whose key is >= @key (> @key if @after). */
+static size_t fake_find(const void *key, size_t len, bool after)
+{
+	size_t lo = 0, hi = fake_n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = key_order(fake_map[mid].key, fake_map[mid].key_len,
+				  key, len);
+
+		if (c < 0 || (after && !c))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct fake_pair *fake_lookup(const void *key, size_t len)
+{
+	size_t i = fake_find(key, len, false);
+
+	if (i < fake_n && !key_order(fake_map[i].key, fake_map[i].key_len,
+				     key, len))
+		return &fake_map[i];
+	return NULL;
+}
+
+static void *dup_bytes(const void *p, size_t len)
+{
+	void *d = malloc(len ? len : 1);
+
+	if (!d)
+		abort();
+	if (len)
+		memcpy(d, p, len);
+	return d;
+}
+
+static void fake_set(const void *key, size_t klen, const void *value,
+		     size_t vlen)
+{
+	struct fake_pair *p = fake_lookup(key, klen);
+	size_t i;
+
+	if (p) {
+		free(p->value);
+	} else {
+		if (fake_n == fake_cap) {
+			fake_cap = fake_cap ? 2 * fake_cap : 64;
+			fake_map = realloc(fake_map, fake_cap * sizeof(*fake_map));
+			if (!fake_map)
+				abort();
+		}
+		i = fake_find(key, klen, false);
+		memmove(&fake_map[i + 1], &fake_map[i],
+			(fake_n - i) * sizeof(*fake_map));
+		fake_n++;
+		p = &fake_map[i];
+		p->key = dup_bytes(key, klen);
+		p->key_len = klen;
+	}
+	p->value = dup_bytes(value, vlen);
+	p->value_len = vlen;
+}
+
+static void fake_unset(const void *key, size_t klen)
+{
+	struct fake_pair *p = fake_lookup(key, klen);
+
+	if (!p)
+		return;
+	free(p->key);
+	free(p->value);
+	memmove(p, p + 1, (fake_map + fake_n - p - 1) * sizeof(*p));
+	fake_n--;
+}
+
+static void fake_clear(void)
+{
+	while (fake_n)
+		fake_unset(fake_map[0].key, fake_map[0].key_len);
+}
+
+static int fake_kv(unsigned long request, struct betrkv_kv_args *a)
+{
+	const void *key = (const void *)(uintptr_t)a->key;
+	struct fake_pair *p;
+
+	if (a->size != sizeof(*a) || !a->key_len || a->key_len > BETRKV_KEY_MAX)
+		return -EINVAL;
+	switch (request) {
+	case BETRKV_IOC_GET:
+		fake_gets++;
+		p = fake_lookup(key, a->key_len);
+		if (!p)
+			return -ENOENT;
+		if (p->value_len > a->value_len) {
+			a->value_len = p->value_len;
+			return -ERANGE;
+		}
+		if (p->value_len)
+			memcpy((void *)(uintptr_t)a->value, p->value, p->value_len);
+		a->value_len = p->value_len;
+		return 0;
+	case BETRKV_IOC_PUT:
+		fake_puts++;
+		fake_set(key, a->key_len, (const void *)(uintptr_t)a->value,
+			 a->value_len);
+		break;
+	default:
+		fake_unset(key, a->key_len);
+	}
+	a->seq = ++fake_seq;
+	return 0;
+}
+
+static int fake_batch(struct betrkv_batch_args *a)
+{
+	const struct betrkv_batch_op *ops = (const void *)(uintptr_t)a->ops;
+	uint64_t bytes = 0;
+	uint32_t i;
+
+	if (a->size != sizeof(*a) || !a->nops || a->nops > BETRKV_BATCH_OPS_MAX)
+		return -EINVAL;
+	for (i = 0; i < a->nops; i++)
+		bytes += ops[i].key_len + ops[i].value_len;
+	if (bytes > BETRKV_BATCH_BYTES_MAX)
+		return -E2BIG;
+	fake_batches[fake_nbatches++ % 512] = a->nops;
+	for (i = 0; i < a->nops; i++) {
+		const void *key = (const void *)(uintptr_t)ops[i].key;
+
+		if (ops[i].type == BETRKV_PUT)
+			fake_set(key, ops[i].key_len,
+				 (const void *)(uintptr_t)ops[i].value,
+				 ops[i].value_len);
+		else
+			fake_unset(key, ops[i].key_len);
+	}
+	a->seq = ++fake_seq;
+	return 0;
+}
+
+/* At most three pairs a page; a full page says "more". */
+static int fake_scan(struct betrkv_scan_args *a)
+{
+	const void *end = (const void *)(uintptr_t)a->end;
+	bool bounded = !(a->flags & BETRKV_SCAN_TO_END);
+	uint8_t *buf = (uint8_t *)(uintptr_t)a->buf;
+	size_t i, pos = 0;
+
+	if (a->size != sizeof(*a) || !a->start_len)
+		return -EINVAL;
+	if (!fake_scans_ok--)
+		return -EIO;
+	fake_scans++;
+	i = fake_find((const void *)(uintptr_t)a->start, a->start_len,
+		      a->flags & BETRKV_SCAN_AFTER);
+	for (; i < fake_n && a->count < 3; i++) {
+		struct betrkv_scan_rec rec = {
+			.key_len = fake_map[i].key_len,
+			.value_len = fake_map[i].value_len,
+		};
+
+		if (bounded && key_order(fake_map[i].key, rec.key_len, end,
+					 a->end_len) >= 0)
+			break;
+		memcpy(buf + pos, &rec, sizeof(rec));
+		memcpy(buf + pos + sizeof(rec), fake_map[i].key, rec.key_len);
+		memcpy(buf + pos + sizeof(rec) + rec.key_len, fake_map[i].value,
+		       rec.value_len);
+		pos += (sizeof(rec) + rec.key_len + rec.value_len + 7) & ~7ul;
+		a->count++;
+	}
+	a->more = a->count == 3;
+	return 0;
+}
+
+/* Counters: field i (in struct order, size and flags not counted) is 1000 + i. */
+static int fake_stats(struct betrkv_stats_args *a)
+{
+	__u64 *u64 = &a->puts;
+	uint64_t v = 1000;
+
+	if (a->size != sizeof(*a))
+		return -EINVAL;
+	for (; u64 <= &a->durable_seq; u64++)
+		*u64 = v++;
+	a->height = v++;
+	for (u64 = &a->nodes; u64 <= &a->itable_bytes_written; u64++)
+		*u64 = v++;
+	a->key_max = BETRKV_KEY_MAX;
+	a->value_max = BETRKV_VALUE_MAX;
+	return 0;
+}
+
 static int fake_ioctl(unsigned long request, void *arg)
 {
 	if (fake_ret)
@@ -144,6 +392,19 @@ static int fake_ioctl(unsigned long request, void *arg)
 		return fake_list(arg);
 	case BETRKV_IOC_STATUS:
 		return fake_status(arg);
+	case BETRKV_IOC_GET:
+	case BETRKV_IOC_PUT:
+	case BETRKV_IOC_DELETE:
+		return fake_kv(request, arg);
+	case BETRKV_IOC_BATCH:
+		return fake_batch(arg);
+	case BETRKV_IOC_SCAN:
+		return fake_scan(arg);
+	case BETRKV_IOC_SYNC:
+		((struct betrkv_sync_args *)arg)->durable_seq = fake_seq;
+		return 0;
+	case BETRKV_IOC_STATS:
+		return fake_stats(arg);
 	}
 	return -ENOTTY;
 }
@@ -410,6 +671,8 @@ TEST(global_help_and_version)
 		EXPECT_TRUE(starts_with(r.out, "Usage: betrkvctl COMMAND"));
 		EXPECT_NE(NULL, strstr(r.out, "\n  dump-super DEVICE-OR-IMAGE\n"));
 		EXPECT_NE(NULL, strstr(r.out, "\n  list\n"));
+		EXPECT_NE(NULL, strstr(r.out, "\n  scan STORE [START [END]]\n"));
+		EXPECT_NE(NULL, strstr(r.out, "\n  load STORE [FILE]\n"));
 		EXPECT_STREQ("", r.err);
 		run_free(&r);
 	}
@@ -509,6 +772,57 @@ TEST(usage_errors)
 		  "betrkvctl: dump-super: missing DEVICE-OR-IMAGE\nTry 'betrkvctl dump-super --help'.\n" },
 		{ { "dump-super", "x", "--software" },
 		  "betrkvctl: dump-super: unknown option '--software'\nTry 'betrkvctl dump-super --help'.\n" },
+		{ { "get", "12" }, "betrkvctl: get: missing STORE KEY\nTry 'betrkvctl get --help'.\n" },
+		{ { "get", "x", "k" },
+		  "betrkvctl: get: invalid store 'x' (expected N, betrkvN or /dev/betrkvN)\n"
+		  "Try 'betrkvctl get --help'.\n" },
+		{ { "get", "12", "" }, "betrkvctl: get: KEY is empty\nTry 'betrkvctl get --help'.\n" },
+		{ { "get", "12", "a\\x4" },
+		  "betrkvctl: get: invalid escape in KEY 'a\\x4' (\\xNN is a byte, \\\\ a backslash)\n"
+		  "Try 'betrkvctl get --help'.\n" },
+		{ { "get", "12", "k", "--json" },
+		  "betrkvctl: get: unknown option '--json'\nTry 'betrkvctl get --help'.\n" },
+		{ { "del", "12", "a\\" },
+		  "betrkvctl: del: invalid escape in KEY 'a\\' (\\xNN is a byte, \\\\ a backslash)\n"
+		  "Try 'betrkvctl del --help'.\n" },
+		{ { "del", "12", "k", "v" },
+		  "betrkvctl: del: unexpected argument 'v'\nTry 'betrkvctl del --help'.\n" },
+		{ { "put", "12", "k" },
+		  "betrkvctl: put: missing VALUE (or --value-file FILE)\nTry 'betrkvctl put --help'.\n" },
+		{ { "put", "12", "k", "v", "-f", "file" },
+		  "betrkvctl: put: give VALUE or --value-file, not both\nTry 'betrkvctl put --help'.\n" },
+		{ { "put", "12", "k", "v", "w" },
+		  "betrkvctl: put: unexpected argument 'w'\nTry 'betrkvctl put --help'.\n" },
+		{ { "put", "12", "k", "\\n" },
+		  "betrkvctl: put: invalid escape in VALUE '\\n' (\\xNN is a byte, \\\\ a backslash)\n"
+		  "Try 'betrkvctl put --help'.\n" },
+		{ { "put", "12", "", "v" }, "betrkvctl: put: KEY is empty\nTry 'betrkvctl put --help'.\n" },
+		{ { "scan" }, "betrkvctl: scan: missing STORE [START [END]]\nTry 'betrkvctl scan --help'.\n" },
+		{ { "scan", "12", "--limit", "x" },
+		  "betrkvctl: scan: invalid count 'x' for --limit\nTry 'betrkvctl scan --help'.\n" },
+		{ { "scan", "12", "-n", "-1" },
+		  "betrkvctl: scan: invalid count '-1' for --limit\nTry 'betrkvctl scan --help'.\n" },
+		{ { "scan", "12", "-n", "1K" },
+		  "betrkvctl: scan: invalid count '1K' for --limit\nTry 'betrkvctl scan --help'.\n" },
+		{ { "scan", "12", "--limit=" },
+		  "betrkvctl: scan: invalid count '' for --limit\nTry 'betrkvctl scan --help'.\n" },
+		{ { "scan", "12", "-n", "18446744073709551616" },
+		  "betrkvctl: scan: invalid count '18446744073709551616' for --limit\n"
+		  "Try 'betrkvctl scan --help'.\n" },
+		{ { "scan", "12", "a", "b", "c" },
+		  "betrkvctl: scan: unexpected argument 'c'\nTry 'betrkvctl scan --help'.\n" },
+		{ { "scan", "12", "\\xzz" },
+		  "betrkvctl: scan: invalid escape in START '\\xzz' (\\xNN is a byte, \\\\ a backslash)\n"
+		  "Try 'betrkvctl scan --help'.\n" },
+		{ { "scan", "12", "a", "\\x" },
+		  "betrkvctl: scan: invalid escape in END '\\x' (\\xNN is a byte, \\\\ a backslash)\n"
+		  "Try 'betrkvctl scan --help'.\n" },
+		{ { "sync" }, "betrkvctl: sync: missing STORE\nTry 'betrkvctl sync --help'.\n" },
+		{ { "stats", "12", "--hex" },
+		  "betrkvctl: stats: unknown option '--hex'\nTry 'betrkvctl stats --help'.\n" },
+		{ { "load", "12", "a", "b" },
+		  "betrkvctl: load: unexpected argument 'b'\nTry 'betrkvctl load --help'.\n" },
+		{ { "load" }, "betrkvctl: load: missing STORE [FILE]\nTry 'betrkvctl load --help'.\n" },
 	};
 	size_t i;
 
@@ -701,6 +1015,841 @@ TEST(cmd_status)
 	EXPECT_STREQ("", r.out);
 	EXPECT_STREQ("betrkvctl: status: betrkv4: no store bound at that index\n", r.err);
 	run_free(&r);
+}
+
+/* ---- keys and values as text ---- */
+
+TEST(unescape)
+{
+	static const struct {
+		const char *text;
+		const char *bytes;
+		size_t len;
+	} good[] = {
+		{ "", "", 0 }, { "abc", "abc", 3 }, { "a b", "a b", 3 },
+		{ "\\\\", "\\", 1 }, { "\\x00", "\0", 1 }, { "\\xff", "\xff", 1 },
+		{ "\\xFF\\xaB", "\xff\xab", 2 }, { "a\\x09b", "a\tb", 3 },
+		{ "\\\\x41", "\\x41", 4 }, { "\\x5c\\x5C", "\\\\", 2 },
+		{ "\t\n\x01\xff", "\t\n\x01\xff", 4 },	/* raw bytes stay */
+	};
+	static const char *const bad[] = {
+		"\\", "a\\", "\\n", "\\t", "\\x", "\\x1", "\\xg0", "\\x0g",
+		"\\X41", "\\\\\\", "ab\\x4",
+	};
+	uint8_t buf[16];
+	size_t len, i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		len = 99;
+		EXPECT_EQ(0, cli_unescape(good[i].text, strlen(good[i].text),
+					  buf, sizeof(buf), &len))
+			TH_LOG("'%s'", good[i].text);
+		EXPECT_EQ(good[i].len, len) TH_LOG("'%s'", good[i].text);
+		EXPECT_EQ(0, memcmp(buf, good[i].bytes, good[i].len))
+			TH_LOG("'%s'", good[i].text);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		len = 99;
+		EXPECT_EQ(-EINVAL, cli_unescape(bad[i], strlen(bad[i]), buf,
+						sizeof(buf), &len))
+			TH_LOG("'%s'", bad[i]);
+		EXPECT_EQ(99, len);
+	}
+	/* The length bounds the text: NULs are bytes, the end is not. */
+	EXPECT_EQ(0, cli_unescape("a\0b", 3, buf, sizeof(buf), &len));
+	EXPECT_EQ(3, len);
+	EXPECT_EQ(-EINVAL, cli_unescape("\\x41", 3, buf, sizeof(buf), &len));
+	/* The room. */
+	EXPECT_EQ(0, cli_unescape("\\x41\\x42", 8, buf, 2, &len));
+	EXPECT_EQ(2, len);
+	EXPECT_EQ(-E2BIG, cli_unescape("\\x41\\x42c", 9, buf, 2, &len));
+	EXPECT_EQ(-E2BIG, cli_unescape("a", 1, buf, 0, &len));
+	EXPECT_EQ(0, cli_unescape("", 0, NULL, 0, &len));
+	EXPECT_EQ(0, len);
+}
+
+static char *escaped(const void *data, size_t len)
+{
+	size_t text_len;
+	char *text;
+	FILE *f = open_memstream(&text, &text_len);
+
+	if (!f)
+		abort();
+	cli_print_escaped(f, data, len);
+	fclose(f);
+	return text;
+}
+
+TEST(escape_round_trip)
+{
+	uint8_t all[256], back[256];
+	size_t len;
+	char *text;
+	int i;
+
+	text = escaped("a b\\c\td\n\0~\x7f\x80\xff", 13);
+	EXPECT_STREQ("a b\\\\c\\x09d\\x0a\\x00~\\x7f\\x80\\xff", text);
+	free(text);
+	for (i = 0; i < 256; i++)
+		all[i] = i;
+	text = escaped(all, sizeof(all));
+	EXPECT_EQ(NULL, strchr(text, '\t'));
+	EXPECT_EQ(NULL, strchr(text, '\n'));
+	EXPECT_TRUE(starts_with(text, "\\x00\\x01"));
+	EXPECT_TRUE(has(text, "\\x1f !\"#"));
+	EXPECT_TRUE(has(text, "[\\\\]"));
+	EXPECT_TRUE(has(text, "}~\\x7f\\x80"));
+	ASSERT_EQ(0, cli_unescape(text, strlen(text), back, sizeof(back), &len));
+	EXPECT_EQ(256, len);
+	EXPECT_EQ(0, memcmp(all, back, sizeof(all)));
+	free(text);
+	text = escaped("", 0);
+	EXPECT_STREQ("", text);
+	free(text);
+}
+
+/* ---- data commands ---- */
+
+/* A directory for BETRKV_DEVICE_DIR where betrkv12 leads to /dev/null. */
+FIXTURE(store) {
+	char dir[64];
+	char link[96];
+};
+
+FIXTURE_SETUP(store)
+{
+	strcpy(self->dir, "/tmp/betrkv-test-cli-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	snprintf(self->link, sizeof(self->link), "%s/betrkv12", self->dir);
+	ASSERT_EQ(0, symlink("/dev/null", self->link));
+	setenv("BETRKV_DEVICE_DIR", self->dir, 1);
+	use_fake();
+}
+
+FIXTURE_TEARDOWN(store)
+{
+	unlink(self->link);
+	rmdir(self->dir);
+}
+
+static void put_pair(const char *key, size_t key_len, const char *value,
+		     size_t value_len)
+{
+	fake_set(key, key_len, value, value_len);
+}
+
+static bool stored(const char *key, size_t key_len, const char *value,
+		   size_t value_len)
+{
+	struct fake_pair *p = fake_lookup(key, key_len);
+
+	return p && p->value_len == value_len &&
+	       !memcmp(p->value, value, value_len);
+}
+
+TEST_F(store, put_and_get)
+{
+	struct run r;
+
+	run_cli(&r, "put", "12", "greeting", "hello world", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("", r.out);
+	EXPECT_STREQ("", r.err);
+	EXPECT_TRUE(stored("greeting", 8, "hello world", 11));
+	run_free(&r);
+	run_cli(&r, "get", "/dev/betrkv12", "greeting", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("hello world", r.out);
+	EXPECT_STREQ("", r.err);
+	run_free(&r);
+	run_cli(&r, "get", "betrkv12", "greeting", "--hex", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("68656c6c6f20776f726c64\n", r.out);
+	run_free(&r);
+	/* An empty value. */
+	run_cli(&r, "put", "12", "e", "", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_TRUE(stored("e", 1, "", 0));
+	run_free(&r);
+	run_cli(&r, "get", "12", "e", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_EQ(0, r.out_len);
+	run_free(&r);
+	run_cli(&r, "get", "12", "e", "--hex", NULL);
+	EXPECT_STREQ("\n", r.out);
+	run_free(&r);
+}
+
+TEST_F(store, binary_keys_and_values)
+{
+	struct run r;
+
+	run_cli(&r, "put", "12", "k\\x00\\xff", "a\\x00b\\\\c\\x0a", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("", r.err);
+	EXPECT_TRUE(stored("k\0\xff", 3, "a\0b\\c\n", 6));
+	run_free(&r);
+	run_cli(&r, "get", "12", "k\\x00\\xFF", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	ASSERT_EQ(6, r.out_len);
+	EXPECT_EQ(0, memcmp(r.out, "a\0b\\c\n", 6));
+	run_free(&r);
+	run_cli(&r, "get", "12", "k\\x00\\xff", "--hex", NULL);
+	EXPECT_STREQ("6100625c630a\n", r.out);
+	run_free(&r);
+	/* A key that starts with '-' after "--", or escaped. */
+	run_cli(&r, "put", "12", "--", "-k", "-v", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_TRUE(stored("-k", 2, "-v", 2));
+	run_free(&r);
+	run_cli(&r, "get", "12", "\\x2dk", NULL);
+	EXPECT_STREQ("-v", r.out);
+	run_free(&r);
+	/* A VALUE of "-" itself, escaped. */
+	run_cli(&r, "put", "12", "dash", "\\x2d", NULL);
+	EXPECT_TRUE(stored("dash", 4, "-", 1));
+	run_free(&r);
+}
+
+TEST_F(store, get_large_value)
+{
+	static char value[BETRKV_VALUE_MAX];
+	struct run r;
+
+	memset(value, 'v', sizeof(value));
+	value[0] = 0;
+	put_pair("big", 3, value, 4096);
+	run_cli(&r, "get", "12", "big", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_EQ(4096, r.out_len);
+	EXPECT_EQ(1, fake_gets);
+	run_free(&r);
+	/* Over 4 KiB: asked again with the length the store gave. */
+	put_pair("big", 3, value, sizeof(value));
+	run_cli(&r, "get", "12", "big", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	ASSERT_EQ(sizeof(value), r.out_len);
+	EXPECT_EQ(0, memcmp(r.out, value, sizeof(value)));
+	EXPECT_EQ(3, fake_gets);
+	run_free(&r);
+}
+
+TEST_F(store, get_failures)
+{
+	struct run r;
+
+	run_cli(&r, "get", "12", "absent", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("", r.out);
+	EXPECT_STREQ("betrkvctl: get: betrkv12: key not found\n", r.err);
+	run_free(&r);
+	run_cli(&r, "get", "5", "k", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("betrkvctl: get: betrkv5: no store bound at that index\n", r.err);
+	run_free(&r);
+	fake_ret = EUCLEAN;
+	run_cli(&r, "get", "12", "k", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("", r.out);
+	EXPECT_STREQ("betrkvctl: get: betrkv12: stored data is corrupt (checksum mismatch)\n",
+		     r.err);
+	run_free(&r);
+	fake_ret = EIO;
+	run_cli(&r, "get", "12", "k", NULL);
+	EXPECT_STREQ("betrkvctl: get: betrkv12: Input/output error\n", r.err);
+	run_free(&r);
+	/* The kernel answers for /dev/null. */
+	fake_on = false;
+	run_cli(&r, "get", "12", "k", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("betrkvctl: get: betrkv12: not a betrkv store device (ioctl not supported)\n",
+		     r.err);
+	run_free(&r);
+}
+
+TEST_F(store, put_value_from_input)
+{
+	char path[] = "/tmp/betrkv-test-cli-value-XXXXXX";
+	struct run r;
+	int fd;
+
+	run_cli_in(&r, "raw \\x00 text\n", "put", "12", "k", "-", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("", r.err);
+	EXPECT_TRUE(stored("k", 1, "raw \\x00 text\n", 15));
+	run_free(&r);
+	run_cli_in(&r, "from stdin", "put", "12", "k2", "--value-file", "-", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_TRUE(stored("k2", 2, "from stdin", 10));
+	run_free(&r);
+	/* Empty standard input: an empty value. */
+	run_cli(&r, "put", "12", "k3", "-", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_TRUE(stored("k3", 2, "", 0));
+	run_free(&r);
+	fd = mkstemp(path);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(5, write(fd, "f\0i\nl", 5));
+	close(fd);
+	run_cli(&r, "put", "12", "k4", "-f", path, NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_TRUE(stored("k4", 2, "f\0i\nl", 5));
+	run_free(&r);
+	unlink(path);
+	run_cli(&r, "put", "12", "k5", "--value-file=/nonexistent/v", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("betrkvctl: put: /nonexistent/v: No such file or directory\n",
+		     r.err);
+	run_free(&r);
+	EXPECT_EQ(4, fake_puts);
+}
+
+TEST_F(store, put_value_too_long)
+{
+	char *input = malloc(BETRKV_VALUE_MAX + 2), *arg;
+	struct run r;
+
+	ASSERT_NE(NULL, input);
+	memset(input, 'v', BETRKV_VALUE_MAX + 1);
+	input[BETRKV_VALUE_MAX + 1] = '\0';
+	run_cli_in(&r, input, "put", "12", "k", "-", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("betrkvctl: put: standard input: value is longer than 65536 bytes\n",
+		     r.err);
+	run_free(&r);
+	/* The same as an argument is a usage error. */
+	run_cli(&r, "put", "12", "k", input, NULL);
+	EXPECT_EQ(CLI_EXIT_USAGE, r.status);
+	EXPECT_STREQ("betrkvctl: put: VALUE is longer than 65536 bytes\n"
+		     "Try 'betrkvctl put --help'.\n", r.err);
+	run_free(&r);
+	EXPECT_EQ(0, fake_puts);
+	/* The largest value and key. */
+	input[BETRKV_VALUE_MAX] = '\0';
+	run_cli_in(&r, input, "put", "12", "k", "-", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	run_free(&r);
+	arg = input + BETRKV_VALUE_MAX - BETRKV_KEY_MAX;
+	run_cli(&r, "put", "12", arg, "v", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	run_free(&r);
+	run_cli(&r, "get", "12", arg - 1, NULL);
+	EXPECT_EQ(CLI_EXIT_USAGE, r.status);
+	EXPECT_STREQ("betrkvctl: get: KEY is longer than 1024 bytes\n"
+		     "Try 'betrkvctl get --help'.\n", r.err);
+	run_free(&r);
+	EXPECT_EQ(2, fake_puts);
+	EXPECT_EQ(0, fake_gets);
+	free(input);
+}
+
+TEST_F(store, mutation_failures)
+{
+	static const struct {
+		int err;
+		const char *text;
+	} cases[] = {
+		{ EROFS, "store is read-only" },
+		{ ENOSPC, "device is full" },
+		{ EIO, "Input/output error" },
+		{ EUCLEAN, "stored data is corrupt (checksum mismatch)" },
+	};
+	char want[128];
+	struct run r;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fake_ret = cases[i].err;
+		run_cli(&r, "put", "12", "k", "v", NULL);
+		snprintf(want, sizeof(want), "betrkvctl: put: betrkv12: %s\n",
+			 cases[i].text);
+		EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+		EXPECT_STREQ(want, r.err);
+		run_free(&r);
+		run_cli(&r, "del", "12", "k", NULL);
+		snprintf(want, sizeof(want), "betrkvctl: del: betrkv12: %s\n",
+			 cases[i].text);
+		EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+		EXPECT_STREQ(want, r.err);
+		run_free(&r);
+	}
+}
+
+TEST_F(store, del)
+{
+	struct run r;
+
+	put_pair("a\0", 2, "1", 1);
+	put_pair("a", 1, "2", 1);
+	run_cli(&r, "del", "12", "a\\x00", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("", r.out);
+	EXPECT_STREQ("", r.err);
+	EXPECT_EQ(1, fake_n);
+	EXPECT_TRUE(stored("a", 1, "2", 1));
+	run_free(&r);
+	/* Absent: no error. */
+	run_cli(&r, "del", "12", "a\\x00", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_EQ(1, fake_n);
+	run_free(&r);
+	run_cli(&r, "del", "13", "a", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("betrkvctl: del: betrkv13: no store bound at that index\n", r.err);
+	run_free(&r);
+}
+
+/* Pairs for scans, in key order, as scan prints them. */
+static void put_scan_pairs(void)
+{
+	put_pair("\0", 1, "", 0);
+	put_pair("\0\x01", 2, "nul", 3);
+	put_pair("a", 1, "1", 1);
+	put_pair("a\tb", 3, "x\ny", 3);
+	put_pair("b", 1, "back\\slash", 10);
+	put_pair("c", 1, "\x7f\x80\xff", 3);
+	put_pair("d d", 3, "sp ace", 6);
+	put_pair("\xff", 1, "last", 4);
+}
+
+#define SCAN_ALL	"\\x00\t\n"					\
+			"\\x00\\x01\tnul\n"				\
+			"a\t1\n"					\
+			"a\\x09b\tx\\x0ay\n"				\
+			"b\tback\\\\slash\n"				\
+			"c\t\\x7f\\x80\\xff\n"				\
+			"d d\tsp ace\n"					\
+			"\\xff\tlast\n"
+
+TEST_F(store, scan)
+{
+	struct run r;
+
+	put_scan_pairs();
+	run_cli(&r, "scan", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ(SCAN_ALL, r.out);
+	EXPECT_STREQ("", r.err);
+	EXPECT_EQ(3, fake_scans);
+	run_free(&r);
+	/* An empty START and END are no bounds. */
+	run_cli(&r, "scan", "12", "", "", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ(SCAN_ALL, r.out);
+	run_free(&r);
+	run_cli(&r, "scan", "12", "a\\x09b", NULL);
+	EXPECT_STREQ("a\\x09b\tx\\x0ay\n"
+		     "b\tback\\\\slash\n"
+		     "c\t\\x7f\\x80\\xff\n"
+		     "d d\tsp ace\n"
+		     "\\xff\tlast\n", r.out);
+	run_free(&r);
+	run_cli(&r, "scan", "12", "a", "c", NULL);
+	EXPECT_STREQ("a\t1\n"
+		     "a\\x09b\tx\\x0ay\n"
+		     "b\tback\\\\slash\n", r.out);
+	run_free(&r);
+	run_cli(&r, "scan", "12", "", "\\x00\\x01", NULL);
+	EXPECT_STREQ("\\x00\t\n", r.out);
+	run_free(&r);
+	run_cli(&r, "scan", "12", "c", "c", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("", r.out);
+	run_free(&r);
+}
+
+TEST_F(store, scan_options)
+{
+	struct run r;
+
+	put_scan_pairs();
+	run_cli(&r, "scan", "12", "--keys-only", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("\\x00\n\\x00\\x01\na\na\\x09b\nb\nc\nd d\n\\xff\n", r.out);
+	run_free(&r);
+	run_cli(&r, "scan", "12", "-n", "2", "b", NULL);
+	EXPECT_STREQ("b\tback\\\\slash\nc\t\\x7f\\x80\\xff\n", r.out);
+	run_free(&r);
+	fake_scans = 0;
+	run_cli(&r, "scan", "12", "--limit=4", "-k", NULL);
+	EXPECT_STREQ("\\x00\n\\x00\\x01\na\na\\x09b\n", r.out);
+	EXPECT_EQ(2, fake_scans);
+	run_free(&r);
+	run_cli(&r, "scan", "12", "--limit", "0", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("", r.out);
+	EXPECT_EQ(2, fake_scans);
+	run_free(&r);
+}
+
+TEST_F(store, scan_failures)
+{
+	struct run r;
+
+	put_scan_pairs();
+	run_cli(&r, "scan", "12", "b", "a", NULL);
+	EXPECT_EQ(CLI_EXIT_USAGE, r.status);
+	EXPECT_STREQ("", r.out);
+	EXPECT_STREQ("betrkvctl: scan: END is below START\nTry 'betrkvctl scan --help'.\n",
+		     r.err);
+	run_free(&r);
+	EXPECT_EQ(0, fake_scans);
+	/* What was printed stays printed. */
+	fake_scans_ok = 1;
+	run_cli(&r, "scan", "12", "-k", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("\\x00\n\\x00\\x01\na\n", r.out);
+	EXPECT_STREQ("betrkvctl: scan: betrkv12: Input/output error\n", r.err);
+	run_free(&r);
+	run_cli(&r, "scan", "99", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("betrkvctl: scan: betrkv99: no store bound at that index\n", r.err);
+	run_free(&r);
+}
+
+TEST_F(store, sync)
+{
+	struct run r;
+
+	run_cli(&r, "sync", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("0\n", r.out);
+	run_free(&r);
+	put_pair("k", 1, "v", 1);
+	fake_seq = 18446744073709551615ull;
+	run_cli(&r, "sync", "betrkv12", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("18446744073709551615\n", r.out);
+	EXPECT_STREQ("", r.err);
+	run_free(&r);
+	fake_ret = EIO;
+	run_cli(&r, "sync", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("", r.out);
+	EXPECT_STREQ("betrkvctl: sync: betrkv12: Input/output error\n", r.err);
+	run_free(&r);
+}
+
+TEST_F(store, stats)
+{
+	struct run r;
+
+	run_cli(&r, "stats", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("puts: 1000\n"
+		     "deletes: 1001\n"
+		     "batches: 1002\n"
+		     "gets: 1003\n"
+		     "scans: 1004\n"
+		     "syncs: 1005\n"
+		     "checkpoints: 1006\n"
+		     "seq: 1007\n"
+		     "durable_seq: 1008\n"
+		     "height: 1009\n"
+		     "nodes: 1010\n"
+		     "slots_used: 1011\n"
+		     "slots_total: 1012\n"
+		     "node_size: 1013\n"
+		     "cache_hits: 1014\n"
+		     "cache_misses: 1015\n"
+		     "cache_evictions: 1016\n"
+		     "cache_bytes: 1017\n"
+		     "cache_used: 1018\n"
+		     "cache_high_water: 1019\n"
+		     "node_reads: 1020\n"
+		     "node_bytes_read: 1021\n"
+		     "node_writes: 1022\n"
+		     "node_bytes_written: 1023\n"
+		     "journal_blocks_written: 1024\n"
+		     "journal_bytes_written: 1025\n"
+		     "journal_flushes: 1026\n"
+		     "sb_writes: 1027\n"
+		     "itable_bytes_written: 1028\n"
+		     "key_max: 1024\n"
+		     "value_max: 65536\n", r.out);
+	EXPECT_STREQ("", r.err);
+	run_free(&r);
+	run_cli(&r, "stats", "12", "--json", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("{\"puts\": 1000, \"deletes\": 1001, \"batches\": 1002, "
+		     "\"gets\": 1003, \"scans\": 1004, \"syncs\": 1005, "
+		     "\"checkpoints\": 1006, \"seq\": 1007, \"durable_seq\": 1008, "
+		     "\"height\": 1009, \"nodes\": 1010, \"slots_used\": 1011, "
+		     "\"slots_total\": 1012, \"node_size\": 1013, "
+		     "\"cache_hits\": 1014, \"cache_misses\": 1015, "
+		     "\"cache_evictions\": 1016, \"cache_bytes\": 1017, "
+		     "\"cache_used\": 1018, \"cache_high_water\": 1019, "
+		     "\"node_reads\": 1020, \"node_bytes_read\": 1021, "
+		     "\"node_writes\": 1022, \"node_bytes_written\": 1023, "
+		     "\"journal_blocks_written\": 1024, "
+		     "\"journal_bytes_written\": 1025, \"journal_flushes\": 1026, "
+		     "\"sb_writes\": 1027, \"itable_bytes_written\": 1028, "
+		     "\"key_max\": 1024, \"value_max\": 65536}\n", r.out);
+	run_free(&r);
+	fake_ret = ENOTTY;
+	run_cli(&r, "stats", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("", r.out);
+	EXPECT_STREQ("betrkvctl: stats: betrkv12: not a betrkv store device (ioctl not supported)\n",
+		     r.err);
+	run_free(&r);
+}
+
+/* @n lines "key<i>\tvalue<i>\n", i from 0, in a malloc'd string. */
+static char *numbered_lines(int n)
+{
+	size_t len;
+	char *text;
+	FILE *f = open_memstream(&text, &len);
+	int i;
+
+	if (!f)
+		abort();
+	for (i = 0; i < n; i++)
+		fprintf(f, "key%06d\tvalue%d\n", i, i);
+	fclose(f);
+	return text;
+}
+
+TEST_F(store, load_in_batches)
+{
+	char *input = numbered_lines(600);
+	struct run r;
+
+	ASSERT_NE(NULL, input);
+	run_cli_in(&r, input, "load", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	/* 600 * 9 key bytes + 10 * 6 + 90 * 7 + 500 * 8 value bytes */
+	EXPECT_STREQ("loaded 600 pairs (10.0 KiB)\n", r.out);
+	EXPECT_STREQ("", r.err);	/* not a terminal: no progress */
+	run_free(&r);
+	EXPECT_EQ(600, fake_n);
+	EXPECT_TRUE(stored("key000000", 9, "value0", 6));
+	EXPECT_TRUE(stored("key000599", 9, "value599", 8));
+	ASSERT_EQ(3, fake_nbatches);
+	EXPECT_EQ(256, fake_batches[0]);
+	EXPECT_EQ(256, fake_batches[1]);
+	EXPECT_EQ(88, fake_batches[2]);
+	free(input);
+}
+
+TEST_F(store, load_round_trips_scan)
+{
+	struct run r, l;
+
+	put_scan_pairs();
+	put_pair("\\", 1, "\t\t", 2);
+	run_cli(&r, "scan", "12", NULL);
+	ASSERT_EQ(CLI_EXIT_OK, r.status);
+	fake_clear();
+	run_cli_in(&l, r.out, "load", "12", "-", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, l.status);
+	EXPECT_STREQ("loaded 9 pairs (46 B)\n", l.out);
+	EXPECT_STREQ("", l.err);
+	run_free(&l);
+	EXPECT_EQ(9, fake_n);
+	EXPECT_TRUE(stored("a\tb", 3, "x\ny", 3));
+	EXPECT_TRUE(stored("\\", 1, "\t\t", 2));
+	EXPECT_TRUE(stored("\0", 1, "", 0));
+	run_cli(&l, "scan", "12", NULL);
+	EXPECT_STREQ(r.out, l.out);
+	run_free(&l);
+	run_free(&r);
+	EXPECT_EQ(1, fake_nbatches);
+}
+
+TEST_F(store, load_stops_at_malformed_line)
+{
+	static const struct {
+		const char *line;
+		const char *why;
+	} cases[] = {
+		{ "no tab here\n", "no TAB between key and value" },
+		{ "\n", "no TAB between key and value" },
+		{ "\tvalue\n", "empty key" },
+		{ "k\\q\tv\n", "invalid escape (\\xNN is a byte, \\\\ a backslash)" },
+		{ "k\tv\\x4\n", "invalid escape (\\xNN is a byte, \\\\ a backslash)" },
+	};
+	char *good = numbered_lines(300), *input, want[160];
+	struct run r;
+	size_t i;
+
+	ASSERT_NE(NULL, good);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fake_clear();
+		fake_nbatches = 0;
+		ASSERT_LE(0, asprintf(&input, "%s%safter\tthe error\n", good,
+				      cases[i].line));
+		run_cli_in(&r, input, "load", "12", NULL);
+		EXPECT_EQ(CLI_EXIT_FAIL, r.status) TH_LOG("case %zu", i);
+		EXPECT_STREQ("loaded 300 pairs (5.0 KiB)\n", r.out) TH_LOG("case %zu", i);
+		snprintf(want, sizeof(want),
+			 "betrkvctl: load: standard input: line 301: %s\n",
+			 cases[i].why);
+		EXPECT_STREQ(want, r.err) TH_LOG("case %zu", i);
+		/* The lines before it are loaded, none after it. */
+		EXPECT_EQ(300, fake_n) TH_LOG("case %zu", i);
+		EXPECT_EQ(NULL, fake_lookup("after", 5)) TH_LOG("case %zu", i);
+		EXPECT_EQ(2, fake_nbatches) TH_LOG("case %zu", i);
+		EXPECT_EQ(44, fake_batches[1]) TH_LOG("case %zu", i);
+		run_free(&r);
+		free(input);
+	}
+	free(good);
+}
+
+TEST_F(store, load_rejects_long_keys_and_values)
+{
+	char *input = malloc(BETRKV_VALUE_MAX + 16);
+	struct run r;
+
+	ASSERT_NE(NULL, input);
+	memset(input, 'k', BETRKV_KEY_MAX + 1);
+	strcpy(input + BETRKV_KEY_MAX + 1, "\tv\n");
+	run_cli_in(&r, input, "load", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("loaded 0 pairs (0 B)\n", r.out);
+	EXPECT_STREQ("betrkvctl: load: standard input: line 1: key longer than 1024 bytes\n",
+		     r.err);
+	run_free(&r);
+	/* 65537 bytes of value, the last one escaped. */
+	input[0] = 'k';
+	input[1] = '\t';
+	memset(input + 2, 'v', BETRKV_VALUE_MAX);
+	strcpy(input + 2 + BETRKV_VALUE_MAX, "\\x00");
+	run_cli_in(&r, input, "load", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("betrkvctl: load: standard input: line 1: value longer than 65536 bytes\n",
+		     r.err);
+	run_free(&r);
+	EXPECT_EQ(0, fake_nbatches);
+	/* 65536 bytes: the largest value, on a last line without newline. */
+	input[2 + BETRKV_VALUE_MAX] = '\0';
+	run_cli_in(&r, input, "load", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("loaded 1 pairs (64.0 KiB)\n", r.out);
+	EXPECT_EQ(BETRKV_VALUE_MAX, fake_lookup("k", 1)->value_len);
+	run_free(&r);
+	free(input);
+}
+
+TEST_F(store, load_splits_batches_by_bytes)
+{
+	size_t line_len = 4 + BETRKV_VALUE_MAX + 1, i;
+	char *input = malloc(20 * line_len + 1), *p = input;
+	struct run r;
+
+	ASSERT_NE(NULL, input);
+	for (i = 0; i < 20; i++, p += line_len) {
+		snprintf(p, 5, "k%02zu\t", i);
+		memset(p + 4, 'a' + i, BETRKV_VALUE_MAX);
+		p[line_len - 1] = '\n';
+	}
+	*p = '\0';
+	run_cli_in(&r, input, "load", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("", r.err);
+	/* 15 pairs of 65539 bytes fit in 1 MiB, 16 do not. */
+	ASSERT_EQ(2, fake_nbatches);
+	EXPECT_EQ(15, fake_batches[0]);
+	EXPECT_EQ(5, fake_batches[1]);
+	EXPECT_EQ(20, fake_n);
+	EXPECT_EQ('a' + 19, fake_lookup("k19", 3)->value[BETRKV_VALUE_MAX - 1]);
+	run_free(&r);
+	free(input);
+}
+
+TEST_F(store, load_failures)
+{
+	char path[] = "/tmp/betrkv-test-cli-load-XXXXXX";
+	struct run r;
+	int fd;
+
+	fake_ret = EROFS;
+	run_cli_in(&r, "a\t1\nb\t2\n", "load", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("loaded 0 pairs (0 B)\n", r.out);
+	EXPECT_STREQ("betrkvctl: load: betrkv12: store is read-only\n", r.err);
+	run_free(&r);
+	fake_ret = 0;
+	run_cli(&r, "load", "12", "/nonexistent/pairs", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("", r.out);
+	EXPECT_STREQ("betrkvctl: load: /nonexistent/pairs: No such file or directory\n",
+		     r.err);
+	run_free(&r);
+	fd = mkstemp(path);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(12, write(fd, "a\t1\nb\t2\nc 3\n", 12));
+	close(fd);
+	run_cli(&r, "load", "12", path, NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("loaded 2 pairs (4 B)\n", r.out);
+	EXPECT_TRUE(has(r.err, ": line 3: no TAB between key and value\n"));
+	EXPECT_TRUE(starts_with(r.err, "betrkvctl: load: /tmp/betrkv-test-cli-load-"));
+	run_free(&r);
+	unlink(path);
+	run_cli(&r, "load", "7", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("", r.out);
+	EXPECT_STREQ("betrkvctl: load: betrkv7: no store bound at that index\n", r.err);
+	run_free(&r);
+	/* Nothing to load. */
+	run_cli(&r, "load", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_STREQ("loaded 0 pairs (0 B)\n", r.out);
+	EXPECT_EQ(0, fake_nbatches);
+	run_free(&r);
+}
+
+TEST_F(store, load_progress_on_a_terminal)
+{
+	char *input = numbered_lines(100100), *slave, text[4096];
+	char *argv[] = { "betrkvctl", "load", "12", NULL };
+	struct termios tio;
+	size_t out_len, len = 0;
+	FILE *in, *out, *err;
+	char *out_text;
+	int master, status;
+	ssize_t n;
+
+	ASSERT_NE(NULL, input);
+	master = posix_openpt(O_RDWR | O_NOCTTY);
+	ASSERT_LE(0, master);
+	ASSERT_EQ(0, grantpt(master));
+	ASSERT_EQ(0, unlockpt(master));
+	slave = ptsname(master);
+	ASSERT_NE(NULL, slave);
+	err = fopen(slave, "w");
+	ASSERT_NE(NULL, err);
+	ASSERT_EQ(0, tcgetattr(fileno(err), &tio));
+	cfmakeraw(&tio);
+	ASSERT_EQ(0, tcsetattr(fileno(err), TCSANOW, &tio));
+	in = fmemopen(input, strlen(input), "r");
+	out = open_memstream(&out_text, &out_len);
+	ASSERT_NE(NULL, in);
+	ASSERT_NE(NULL, out);
+	status = betrkvctl_main(3, argv, in, out, err);
+	fclose(in);
+	fclose(out);
+	fclose(err);
+	EXPECT_EQ(CLI_EXIT_OK, status);
+	EXPECT_STREQ("loaded 100100 pairs (1.9 MiB)\n", out_text);
+	ASSERT_EQ(0, fcntl(master, F_SETFL, O_NONBLOCK));
+	while (len < sizeof(text) - 1 &&
+	       (n = read(master, text + len, sizeof(text) - 1 - len)) > 0)
+		len += n;
+	text[len] = '\0';
+	close(master);
+	/* At least the line at 100,000 pairs (each second adds one). */
+	EXPECT_TRUE(starts_with(text, "\rloaded ")) TH_LOG("%s", text);
+	EXPECT_TRUE(has(text, "\rloaded 100096 pairs (1.9 MiB)")) TH_LOG("%s", text);
+	EXPECT_EQ('\n', text[len - 1]);
+	EXPECT_EQ(text + len - 1, strchr(text, '\n'));
+	EXPECT_EQ(100100, fake_n);
+	free(out_text);
+	free(input);
 }
 
 /* ---- dump-super ---- */

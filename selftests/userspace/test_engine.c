@@ -112,53 +112,12 @@ static void check_get(struct __test_metadata *_metadata,
 	kfree(v);
 }
 
-/* Scan keys [lo, hi) (hi == NKEYS: unbounded) in pages of @limit. */
-static void check_scan(struct __test_metadata *_metadata,
-		       FIXTURE_DATA(engine) *self, u32 lo, u32 hi, u32 limit)
-{
-	u8 lokey[BETRKV_KEY_MAX], hikey[BETRKV_KEY_MAX];
-	struct betrkv_range r = { .lo = lokey, .hi = hi < NKEYS ? hikey : NULL };
-	struct betrkv_msgbuf out;
-	bool more = true, excl = false;
-	u32 next = lo, k;
-
-	r.lolen = model_key(lo, lokey);
-	if (hi < NKEYS)
-		r.hilen = model_key(hi, hikey);
-	while (more) {
-		betrkv_msgbuf_init(&out);
-		ASSERT_EQ(0, betrkv_engine_scan(self->e, &r, excl, limit, &out, &more));
-		for (k = 0; k < out.n; k++) {
-			struct betrkv_msg *m = out.msgs[k];
-
-			while (next < hi && self->m.vlen[next] == MODEL_ABSENT)
-				next++;
-			ASSERT_LT(next, hi) TH_LOG("scan returned an extra key");
-			ASSERT_EQ(model_key(next, self->key), m->klen);
-			ASSERT_EQ(0, memcmp(self->key, m->data, m->klen)) TH_LOG("key %u", next);
-			ASSERT_EQ(self->m.vlen[next], m->vlen) TH_LOG("key %u", next);
-			model_value(next, self->m.version[next], m->vlen, self->val);
-			ASSERT_EQ(0, memcmp(self->val, betrkv_msg_val(m), m->vlen));
-			next++;
-		}
-		if (out.n) {
-			memcpy(lokey, out.msgs[out.n - 1]->data, out.msgs[out.n - 1]->klen);
-			r.lolen = out.msgs[out.n - 1]->klen;
-			excl = true;
-		}
-		betrkv_msgbuf_free(&out);
-	}
-	while (next < hi && self->m.vlen[next] == MODEL_ABSENT)
-		next++;
-	ASSERT_EQ(hi, next) TH_LOG("scan [%u, %u) stopped early", lo, hi);
-}
-
 /* The whole map: one scan sees every key and value; gets sample it. */
 static void check_all(struct __test_metadata *_metadata, FIXTURE_DATA(engine) *self)
 {
 	u32 i;
 
-	check_scan(_metadata, self, 0, NKEYS, 500);
+	model_check_scan(_metadata, self->e, &self->m, 0, NKEYS, 500);
 	for (i = 0; i < NKEYS; i += 1 + rng_below(&self->rng, 40))
 		check_get(_metadata, self, i);
 }
@@ -225,9 +184,9 @@ TEST_F_TIMEOUT(engine, model, 300)
 		else if (r < 850)
 			check_get(_metadata, self, i);
 		else if (r < 880)
-			check_scan(_metadata, self, i,
-				   min(NKEYS, i + rng_below(&self->rng, 400)),
-				   1 + rng_below(&self->rng, 100));
+			model_check_scan(_metadata, self->e, &self->m, i,
+					 min(NKEYS, i + rng_below(&self->rng, 400)),
+					 1 + rng_below(&self->rng, 100));
 		else if (r < 960)
 			do_batch(_metadata, self);
 		else if (r < 990) {
