@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * betrkvctl: administration of betrkv stores.  The work is in cli.c, where
- * the tests reach it through betrkvctl_main(); 'betrkvctl --help' says more.
+ * betrkvctl: administration of betrkv stores and access to their data.  The
+ * work is in cli.c, where the tests reach it through betrkvctl_main();
+ * 'betrkvctl --help' says more.
  */
 #include <stdio.h>
 
@@ -9,7 +10,7 @@
 
 int main(int argc, char **argv)
 {
-	int ret = betrkvctl_main(argc, argv, stdout, stderr);
+	int ret = betrkvctl_main(argc, argv, stdin, stdout, stderr);
 
 	if (fflush(stdout) && ret == CLI_EXIT_OK) {
 		perror("betrkvctl: writing the output");

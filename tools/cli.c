@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * betrkvctl: administration of betrkv stores.
+ * betrkvctl: administration of betrkv stores, and access to their data.
  *
  *   betrkvctl format DEVICE --yes [--node-size SIZE] [--journal-size SIZE]
  *   betrkvctl bind DEVICE [--read-only] [--cache SIZE]
@@ -8,6 +8,20 @@
  *   betrkvctl list
  *   betrkvctl status STORE [--json]
  *   betrkvctl dump-super DEVICE-OR-IMAGE [--software-crc]
+ *   betrkvctl get STORE KEY [--hex]
+ *   betrkvctl put STORE KEY VALUE|-
+ *   betrkvctl put STORE KEY --value-file FILE
+ *   betrkvctl del STORE KEY
+ *   betrkvctl scan STORE [START [END]] [--limit N] [--keys-only]
+ *   betrkvctl sync STORE
+ *   betrkvctl stats STORE [--json]
+ *   betrkvctl load STORE [FILE|-]
+ *
+ * Keys and values travel as text: on the command line, in scan's output
+ * and in load's input every byte stands for itself except that "\xNN" is
+ * the byte with hex value NN and "\\" a backslash; scan prints every byte
+ * outside printable ASCII (TAB and newline among them) as "\xNN", so a
+ * scan line is KEY TAB VALUE and load takes back what scan printed.
  *
  * Exit status 0 on success, 1 when the operation failed, 2 for a wrong
  * command line.  Errors go to the error stream as
@@ -308,6 +322,156 @@ void cli_print_status_json(FILE *out, const struct betrkv_status_args *st)
 		(unsigned long long)st->cache_bytes);
 }
 
+/* ---- keys and values as text ------------------------------------------ */
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/**
+ * cli_unescape() - the bytes a key or value text stands for.
+ * @s: the text: bytes taken as they are, except "\xNN" (two hex digits,
+ *     either case), which is the byte NN, and "\\", which is a backslash
+ * @len: bytes at @s (it need not be NUL-terminated and may hold NULs)
+ * @buf: receives the bytes
+ * @cap: room at @buf
+ * @out_len: receives their number
+ *
+ * Return: 0, -EINVAL for any other backslash sequence, -E2BIG if the bytes
+ * do not fit in @cap.
+ */
+int cli_unescape(const char *s, size_t len, uint8_t *buf, size_t cap,
+		 size_t *out_len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		uint8_t c = s[i];
+
+		if (c == '\\') {
+			if (len - i > 1 && s[i + 1] == '\\') {
+				i++;
+			} else if (len - i > 3 && s[i + 1] == 'x' &&
+				   hex_digit(s[i + 2]) >= 0 &&
+				   hex_digit(s[i + 3]) >= 0) {
+				c = hex_digit(s[i + 2]) << 4 | hex_digit(s[i + 3]);
+				i += 3;
+			} else {
+				return -EINVAL;
+			}
+		}
+		if (n == cap)
+			return -E2BIG;
+		buf[n++] = c;
+	}
+	*out_len = n;
+	return 0;
+}
+
+/**
+ * cli_print_escaped() - print bytes so that cli_unescape() gives them back.
+ * @out: where to print
+ * @data: the bytes
+ * @len: their number
+ *
+ * Printable ASCII but the backslash prints as it is, a backslash as "\\",
+ * every other byte (TAB and newline included) as "\xNN" in lower case, so
+ * the text holds no TAB and no newline.
+ */
+void cli_print_escaped(FILE *out, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] == '\\')
+			fputs("\\\\", out);
+		else if (p[i] >= 0x20 && p[i] < 0x7f)
+			fputc(p[i], out);
+		else
+			fprintf(out, "\\x%02x", p[i]);
+	}
+}
+
+/* ---- stats ------------------------------------------------------------- */
+
+#define STATS_FIELD(f)	{ #f, offsetof(struct betrkv_stats_args, f),	\
+			  sizeof(((struct betrkv_stats_args *)0)->f) }
+
+/* Every counter of struct betrkv_stats_args, in its order. */
+static const struct {
+	const char *name;
+	size_t offset;
+	size_t size;		/* 4 or 8 */
+} stats_fields[] = {
+	STATS_FIELD(puts), STATS_FIELD(deletes), STATS_FIELD(batches),
+	STATS_FIELD(gets), STATS_FIELD(scans), STATS_FIELD(syncs),
+	STATS_FIELD(checkpoints), STATS_FIELD(seq), STATS_FIELD(durable_seq),
+	STATS_FIELD(height), STATS_FIELD(nodes), STATS_FIELD(slots_used),
+	STATS_FIELD(slots_total), STATS_FIELD(node_size),
+	STATS_FIELD(cache_hits), STATS_FIELD(cache_misses),
+	STATS_FIELD(cache_evictions), STATS_FIELD(cache_bytes),
+	STATS_FIELD(cache_used), STATS_FIELD(cache_high_water),
+	STATS_FIELD(node_reads), STATS_FIELD(node_bytes_read),
+	STATS_FIELD(node_writes), STATS_FIELD(node_bytes_written),
+	STATS_FIELD(journal_blocks_written),
+	STATS_FIELD(journal_bytes_written), STATS_FIELD(journal_flushes),
+	STATS_FIELD(sb_writes), STATS_FIELD(itable_bytes_written),
+	STATS_FIELD(key_max), STATS_FIELD(value_max),
+};
+
+#define NR_STATS_FIELDS	(sizeof(stats_fields) / sizeof(stats_fields[0]))
+
+static unsigned long long stats_value(const struct betrkv_stats_args *st,
+				      size_t i)
+{
+	const char *p = (const char *)st + stats_fields[i].offset;
+	uint32_t v32;
+	uint64_t v64;
+
+	if (stats_fields[i].size == sizeof(v32)) {
+		memcpy(&v32, p, sizeof(v32));
+		return v32;
+	}
+	memcpy(&v64, p, sizeof(v64));
+	return v64;
+}
+
+/**
+ * cli_print_stats() - every counter of a store, one "name: value" line each.
+ * @out: where to print
+ * @st: the counters, as betrkv_stats() returned them
+ *
+ * The names are those of the fields of struct betrkv_stats_args.
+ */
+void cli_print_stats(FILE *out, const struct betrkv_stats_args *st)
+{
+	size_t i;
+
+	for (i = 0; i < NR_STATS_FIELDS; i++)
+		fprintf(out, "%s: %llu\n", stats_fields[i].name,
+			stats_value(st, i));
+}
+
+/**
+ * cli_print_stats_json() - every counter of a store as one JSON object.
+ * @out: where to print
+ * @st: the counters, as betrkv_stats() returned them
+ */
+void cli_print_stats_json(FILE *out, const struct betrkv_stats_args *st)
+{
+	size_t i;
+
+	for (i = 0; i < NR_STATS_FIELDS; i++)
+		fprintf(out, "%s\"%s\": %llu", i ? ", " : "{",
+			stats_fields[i].name, stats_value(st, i));
+	fputs("}\n", out);
+}
+
 /* ---- dump-super -------------------------------------------------------- */
 
 /* What dump-super learnt about the file it reads. */
@@ -580,7 +744,7 @@ int cli_dump_super(const char *path, bool software_crc, FILE *out, FILE *err)
 /* ---- the command line -------------------------------------------------- */
 
 #define CLI_MAX_OPTS	4
-#define CLI_MAX_POS	2
+#define CLI_MAX_POS	3
 
 /* An option of a command; the first of every table is --help. */
 struct cli_opt {
@@ -598,7 +762,8 @@ struct cli_args {
 
 struct cli_cmd;
 typedef int (*cli_run_fn)(const struct cli_cmd *cmd,
-			  const struct cli_args *args, FILE *out, FILE *err);
+			  const struct cli_args *args, FILE *in, FILE *out,
+			  FILE *err);
 
 struct cli_cmd {
 	const char *name;
@@ -793,7 +958,7 @@ static int check_format_sizes(const struct cli_cmd *cmd, uint64_t node,
 }
 
 static int run_format(const struct cli_cmd *cmd, const struct cli_args *args,
-		      FILE *out, FILE *err)
+		      FILE *in, FILE *out, FILE *err)
 {
 	const char *dev = args->pos[0];
 	struct betrkv_format_opts opts = { 0 };
@@ -826,7 +991,7 @@ static int run_format(const struct cli_cmd *cmd, const struct cli_args *args,
 enum { BIND_READ_ONLY = 1, BIND_CACHE };
 
 static int run_bind(const struct cli_cmd *cmd, const struct cli_args *args,
-		    FILE *out, FILE *err)
+		    FILE *in, FILE *out, FILE *err)
 {
 	const char *dev = args->pos[0];
 	struct betrkv_bind_opts opts = { 0 };
@@ -847,7 +1012,7 @@ static int run_bind(const struct cli_cmd *cmd, const struct cli_args *args,
 }
 
 static int run_unbind(const struct cli_cmd *cmd, const struct cli_args *args,
-		      FILE *out, FILE *err)
+		      FILE *in, FILE *out, FILE *err)
 {
 	uint32_t index;
 	int ret;
@@ -881,7 +1046,7 @@ static int list_indices(uint32_t **indices)
 }
 
 static int run_list(const struct cli_cmd *cmd, const struct cli_args *args,
-		    FILE *out, FILE *err)
+		    FILE *in, FILE *out, FILE *err)
 {
 	struct betrkv_status_args st;
 	int count, i, ret, status = CLI_EXIT_OK;
@@ -913,7 +1078,7 @@ static int run_list(const struct cli_cmd *cmd, const struct cli_args *args,
 enum { STATUS_JSON = 1 };
 
 static int run_status(const struct cli_cmd *cmd, const struct cli_args *args,
-		      FILE *out, FILE *err)
+		      FILE *in, FILE *out, FILE *err)
 {
 	struct betrkv_status_args st;
 	uint32_t index;
@@ -935,10 +1100,595 @@ static int run_status(const struct cli_cmd *cmd, const struct cli_args *args,
 enum { DUMP_SOFTWARE_CRC = 1 };
 
 static int run_dump_super(const struct cli_cmd *cmd,
-			  const struct cli_args *args, FILE *out, FILE *err)
+			  const struct cli_args *args, FILE *in, FILE *out,
+			  FILE *err)
 {
 	return cli_dump_super(args->pos[0], args->val[DUMP_SOFTWARE_CRC],
 			      out, err);
+}
+
+/* ---- data commands ----------------------------------------------------- */
+
+/* betrkv_errstr(), with the meanings some errnos have in the data calls. */
+static const char *data_errstr(int ret)
+{
+	switch (ret) {
+	case -EUCLEAN:
+		return "stored data is corrupt (checksum mismatch)";
+	case -EROFS:
+		return "store is read-only";
+	case -ENOSPC:
+		return "device is full";
+	case -ENOTTY:
+		return "not a betrkv store device (ioctl not supported)";
+	}
+	return betrkv_errstr(ret);
+}
+
+/* Report a failed data call on a store; returns CLI_EXIT_FAIL. */
+static int data_error(FILE *err, const struct cli_cmd *cmd, uint32_t index,
+		      int ret)
+{
+	cmd_error(err, cmd->name, BETRKV_DEVICE_PREFIX "%u: %s", index,
+		  data_errstr(ret));
+	return CLI_EXIT_FAIL;
+}
+
+/* Open store @index; 0 or CLI_EXIT_FAIL after saying why. */
+static int open_store(const struct cli_cmd *cmd, uint32_t index,
+		      struct betrkv **s, FILE *err)
+{
+	int ret = betrkv_open(index, s);
+
+	return ret ? store_error(err, cmd, index, ret) : 0;
+}
+
+/*
+ * Decode the command line argument @arg, called @what in messages, into at
+ * most @cap bytes at @buf; 0 or CLI_EXIT_USAGE.
+ */
+static int bytes_arg(const struct cli_cmd *cmd, const char *what,
+		     const char *arg, uint8_t *buf, size_t cap, size_t *len,
+		     FILE *err)
+{
+	int ret = cli_unescape(arg, strlen(arg), buf, cap, len);
+
+	if (ret == -E2BIG) {
+		usage_error(err, cmd, "%s is longer than %zu bytes", what, cap);
+		return CLI_EXIT_USAGE;
+	}
+	if (ret) {
+		usage_error(err, cmd, "invalid escape in %s '%s' (\\xNN is a byte, \\\\ a backslash)",
+			    what, arg);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* The KEY argument: 1..BETRKV_KEY_MAX bytes; 0 or CLI_EXIT_USAGE. */
+static int key_arg(const struct cli_cmd *cmd, const char *arg,
+		   uint8_t key[BETRKV_KEY_MAX], size_t *len, FILE *err)
+{
+	int ret = bytes_arg(cmd, "KEY", arg, key, BETRKV_KEY_MAX, len, err);
+
+	if (!ret && !*len) {
+		usage_error(err, cmd, "KEY is empty");
+		return CLI_EXIT_USAGE;
+	}
+	return ret;
+}
+
+/* How messages name the input @path. */
+static const char *input_name(const char *path)
+{
+	return strcmp(path, "-") ? path : "standard input";
+}
+
+/*
+ * Read a whole value, raw, from @path ("-": @in) into @buf, which has room
+ * for BETRKV_VALUE_MAX + 1 bytes; 0 or CLI_EXIT_FAIL after saying why.
+ */
+static int read_value(const struct cli_cmd *cmd, const char *path, FILE *in,
+		      uint8_t *buf, size_t *len, FILE *err)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : in;
+	int status = CLI_EXIT_OK;
+
+	if (!f) {
+		cmd_error(err, cmd->name, "%s: %s", path, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	*len = fread(buf, 1, BETRKV_VALUE_MAX + 1, f);
+	if (ferror(f)) {
+		cmd_error(err, cmd->name, "%s: %s", input_name(path),
+			  strerror(errno));
+		status = CLI_EXIT_FAIL;
+	} else if (*len > BETRKV_VALUE_MAX) {
+		cmd_error(err, cmd->name, "%s: value is longer than %u bytes",
+			  input_name(path), BETRKV_VALUE_MAX);
+		status = CLI_EXIT_FAIL;
+	}
+	if (f != in)
+		fclose(f);
+	return status;
+}
+
+/*
+ * The value of a key, in a malloc'd buffer: a first try with room for 4 KiB,
+ * then again with the length the store said (which may have changed since).
+ */
+static int get_value(struct betrkv *s, const uint8_t *key, size_t key_len,
+		     uint8_t **value, size_t *len)
+{
+	size_t cap = 4096;
+	int ret;
+
+	for (;;) {
+		*value = malloc(cap);
+		if (!*value)
+			return -ENOMEM;
+		ret = betrkv_get(s, key, key_len, *value, cap, len);
+		if (ret != -ERANGE)
+			break;
+		free(*value);
+		cap = *len;
+	}
+	if (ret)
+		free(*value);
+	return ret;
+}
+
+enum { GET_HEX = 1 };
+
+static int run_get(const struct cli_cmd *cmd, const struct cli_args *args,
+		   FILE *in, FILE *out, FILE *err)
+{
+	uint8_t key[BETRKV_KEY_MAX], *value;
+	size_t key_len, len, i;
+	struct betrkv *s;
+	uint32_t index;
+	int ret;
+
+	ret = store_arg(cmd, args, &index, err) ?:
+	      key_arg(cmd, args->pos[1], key, &key_len, err) ?:
+	      open_store(cmd, index, &s, err);
+	if (ret)
+		return ret;
+	ret = get_value(s, key, key_len, &value, &len);
+	betrkv_close(s);
+	if (ret == -ENOENT) {
+		cmd_error(err, cmd->name, BETRKV_DEVICE_PREFIX "%u: key not found",
+			  index);
+		return CLI_EXIT_FAIL;
+	}
+	if (ret)
+		return data_error(err, cmd, index, ret);
+	if (args->val[GET_HEX]) {
+		for (i = 0; i < len; i++)
+			fprintf(out, "%02x", value[i]);
+		fputc('\n', out);
+	} else {
+		fwrite(value, 1, len, out);
+	}
+	free(value);
+	return CLI_EXIT_OK;
+}
+
+enum { PUT_VALUE_FILE = 1 };
+
+/* The value of put, from VALUE or --value-file; 0 or an exit status. */
+static int put_value(const struct cli_cmd *cmd, const struct cli_args *args,
+		     FILE *in, uint8_t *value, size_t *len, FILE *err)
+{
+	const char *file = args->val[PUT_VALUE_FILE];
+
+	if (file && args->npos > 2) {
+		usage_error(err, cmd, "give VALUE or --value-file, not both");
+		return CLI_EXIT_USAGE;
+	}
+	if (!file && args->npos < 3) {
+		usage_error(err, cmd, "missing VALUE (or --value-file FILE)");
+		return CLI_EXIT_USAGE;
+	}
+	if (!file && strcmp(args->pos[2], "-"))
+		return bytes_arg(cmd, "VALUE", args->pos[2], value,
+				 BETRKV_VALUE_MAX, len, err);
+	return read_value(cmd, file ? file : "-", in, value, len, err);
+}
+
+static int run_put(const struct cli_cmd *cmd, const struct cli_args *args,
+		   FILE *in, FILE *out, FILE *err)
+{
+	uint8_t key[BETRKV_KEY_MAX], *value;
+	size_t key_len, len;
+	struct betrkv *s;
+	uint32_t index;
+	int ret;
+
+	value = malloc(BETRKV_VALUE_MAX + 1);
+	if (!value) {
+		cmd_error(err, cmd->name, "%s", strerror(ENOMEM));
+		return CLI_EXIT_FAIL;
+	}
+	ret = store_arg(cmd, args, &index, err) ?:
+	      key_arg(cmd, args->pos[1], key, &key_len, err) ?:
+	      put_value(cmd, args, in, value, &len, err) ?:
+	      open_store(cmd, index, &s, err);
+	if (!ret) {
+		ret = betrkv_put(s, key, key_len, value, len, NULL);
+		betrkv_close(s);
+		if (ret)
+			ret = data_error(err, cmd, index, ret);
+	}
+	free(value);
+	return ret;
+}
+
+static int run_del(const struct cli_cmd *cmd, const struct cli_args *args,
+		   FILE *in, FILE *out, FILE *err)
+{
+	uint8_t key[BETRKV_KEY_MAX];
+	struct betrkv *s;
+	uint32_t index;
+	size_t key_len;
+	int ret;
+
+	ret = store_arg(cmd, args, &index, err) ?:
+	      key_arg(cmd, args->pos[1], key, &key_len, err) ?:
+	      open_store(cmd, index, &s, err);
+	if (ret)
+		return ret;
+	ret = betrkv_delete(s, key, key_len, NULL);
+	betrkv_close(s);
+	return ret ? data_error(err, cmd, index, ret) : CLI_EXIT_OK;
+}
+
+enum { SCAN_LIMIT = 1, SCAN_KEYS_ONLY };
+
+/* Parse the count given to option @opt (decimal digits only). */
+static int option_count(const struct cli_cmd *cmd, const struct cli_args *args,
+			int opt, uint64_t *count, FILE *err)
+{
+	const char *s = args->val[opt];
+
+	*count = UINT64_MAX;
+	if (!s)
+		return 0;
+	if (!*s || s[strspn(s, "0123456789")] || cli_parse_size(s, count)) {
+		usage_error(err, cmd, "invalid count '%s' for --%s", s,
+			    cmd->opts[opt].name);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Print the pairs of @it, at most @limit of them; 0 or a negative errno. */
+static int scan_print(struct betrkv_iter *it, uint64_t limit, bool keys_only,
+		      FILE *out)
+{
+	const void *key, *value;
+	size_t key_len, value_len;
+	uint64_t n;
+	int ret;
+
+	for (n = 0; n < limit; n++) {
+		ret = betrkv_iter_next(it, &key, &key_len, &value, &value_len);
+		if (ret <= 0)
+			return ret;
+		cli_print_escaped(out, key, key_len);
+		if (!keys_only) {
+			fputc('\t', out);
+			cli_print_escaped(out, value, value_len);
+		}
+		fputc('\n', out);
+	}
+	return 0;
+}
+
+static int run_scan(const struct cli_cmd *cmd, const struct cli_args *args,
+		    FILE *in, FILE *out, FILE *err)
+{
+	uint8_t start[BETRKV_KEY_MAX], end[BETRKV_KEY_MAX];
+	size_t start_len = 0, end_len = 0;
+	struct betrkv_iter *it;
+	struct betrkv *s;
+	uint32_t index;
+	uint64_t limit;
+	int ret;
+
+	ret = store_arg(cmd, args, &index, err) ?:
+	      option_count(cmd, args, SCAN_LIMIT, &limit, err);
+	if (!ret && args->npos > 1)
+		ret = bytes_arg(cmd, "START", args->pos[1], start,
+				BETRKV_KEY_MAX, &start_len, err);
+	if (!ret && args->npos > 2)
+		ret = bytes_arg(cmd, "END", args->pos[2], end, BETRKV_KEY_MAX,
+				&end_len, err);
+	if (ret)
+		return ret;
+	if (!start_len) {	/* from the smallest key there can be */
+		start[0] = 0;
+		start_len = 1;
+	}
+	ret = open_store(cmd, index, &s, err);
+	if (ret)
+		return ret;
+	ret = betrkv_iter_new(s, start, start_len, end_len ? end : NULL,
+			      end_len, &it);
+	if (ret == -EINVAL) {	/* the only invalid argument left */
+		betrkv_close(s);
+		usage_error(err, cmd, "END is below START");
+		return CLI_EXIT_USAGE;
+	}
+	if (!ret) {
+		ret = scan_print(it, limit, args->val[SCAN_KEYS_ONLY], out);
+		betrkv_iter_free(it);
+	}
+	betrkv_close(s);
+	return ret ? data_error(err, cmd, index, ret) : CLI_EXIT_OK;
+}
+
+static int run_sync(const struct cli_cmd *cmd, const struct cli_args *args,
+		    FILE *in, FILE *out, FILE *err)
+{
+	struct betrkv *s;
+	uint64_t durable;
+	uint32_t index;
+	int ret;
+
+	ret = store_arg(cmd, args, &index, err) ?:
+	      open_store(cmd, index, &s, err);
+	if (ret)
+		return ret;
+	ret = betrkv_sync(s, &durable);
+	betrkv_close(s);
+	if (ret)
+		return data_error(err, cmd, index, ret);
+	fprintf(out, "%llu\n", (unsigned long long)durable);
+	return CLI_EXIT_OK;
+}
+
+enum { STATS_JSON = 1 };
+
+static int run_stats(const struct cli_cmd *cmd, const struct cli_args *args,
+		     FILE *in, FILE *out, FILE *err)
+{
+	struct betrkv_stats_args st;
+	struct betrkv *s;
+	uint32_t index;
+	int ret;
+
+	ret = store_arg(cmd, args, &index, err) ?:
+	      open_store(cmd, index, &s, err);
+	if (ret)
+		return ret;
+	ret = betrkv_stats(s, &st);
+	betrkv_close(s);
+	if (ret)
+		return data_error(err, cmd, index, ret);
+	if (args->val[STATS_JSON])
+		cli_print_stats_json(out, &st);
+	else
+		cli_print_stats(out, &st);
+	return CLI_EXIT_OK;
+}
+
+/* Pairs per batch of load, and how often it reports progress. */
+#define LOAD_BATCH_PAIRS	256
+#define LOAD_PROGRESS_PAIRS	100000
+#define LOAD_PROGRESS_NSEC	1000000000ll
+
+/* A load in progress. */
+struct loader {
+	const struct cli_cmd *cmd;
+	struct betrkv *s;
+	uint32_t index;
+	struct betrkv_batch *batch;
+	uint8_t *arena;		/* the keys and values @batch points to */
+	size_t used;		/* bytes of @arena in use */
+	uint32_t pending;	/* pairs in @batch */
+	uint64_t pairs;		/* pairs committed */
+	uint64_t bytes;		/* bytes of their keys and values */
+	FILE *err;
+	bool tty;		/* @err is a terminal: show progress */
+	bool shown;		/* a progress line is on it */
+	uint64_t reported;	/* pairs at the last progress line */
+	struct timespec last;	/* time of the last progress line */
+};
+
+static long long elapsed_nsec(const struct timespec *from,
+			      const struct timespec *to)
+{
+	return (to->tv_sec - from->tv_sec) * 1000000000ll +
+	       (to->tv_nsec - from->tv_nsec);
+}
+
+/* Overwrite the progress line, every 100,000 pairs or once a second. */
+static void load_progress(struct loader *l)
+{
+	char human[CLI_BYTES_LEN];
+	struct timespec now;
+
+	if (!l->tty)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (l->pairs / LOAD_PROGRESS_PAIRS == l->reported / LOAD_PROGRESS_PAIRS &&
+	    elapsed_nsec(&l->last, &now) < LOAD_PROGRESS_NSEC)
+		return;
+	fprintf(l->err, "\rloaded %llu pairs (%s)", (unsigned long long)l->pairs,
+		cli_format_bytes(l->bytes, human));
+	fflush(l->err);
+	l->reported = l->pairs;
+	l->last = now;
+	l->shown = true;
+}
+
+/* Commit the pending pairs; 0 or CLI_EXIT_FAIL after saying why. */
+static int load_commit(struct loader *l)
+{
+	int ret;
+
+	if (!l->pending)
+		return 0;
+	ret = betrkv_batch_commit(l->s, l->batch, NULL);
+	if (ret)
+		return data_error(l->err, l->cmd, l->index, ret);
+	l->pairs += l->pending;
+	l->bytes += l->used;
+	l->pending = 0;
+	l->used = 0;
+	load_progress(l);
+	return 0;
+}
+
+#define LOAD_WHY_LEN	80
+
+/* Split and decode one line (without its newline); false if malformed. */
+static bool load_parse(const char *line, size_t len, uint8_t *key,
+		       size_t *key_len, uint8_t *value, size_t *value_len,
+		       char why[LOAD_WHY_LEN])
+{
+	const char *tab = memchr(line, '\t', len);
+	int ret;
+
+	if (!tab) {
+		snprintf(why, LOAD_WHY_LEN, "no TAB between key and value");
+		return false;
+	}
+	ret = cli_unescape(line, tab - line, key, BETRKV_KEY_MAX, key_len);
+	if (ret == -E2BIG) {
+		snprintf(why, LOAD_WHY_LEN, "key longer than %u bytes",
+			 BETRKV_KEY_MAX);
+		return false;
+	}
+	if (!ret && !*key_len) {
+		snprintf(why, LOAD_WHY_LEN, "empty key");
+		return false;
+	}
+	if (!ret)
+		ret = cli_unescape(tab + 1, line + len - tab - 1, value,
+				   BETRKV_VALUE_MAX, value_len);
+	if (ret == -E2BIG) {
+		snprintf(why, LOAD_WHY_LEN, "value longer than %u bytes",
+			 BETRKV_VALUE_MAX);
+		return false;
+	}
+	if (ret) {
+		snprintf(why, LOAD_WHY_LEN, "invalid escape (\\xNN is a byte, \\\\ a backslash)");
+		return false;
+	}
+	return true;
+}
+
+/* Add one pair to the batch, committing the batch first if it is full. */
+static int load_pair(struct loader *l, const uint8_t *key, size_t key_len,
+		     const uint8_t *value, size_t value_len)
+{
+	uint8_t *k, *v;
+	int ret;
+
+	if (l->pending == LOAD_BATCH_PAIRS ||
+	    l->used + key_len + value_len > BETRKV_BATCH_BYTES_MAX) {
+		ret = load_commit(l);
+		if (ret)
+			return ret;
+	}
+	k = l->arena + l->used;
+	v = k + key_len;
+	memcpy(k, key, key_len);
+	memcpy(v, value, value_len);
+	ret = betrkv_batch_put(l->batch, k, key_len, v, value_len);
+	if (ret)
+		return data_error(l->err, l->cmd, l->index, ret);
+	l->used += key_len + value_len;
+	l->pending++;
+	return 0;
+}
+
+/* Load every line of @f, called @name; an exit status. */
+static int load_lines(struct loader *l, FILE *f, const char *name)
+{
+	uint8_t key[BETRKV_KEY_MAX], *value;
+	size_t key_len, value_len, cap = 0;
+	unsigned long long lineno = 0;
+	char why[LOAD_WHY_LEN] = "";
+	char *line = NULL;
+	int status = 0;
+	ssize_t len;
+
+	value = malloc(BETRKV_VALUE_MAX);
+	if (!value) {
+		cmd_error(l->err, l->cmd->name, "%s", strerror(ENOMEM));
+		return CLI_EXIT_FAIL;
+	}
+	while (!status && (len = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		if (len && line[len - 1] == '\n')
+			len--;
+		if (!load_parse(line, len, key, &key_len, value, &value_len,
+				why))
+			break;
+		status = load_pair(l, key, key_len, value, value_len);
+	}
+	if (!status && ferror(f)) {
+		cmd_error(l->err, l->cmd->name, "%s: %s", name, strerror(errno));
+		status = CLI_EXIT_FAIL;
+	}
+	/* The lines before a malformed one are loaded, none after it. */
+	if (!status)
+		status = load_commit(l);
+	if (*why) {
+		cmd_error(l->err, l->cmd->name, "%s: line %llu: %s", name,
+			  lineno, why);
+		status = CLI_EXIT_FAIL;
+	}
+	free(line);
+	free(value);
+	return status;
+}
+
+static int run_load(const struct cli_cmd *cmd, const struct cli_args *args,
+		    FILE *in, FILE *out, FILE *err)
+{
+	const char *path = args->npos > 1 ? args->pos[1] : "-";
+	struct loader l = { .cmd = cmd, .err = err };
+	char human[CLI_BYTES_LEN];
+	FILE *f;
+	int ret;
+
+	ret = store_arg(cmd, args, &l.index, err);
+	if (ret)
+		return ret;
+	f = strcmp(path, "-") ? fopen(path, "r") : in;
+	if (!f) {
+		cmd_error(err, cmd->name, "%s: %s", path, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	ret = open_store(cmd, l.index, &l.s, err);
+	if (ret)
+		goto out_close;
+	l.batch = betrkv_batch_new();
+	l.arena = malloc(BETRKV_BATCH_BYTES_MAX);
+	if (!l.batch || !l.arena) {
+		cmd_error(err, cmd->name, "%s", strerror(ENOMEM));
+		ret = CLI_EXIT_FAIL;
+	} else {
+		l.tty = isatty(fileno(err));
+		clock_gettime(CLOCK_MONOTONIC, &l.last);
+		ret = load_lines(&l, f, input_name(path));
+		if (l.shown)
+			fputc('\n', err);
+		fprintf(out, "loaded %llu pairs (%s)\n",
+			(unsigned long long)l.pairs,
+			cli_format_bytes(l.bytes, human));
+	}
+	free(l.arena);
+	betrkv_batch_free(l.batch);
+	betrkv_close(l.s);
+out_close:
+	if (f != in)
+		fclose(f);
+	return ret;
 }
 
 static const struct cli_cmd commands[] = {
@@ -999,6 +1749,75 @@ static const struct cli_cmd commands[] = {
 		.opts = { OPT_HELP, { "software-crc", 0, false } },
 		.min_pos = 1, .max_pos = 1, .run = run_dump_super,
 	},
+	{
+		.name = "get", .synopsis = "STORE KEY",
+		.help = "Print the value of KEY as it is, without a newline.  Fails when KEY\n"
+			"is absent.  KEY takes \\xNN escapes for any byte, \\\\ for a backslash.\n\n"
+			"      --hex   print the value in lower-case hex and a newline\n"
+			"  -h, --help  show this help\n",
+		.opts = { OPT_HELP, { "hex", 0, false } },
+		.min_pos = 2, .max_pos = 2, .run = run_get,
+	},
+	{
+		.name = "put", .synopsis = "STORE KEY [VALUE]",
+		.help = "Set KEY to VALUE.  KEY and VALUE take \\xNN escapes for any byte,\n"
+			"\\\\ for a backslash.  A VALUE of - reads the value from standard input,\n"
+			"as it is (no escapes); so does --value-file.\n\n"
+			"  -f, --value-file FILE  read the value from FILE (- for standard input)\n"
+			"  -h, --help             show this help\n",
+		.opts = { OPT_HELP, { "value-file", 'f', true } },
+		.min_pos = 2, .max_pos = 3, .run = run_put,
+	},
+	{
+		.name = "del", .synopsis = "STORE KEY",
+		.help = "Remove KEY; an absent KEY is no error.  KEY takes \\xNN escapes for\n"
+			"any byte, \\\\ for a backslash.\n\n"
+			"  -h, --help  show this help\n",
+		.opts = { OPT_HELP },
+		.min_pos = 2, .max_pos = 2, .run = run_del,
+	},
+	{
+		.name = "scan", .synopsis = "STORE [START [END]]",
+		.help = "Print the pairs with START <= key < END in key order, one a line:\n"
+			"KEY, a TAB, VALUE.  Printable ASCII prints as it is, a backslash as\n"
+			"\\\\, every other byte as \\xNN; START and END take the same escapes.\n"
+			"Without START (or with an empty one) the scan starts at the first key,\n"
+			"without END (or with an empty one) it runs to the last.\n\n"
+			"  -n, --limit N    print at most N pairs\n"
+			"  -k, --keys-only  print only the keys\n"
+			"  -h, --help       show this help\n",
+		.opts = { OPT_HELP, { "limit", 'n', true },
+			  { "keys-only", 'k', false } },
+		.min_pos = 1, .max_pos = 3, .run = run_scan,
+	},
+	{
+		.name = "sync", .synopsis = "STORE",
+		.help = "Make every completed mutation durable and print the durable\n"
+			"sequence number: every mutation up to it survives a crash.\n\n"
+			"  -h, --help  show this help\n",
+		.opts = { OPT_HELP },
+		.min_pos = 1, .max_pos = 1, .run = run_sync,
+	},
+	{
+		.name = "stats", .synopsis = "STORE",
+		.help = "Print the store's counters, one \"name: value\" line each.\n\n"
+			"      --json  print one JSON object instead of text\n"
+			"  -h, --help  show this help\n",
+		.opts = { OPT_HELP, { "json", 0, false } },
+		.min_pos = 1, .max_pos = 1, .run = run_stats,
+	},
+	{
+		.name = "load", .synopsis = "STORE [FILE]",
+		.help = "Put the pairs of FILE (default, or -: standard input), one a line as\n"
+			"scan prints them: KEY, a TAB, VALUE, with the same escapes.  Pairs go\n"
+			"in atomic batches of up to 256.  A malformed line stops the load with\n"
+			"an error naming it: the lines before it are loaded, none after it.\n"
+			"Prints \"loaded N pairs (SIZE)\" at the end, and progress on standard\n"
+			"error when that is a terminal.  Run sync to make the pairs durable.\n\n"
+			"  -h, --help  show this help\n",
+		.opts = { OPT_HELP },
+		.min_pos = 1, .max_pos = 2, .run = run_load,
+	},
 };
 
 #define NR_COMMANDS	(sizeof(commands) / sizeof(commands[0]))
@@ -1024,12 +1843,14 @@ static void main_usage(FILE *f)
 	size_t i;
 
 	fputs("Usage: " PROG " COMMAND [ARGS] [OPTIONS]\n"
-	      "Administer betrkv key-value stores on block devices.\n\n"
+	      "Administer and use betrkv key-value stores on block devices.\n\n"
 	      "Commands:\n", f);
 	for (i = 0; i < NR_COMMANDS; i++)
 		fprintf(f, "  %s%s%s\n", commands[i].name,
 			*commands[i].synopsis ? " " : "", commands[i].synopsis);
 	fputs("\nSIZE takes the suffixes K, M, G, T (or KiB, MiB, ...): powers of 1024.\n"
+	      "STORE is N, betrkvN or /dev/betrkvN.  KEY, VALUE, START and END take\n"
+	      "\\xNN escapes for any byte and \\\\ for a backslash.\n"
 	      "'" PROG " COMMAND --help' describes a command.  Exit status: 0 success,\n"
 	      "1 failure, 2 wrong usage.\n", f);
 }
@@ -1063,12 +1884,13 @@ static int global_option(int argc, char **argv, FILE *out, FILE *err)
  * betrkvctl_main() - run one betrkvctl command line.
  * @argc: argument count, argv[0] included
  * @argv: the arguments; argv[1] is the command
+ * @in: the standard input to use (put and load read it)
  * @out: the standard output to use
  * @err: the standard error to use
  *
  * Return: the exit status: CLI_EXIT_OK, CLI_EXIT_FAIL or CLI_EXIT_USAGE.
  */
-int betrkvctl_main(int argc, char **argv, FILE *out, FILE *err)
+int betrkvctl_main(int argc, char **argv, FILE *in, FILE *out, FILE *err)
 {
 	const struct cli_cmd *cmd;
 	struct cli_args args;
@@ -1093,5 +1915,5 @@ int betrkvctl_main(int argc, char **argv, FILE *out, FILE *err)
 		command_usage(out, cmd);
 		return CLI_EXIT_OK;
 	}
-	return cmd->run(cmd, &args, out, err);
+	return cmd->run(cmd, &args, in, out, err);
 }

@@ -2,7 +2,8 @@
 /*
  * betrkvctl: parsing, formatting and the command dispatch, kept out of
  * main() so the tests can call every piece without running a program.
- * Every function that prints takes the FILE * it prints to.
+ * Every function that prints takes the FILE * it prints to, and
+ * betrkvctl_main() the one it reads too.
  */
 #ifndef BETRKV_CLI_H
 #define BETRKV_CLI_H
@@ -30,7 +31,12 @@ char *cli_format_uuid(const uint8_t uuid[16], char buf[CLI_UUID_LEN]);
 char *cli_format_bytes(uint64_t bytes, char buf[CLI_BYTES_LEN]);
 void cli_print_status(FILE *out, const struct betrkv_status_args *st);
 void cli_print_status_json(FILE *out, const struct betrkv_status_args *st);
+int cli_unescape(const char *s, size_t len, uint8_t *buf, size_t cap,
+		 size_t *out_len);
+void cli_print_escaped(FILE *out, const void *data, size_t len);
+void cli_print_stats(FILE *out, const struct betrkv_stats_args *st);
+void cli_print_stats_json(FILE *out, const struct betrkv_stats_args *st);
 int cli_dump_super(const char *path, bool software_crc, FILE *out, FILE *err);
-int betrkvctl_main(int argc, char **argv, FILE *out, FILE *err);
+int betrkvctl_main(int argc, char **argv, FILE *in, FILE *out, FILE *err);
 
 #endif /* BETRKV_CLI_H */

@@ -1,45 +1,35 @@
 #!/bin/sh
 # The main job, inside the VM (tools/demo.sh boots it): load the module,
-# format the disk, bind it, show what the store looks like, unbind, bind
-# again to show the checkpoint generation advancing, and unbind.
+# format and bind /dev/vda, load data with the benchmark through the kernel
+# path and read it back, show the store, unbind and bind again (the data is
+# still there), then run the same workload on the userspace build of the
+# same engine on /dev/vdb, for comparison in the same VM.
 set -e
-disk=/dev/vda
+records=${RECORDS:-100000}
+work="--records $records --value-size 1000 --ops $((records / 2)) --cache 32M"
 step() { printf '\n==> %s\n' "$*"; }
 
-step "insmod betrkv.ko"
+step "insmod betrkv.ko; format and bind /dev/vda"
 insmod /lib/modules/betrkv.ko
-ls -l /dev/betrkv-control
+betrkvctl format /dev/vda --yes
+store=$(betrkvctl bind /dev/vda --cache 32M)
+betrkvctl status "$store" | grep -Ei 'uuid|state|node size|journal|cache'
 
-step "betrkvctl format $disk --yes"
-betrkvctl format $disk --yes
+step "load $records records through the kernel path, then read them back"
+betrkv-bench --engine betrkv-kernel --path "$store" $work --workload load,c,a
 
-step "betrkvctl bind $disk --cache 32M"
-store=$(betrkvctl bind $disk --cache 32M)
-echo "$store"
+step "a few keys, and the store's statistics"
+betrkvctl scan "$store" --limit 3 --keys-only
+betrkvctl stats "$store"
 
-step "betrkvctl list"
-betrkvctl list
-
-step "betrkvctl status $store"
-betrkvctl status "$store"
-
-step "sysfs: /sys/class/betrkv/${store#/dev/}/"
-for f in /sys/class/betrkv/"${store#/dev/}"/*; do
-	case ${f##*/} in uevent|dev|power|subsystem) continue ;; esac
-	[ -f "$f" ] && [ -r "$f" ] && printf '%-20s %s\n' "${f##*/}" "$(cat "$f" 2>/dev/null)"
-done
-
-step "betrkvctl unbind $store (writes the final checkpoint)"
+step "unbind (final checkpoint), bind again: every record must still read back"
 betrkvctl unbind "$store"
-
-step "betrkvctl dump-super $disk (read straight from the disk)"
-modprobe algif_hash 2>/dev/null || true
-betrkvctl dump-super $disk
-
-step "bind again: same store, next generation"
-store=$(betrkvctl bind $disk)
-betrkvctl status "$store" | grep -Ei 'uuid|generation|state'
+store=$(betrkvctl bind /dev/vda --cache 32M)
+betrkv-bench --engine betrkv-kernel --path "$store" $work --workload verify
 betrkvctl unbind "$store"
 rmmod betrkv
+
+step "the same workload on the userspace build of the engine (/dev/vdb, O_DIRECT)"
+betrkv-bench --engine betrkv --path /dev/vdb $work --workload load,c,a
 
 step "done"

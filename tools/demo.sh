@@ -1,9 +1,10 @@
 #!/bin/bash
 # The main job end to end (run by `make demo` after `make all`): boot the
-# installed kernel in QEMU with a 256 MiB disk image and run
+# installed kernel in QEMU with two 1 GiB disk images and run
 # tools/demo-guest.sh inside it.  Exits with the guest's status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 exec tools/vm/betrkv-vm --module betrkv.ko --bin "$BUILD/bin/betrkvctl" \
-	--bin tools/demo-guest.sh --disk 256M --timeout 600 -- /bin/demo-guest.sh
+	--bin "$BUILD/bin/betrkv-bench" --bin tools/demo-guest.sh \
+	--disk 1G --disk 1G --mem 2048 --timeout 1200 -- /bin/demo-guest.sh

@@ -5,8 +5,10 @@
  * Every function returns 0 (or a count) on success and a negative errno on
  * failure, in the manner of liburing and libnvme; none prints or exits.
  * betrkv_errstr() turns such a value into a one-line reason that knows the
- * betrkv-specific meanings (ENODATA: not formatted, and so on).  All
- * functions are thread-safe: each opens the control device for the call.
+ * betrkv-specific meanings (ENODATA: not formatted, and so on).  The
+ * administration calls open the control device for each call; a struct
+ * betrkv (an open store) may be shared by threads; batches and iterators
+ * belong to one thread each.
  */
 #ifndef BETRKV_H
 #define BETRKV_H
@@ -21,8 +23,10 @@ extern "C" {
 
 /*
  * Path of the control device.  The environment variable BETRKV_CONTROL_PATH
- * (ignored in setuid programs) overrides it, for tests.  When the control
- * device is missing (module not loaded) every call returns -ENODEV.
+ * (ignored in setuid programs) overrides it, and BETRKV_DEVICE_DIR the
+ * directory of the store devices (default /dev), for tests.  When the
+ * control device is missing (module not loaded) the administration calls
+ * return -ENODEV.
  */
 #define BETRKV_CONTROL_PATH	"/dev/" BETRKV_CONTROL_NAME
 
@@ -182,12 +186,13 @@ int betrkv_batch_put(struct betrkv_batch *b, const void *key, size_t key_len,
 int betrkv_batch_delete(struct betrkv_batch *b, const void *key,
 			size_t key_len);
 /**
- * betrkv_batch_commit() - apply a batch atomically; the batch is emptied.
+ * betrkv_batch_commit() - apply a batch atomically; on success it is emptied.
  * @s: the store
  * @b: the batch (at least one mutation)
  * @seq: receives the batch's sequence number (may be NULL)
  *
- * Return: 0 or a negative errno (then nothing of the batch was applied).
+ * Return: 0 or a negative errno (then nothing of the batch was applied and
+ * the batch is kept: commit it again or free it).
  */
 int betrkv_batch_commit(struct betrkv *s, struct betrkv_batch *b,
 			uint64_t *seq);

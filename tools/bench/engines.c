@@ -9,11 +9,13 @@
 #include "bench.h"
 
 extern const struct engine_ops betrkv_engine;
+extern const struct engine_ops betrkv_kernel_engine;
 extern const struct engine_ops rocksdb_engine;
 extern const struct engine_ops lmdb_engine;
 
 static const struct engine_ops *const engines[] = {
 	&betrkv_engine,
+	&betrkv_kernel_engine,
 	&rocksdb_engine,
 	&lmdb_engine,
 };
