@@ -61,8 +61,13 @@ static struct engine *bk_open(const struct engine_config *cfg)
 		goto fail;
 	b->sync = cfg->sync;
 	err = betrkv_user_dev_open(cfg->path, false, true, &b->dev);
-	if (!err && betrkv_sb_load(b->dev, &sb, &slot) == -ENODATA)
-		err = betrkv_sb_format(b->dev, 0, 0, &sb);
+	if (!err) {
+		/* An unformatted device is expected here: probe quietly. */
+		betrkv_user_set_log(NULL);
+		if (betrkv_sb_load(b->dev, &sb, &slot) == -ENODATA)
+			err = betrkv_sb_format(b->dev, 0, 0, &sb);
+		betrkv_user_set_log(log_stderr);
+	}
 	if (!err)
 		err = betrkv_engine_open(b->dev, &opts, &b->e);
 	if (!err)
