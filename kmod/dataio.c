@@ -288,7 +288,12 @@ static int data_sync(struct betrkv_store *store, void __user *uarg)
 	return err ?: betrkv_args_out(uarg, &a, sizeof(a), usize);
 }
 
-static void stats_fill(struct betrkv_store *store, struct betrkv_stats_args *a)
+/**
+ * betrkv_store_stats() - the STATS fields of a store.
+ * @store: the store
+ * @a: receives them (every field written)
+ */
+void betrkv_store_stats(struct betrkv_store *store, struct betrkv_stats_args *a)
 {
 	struct betrkv_engine_stats st;
 
@@ -328,7 +333,7 @@ static int data_stats(struct betrkv_store *store, void __user *uarg)
 		return usize;
 	if (a.flags)
 		return -EINVAL;
-	stats_fill(store, &a);
+	betrkv_store_stats(store, &a);
 	return betrkv_args_out(uarg, &a, sizeof(a), usize);
 }
 

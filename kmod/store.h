@@ -46,6 +46,7 @@ void betrkv_store_describe(struct betrkv_store *store,
 const char *betrkv_state_name(enum betrkv_state state);
 
 long betrkv_data_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+void betrkv_store_stats(struct betrkv_store *store, struct betrkv_stats_args *a);
 
 extern const struct attribute_group *betrkv_store_groups[];
 

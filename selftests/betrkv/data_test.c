@@ -273,6 +273,12 @@ TEST_F(data, sync_stats_and_persistence)
 	EXPECT_EQ(BETRKV_VALUE_MAX, st.value_max);
 	EXPECT_EQ(BETRKV_NODE_SIZE_DEFAULT, st.node_size);
 	EXPECT_LT(0, st.journal_bytes_written);
+	/* The same counters in sysfs. */
+	EXPECT_STREQ("1", store_attr(self->s.index, "stats/puts"));
+	EXPECT_STREQ("1", store_attr(self->s.index, "stats/syncs"));
+	EXPECT_STREQ("65536", store_attr(self->s.index, "stats/value_max"));
+	snprintf(path, sizeof(path), "%llu", seq);
+	EXPECT_STREQ(path, store_attr(self->s.index, "stats/durable_seq"));
 	close_store(&self->s);
 
 	ASSERT_EQ(0, open_store(&self->s, true, O_RDONLY));
