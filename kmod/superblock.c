@@ -69,7 +69,7 @@ static int layout_journal(u64 *journal_size, u64 device_bytes,
 			  const char **why)
 {
 	if (!*journal_size) {
-		*journal_size = clamp(ALIGN_DOWN(device_bytes / 64,
+		*journal_size = clamp(ALIGN_DOWN(device_bytes / 16,
 						 (u64)BETRKV_BLOCK_SIZE),
 				      BETRKV_JOURNAL_SIZE_MIN,
 				      BETRKV_JOURNAL_SIZE_MAX);

@@ -1700,7 +1700,7 @@ static const struct cli_cmd commands[] = {
 			"  -n, --node-size SIZE     bytes per tree node, a power of two from\n"
 			"                           256K to 4M (default 256K)\n"
 			"  -j, --journal-size SIZE  bytes of journal, a multiple of 4K from\n"
-			"                           256K to 1G (default 1/64 of the device)\n"
+			"                           256K to 1G (default 1/16 of the device)\n"
 			"  -h, --help               show this help\n",
 		.opts = { OPT_HELP, { "node-size", 'n', true },
 			  { "journal-size", 'j', true }, { "yes", 'y', false } },

@@ -1979,7 +1979,7 @@ TEST_F(image, valid)
 			"  device size:         67108864 (64 MiB)\n"
 			"  logical block size:  512\n"
 			"  node size:           262144 (256 KiB)\n"
-			"  journal:             offset 8192, size 1048576 (1 MiB)\n"));
+			"  journal:             offset 8192, size 4194304 (4 MiB)\n"));
 	EXPECT_TRUE(has(r.out, "\ncopy 1 (block 1): valid\n"));
 	EXPECT_TRUE(has(r.out, "  generation:          0\n"));
 	EXPECT_TRUE(has(r.out, "  checkpoint seq:      0\n"));

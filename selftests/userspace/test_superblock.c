@@ -48,7 +48,7 @@ TEST(layout_defaults)
 
 	ASSERT_EQ(0, betrkv_layout(&g, GiB, 512, 0, 0, &why));
 	EXPECT_EQ(BETRKV_NODE_SIZE_DEFAULT, g.node_size);
-	EXPECT_EQ(GiB / 64, g.journal_size);
+	EXPECT_EQ(GiB / 16, g.journal_size);
 	EXPECT_EQ(512, g.logical_block_size);
 	check_geometry(_metadata, &g);
 

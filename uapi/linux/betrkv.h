@@ -75,7 +75,7 @@
  *                [BETRKV_NODE_SIZE_MIN, BETRKV_NODE_SIZE_MAX]; 0 = default
  * @journal_size: bytes of journal: a multiple of BETRKV_BLOCK_SIZE in
  *                [BETRKV_JOURNAL_SIZE_MIN, BETRKV_JOURNAL_SIZE_MAX] and at
- *                most a quarter of the device; 0 = 1/64 of the device,
+ *                most a quarter of the device; 0 = 1/16 of the device,
  *                clamped to those limits
  * @uuid:         out: the new store's UUID
  * @reserved:     must be zero
