@@ -193,9 +193,12 @@ static int cache_read(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
 	c->stats.node_bytes_read += len;
 	err = betrkv_node_decode(c->iobuf, len, c->uuid,
 				 slot_offset(c, slot) / BETRKV_BLOCK_SIZE, id, np, &why);
-	if (err == -EUCLEAN)
+	/* Name each corrupt node once, not on every read that trips on it. */
+	if (err == -EUCLEAN && id != c->last_corrupt) {
+		c->last_corrupt = id;
 		pr_err("%s: node %llu at slot %u is corrupt: %s\n",
 		       betrkv_dev_name(c->dev), id, slot, why);
+	}
 	return err;
 }
 

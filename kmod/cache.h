@@ -57,6 +57,7 @@ struct betrkv_cache {
 	u32 node_size;
 	bool read_only;
 	int write_err;		/* sticky: no writes after a failed one */
+	u64 last_corrupt;	/* the last node reported corrupt */
 	u64 budget;
 	u64 used;
 	u64 next_id;

@@ -344,8 +344,12 @@ static int engine_apply_locked(struct betrkv_engine *e,
 		return err;
 	betrkv_msgbuf_init(&msgs);
 	err = batch_msgs(ops, nops, &msgs) ?:
-	      make_room(e, only_deletes(ops, nops)) ?:
-	      journal_batch(e, ops, nops);
+	      make_room(e, only_deletes(ops, nops));
+	if (!err) {
+		err = journal_batch(e, ops, nops);
+		if (err == -EIO)
+			engine_fail(e, err, "journal write");
+	}
 	if (!err) {
 		e->seq++;
 		err = betrkv_tree_apply(&e->tree, &msgs);
@@ -504,14 +508,17 @@ int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
  */
 int betrkv_engine_sync(struct betrkv_engine *e, u64 *durable_seq)
 {
-	int err = 0;
+	int failed, err = 0;
 
-	if (!e->read_only) {
-		err = e->failed ? -EIO : betrkv_journal_sync(e->journal);
-		if (err)
-			engine_fail(e, err, "journal write");
-	}
 	mutex_lock(&e->lock);
+	failed = e->failed;
+	mutex_unlock(&e->lock);
+	/* The journal syncs outside the lock: concurrent syncs share a flush. */
+	if (!e->read_only)
+		err = failed ? -EIO : betrkv_journal_sync(e->journal);
+	mutex_lock(&e->lock);
+	if (err)
+		engine_fail(e, err, "journal write");
 	e->stats.syncs++;
 	if (durable_seq)
 		*durable_seq = max(e->sb.cp.seq,
