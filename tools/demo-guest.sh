@@ -5,7 +5,7 @@
 # still there), then run the same workload on the userspace build of the
 # same engine on /dev/vdb, for comparison in the same VM.
 set -e
-records=${RECORDS:-20000}
+records=${RECORDS:-50000}
 work="--records $records --value-size 1000 --ops $((records / 2)) --cache 32M"
 step() { printf '\n==> %s\n' "$*"; }
 
