@@ -24,6 +24,9 @@ $(BUILD)/vmtests/%: selftests/betrkv/%.c $(TEST_LIBS) $(KSELFTEST)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(TEST_CFLAGS) $(CFLAGS) -static $< -o $@ $(TEST_LIBS) $(CORE_LDLIBS) -lpthread
 
+# The replay tool's host test includes its source.
+$(BUILD)/tests/test_log_replay $(BUILD)/tests-san/test_log_replay: tools/log-replay.c
+
 TEST_TARGETS	+= $(UTEST_BINS) $(UTEST_SAN_BINS) $(VMTEST_BINS)
 
 # libFuzzer targets (clang): selftests/fuzz/fuzz_*.c, each linked with the

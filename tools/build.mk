@@ -18,3 +18,13 @@ $(BETRKVCTL): $(BUILD)/obj/tools/betrkvctl.o $(CLI_LIB) $(LIB_STATIC) $(CORE_LIB
 	$(CC) $(CFLAGS) $(LDFLAGS) -static $^ -o $@ $(CORE_LDLIBS)
 
 USER_TARGETS	+= $(CLI_LIB) $(CLI_SAN_LIB) $(BETRKVCTL)
+
+# betrkv-log-replay: replays a dm-log-writes log onto a device up to a point
+# (the in-VM crash test); static, for the initramfs.
+LOG_REPLAY	:= $(BUILD)/bin/betrkv-log-replay
+
+$(LOG_REPLAY): $(BUILD)/obj/tools/log-replay.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -static $^ -o $@
+
+USER_TARGETS	+= $(LOG_REPLAY)

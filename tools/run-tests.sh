@@ -7,7 +7,8 @@
 #       AddressSanitizer + UndefinedBehaviorSanitizer; then each libFuzzer
 #       target for FUZZ_RUNS (default 100000) inputs.
 # vm:   boots the installed kernel in QEMU with the disks the in-VM tests
-#       expect (selftests/betrkv/vmtest.h) and runs selftests/betrkv/run.sh.
+#       expect (selftests/betrkv/vmtest.h) and runs selftests/betrkv/run.sh;
+#       then the hard-reset test (two boots on the same disk images).
 # Expects `make all` to have run.  Logs go to build/test-logs/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +71,7 @@ run_vm() {
 	tools/vm/betrkv-vm --module betrkv.ko \
 		--dir "$BUILD/vmtests:/selftests" --dir "$BUILD/tests:/unittests" \
 		--bin selftests/betrkv/run.sh --bin "$(command -v dmsetup)" \
+		--bin "$BUILD/bin/betrkv-log-replay" \
 		--disk 64M --disk 64M --disk 8M --disk 96M \
 		--disk-opts logical_block_size=4096,physical_block_size=4096 --disk 64M \
 		--timeout 1200 --log "$logs/vm.log" -- /bin/run.sh > "$logs/vm.out" 2>&1
@@ -81,12 +83,46 @@ run_vm() {
 	fi
 }
 
+# A hard reset in the middle of a workload: phase 1 runs it and resets the
+# VM with sysrq; a second boot on the same images binds and checks.
+run_reset() {
+	local dir rc
+	dir=$(mktemp -d)
+	truncate -s 64M "$dir/data.img"
+	truncate -s 1M "$dir/note.img"
+	tools/vm/betrkv-vm --module betrkv.ko --bin "$BUILD/vmtests/crash_test" \
+		--image "$dir/data.img" --image "$dir/note.img" --timeout 300 \
+		--log "$logs/reset1.log" -- \
+		'insmod /lib/modules/betrkv.ko && crash_test --reset-phase1' \
+		> "$logs/reset1.out" 2>&1
+	rc=$?	# 70: the guest ended without a status, as a reset does
+	if [ "$rc" -ne 70 ] ||
+	   ! tr -d '\r' < "$logs/reset1.log" | grep -q '^betrkv-reset: resetting$' ||
+	   ! grep -q 'sysrq: Resetting' "$logs/reset1.log" ||
+	   grep -qE 'Kernel panic|BUG:|Oops|WARNING:' "$logs/reset1.log"; then
+		echo "not ok 1 reset phase 1 (status $rc)" > "$logs/reset2.log"
+		tally "$logs/reset2.log" "vm reset" 1
+		tail -n 30 "$logs/reset1.log"
+		rm -rf "$dir"
+		return
+	fi
+	tools/vm/betrkv-vm --module betrkv.ko --bin "$BUILD/vmtests/crash_test" \
+		--image "$dir/data.img" --image "$dir/note.img" --timeout 300 \
+		--log "$logs/reset2.log" -- \
+		'insmod /lib/modules/betrkv.ko && crash_test --reset-phase2' \
+		> "$logs/reset2.out" 2>&1
+	rc=$?
+	tally "$logs/reset2.log" "vm reset" "$rc"
+	[ "$rc" -eq 0 ] || tail -n 30 "$logs/reset2.log"
+	rm -rf "$dir"
+}
+
 start=$(date +%s)
 for what in "${@:-host vm}"; do
 	for w in $what; do
 		case $w in
 		host) run_host; run_fuzz ;;
-		vm) run_vm ;;
+		vm) run_vm; run_reset ;;
 		*) echo "usage: $0 [host|vm]..." >&2; exit 2 ;;
 		esac
 	done
