@@ -177,19 +177,6 @@ static int load_record(struct record *rec)
 
 /* ------------------------------------------------------------ the guest */
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	r = system(cmd);
-	return WIFEXITED(r) ? WEXITSTATUS(r) : 128;
-}
-
 static const char *replay_tool(void)
 {
 	const char *env = getenv("BETRKV_LOG_REPLAY");
@@ -567,7 +554,7 @@ static int mark(struct record *rec, const char *name, u32 lower, u32 upper)
 	snprintf(mk->name, sizeof(mk->name), "%s", name);
 	mk->lower = lower;
 	mk->upper = upper;
-	return sh("dmsetup message " DM_NAME " 0 mark %s", name);
+	return vm_sh("dmsetup message " DM_NAME " 0 mark %s", name);
 }
 
 static int do_mutation(struct betrkv *s, u32 m, const struct mutation *mu,
@@ -623,17 +610,17 @@ TEST_F_TIMEOUT(crash, record, 300)
 
 	make_workload(rec, seed_from_env(), NMUT);
 	ksft_print_msg("seed %llu (BETRKV_SEED replays it)\n", rec->seed);
-	ASSERT_EQ(0, sh("modprobe loop && modprobe dm-log-writes"))
+	ASSERT_EQ(0, vm_sh("modprobe loop && modprobe dm-log-writes"))
 		TH_LOG("the loop and dm-log-writes modules are needed");
-	sh("dmsetup remove " DM_NAME " >/dev/null 2>&1");
-	ASSERT_EQ(0, sh("rm -rf " WORK_DIR " && mkdir -p " WORK_DIR));
+	vm_sh("dmsetup remove " DM_NAME " >/dev/null 2>&1");
+	ASSERT_EQ(0, vm_sh("rm -rf " WORK_DIR " && mkdir -p " WORK_DIR));
 	ASSERT_EQ(0, make_file(DATA_IMG, DATA_BYTES));
 	ASSERT_EQ(0, make_file(LOG_IMG, LOG_BYTES));
 	data_fd = loop_attach(DATA_IMG, true, data_dev, sizeof(data_dev));
 	log_fd = loop_attach(LOG_IMG, true, log_dev, sizeof(log_dev));
 	ASSERT_LE(0, data_fd);
 	ASSERT_LE(0, log_fd);
-	ASSERT_EQ(0, sh("dmsetup create " DM_NAME " --table '0 %llu log-writes %s %s'",
+	ASSERT_EQ(0, vm_sh("dmsetup create " DM_NAME " --table '0 %llu log-writes %s %s'",
 			DATA_BYTES >> 9, data_dev, log_dev));
 
 	ASSERT_EQ(0, betrkv_format(DM_DEV, &fopts, NULL));
@@ -664,7 +651,7 @@ TEST_F_TIMEOUT(crash, record, 300)
 	/* Unbind writes the final checkpoint: after it, everything is there. */
 	ASSERT_EQ(0, betrkv_unbind(index));
 	ASSERT_EQ(0, mark(rec, "unbound", m, m));
-	ASSERT_EQ(0, sh("dmsetup remove " DM_NAME));
+	ASSERT_EQ(0, vm_sh("dmsetup remove " DM_NAME));
 	close(data_fd);
 	close(log_fd);
 	ASSERT_EQ(0, save_record(rec));
@@ -942,7 +929,7 @@ TEST_F_TIMEOUT(crash, controls, 300)
 	close(self->clean_fd);
 	close(self->torn_fd);
 	self->clean_fd = self->torn_fd = -1;
-	sh("rm -rf " WORK_DIR);
+	vm_sh("rm -rf " WORK_DIR);
 }
 
 /* ------------------------------------------------------------ hard reset */

@@ -262,21 +262,6 @@ static int get_key(struct betrkv *s, u32 i, u8 *buf, size_t *len)
 
 /* --------------------------------------------------------------- helpers */
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	r = system(cmd);
-	if (r == -1 || !WIFEXITED(r))
-		return -1;
-	return WEXITSTATUS(r);
-}
-
 static u64 disk_sectors(void)
 {
 	return dev_bytes(DISK) >> 9;
@@ -302,12 +287,12 @@ static int dm_apply(bool create)
 	int r;
 
 	if (create)
-		r = sh("dmsetup create " DM_NAME " " DM_TABLE " >/tmp/dm.out 2>&1");
+		r = vm_sh("dmsetup create " DM_NAME " " DM_TABLE " >/tmp/dm.out 2>&1");
 	else
-		r = sh("dmsetup load " DM_NAME " " DM_TABLE " >/tmp/dm.out 2>&1 && "
+		r = vm_sh("dmsetup load " DM_NAME " " DM_TABLE " >/tmp/dm.out 2>&1 && "
 		       "dmsetup resume " DM_NAME " >>/tmp/dm.out 2>&1");
 	if (r)
-		sh("cat /tmp/dm.out; cat " DM_TABLE);
+		vm_sh("cat /tmp/dm.out; cat " DM_TABLE);
 	return r;
 }
 
@@ -339,7 +324,7 @@ static void dm_remove(void)
 	int i;
 
 	for (i = 0; i < 20 && !access(DM_DEV, F_OK); i++)
-		if (sh("dmsetup remove " DM_NAME " >/dev/null 2>&1") == 0)
+		if (vm_sh("dmsetup remove " DM_NAME " >/dev/null 2>&1") == 0)
 			break;
 		else
 			usleep(100000);
@@ -779,8 +764,8 @@ FIXTURE_SETUP(fault)
 	unbind_all();
 	dm_remove();
 	if (access("/sys/module/dm_flakey", F_OK))
-		sh("modprobe dm-flakey >/dev/null 2>&1");
-	self->no_dm = sh("dmsetup version >/dev/null 2>&1") ||
+		vm_sh("modprobe dm-flakey >/dev/null 2>&1");
+	self->no_dm = vm_sh("dmsetup version >/dev/null 2>&1") ||
 		      access("/sys/module/dm_flakey", F_OK);
 }
 

@@ -10,7 +10,10 @@
 #define BETRKV_VMTEST_H
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 #include <sys/ioctl.h>
 #include <sys/klog.h>
 #include <sys/stat.h>
@@ -27,6 +30,20 @@
 #define DISK_4K		"/dev/vde"	/* 64 MiB, 4096-byte logical blocks */
 
 #define MODULE_PATH	"/lib/modules/betrkv.ko"
+
+/* Run a shell command built printf-style: its exit status, or -1. */
+static inline __attribute__((format(printf, 1, 2))) int vm_sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	r = system(cmd);
+	return r != -1 && WIFEXITED(r) ? WEXITSTATUS(r) : -1;
+}
 
 static inline void vm_die(const char *what)
 {
