@@ -261,7 +261,7 @@ static const struct {
 } betrkv_errors[] = {
 	{ ENODEV, "betrkv module not loaded (no /dev/" BETRKV_CONTROL_NAME ")" },
 	{ ENODATA, "no betrkv store on the device (not formatted)" },
-	{ EUCLEAN, "both superblock copies are corrupt" },
+	{ EUCLEAN, "stored data is corrupt (checksum or structure check failed)" },
 	{ EOPNOTSUPP, "store format is newer than this module" },
 	{ EMEDIUMTYPE, "store geometry does not match the device" },
 	{ EBUSY, "device or store is busy (claimed by someone else, or open)" },

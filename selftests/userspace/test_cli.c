@@ -925,7 +925,7 @@ TEST(bind_failures)
 		const char *text;
 	} cases[] = {
 		{ ENODATA, "no betrkv store on the device (not formatted)" },
-		{ EUCLEAN, "both superblock copies are corrupt" },
+		{ EUCLEAN, "stored data is corrupt (checksum or structure check failed)" },
 		{ EBUSY, "device or store is busy (claimed by someone else, or open)" },
 		{ ENOENT, "No such file or directory" },
 	};

@@ -1576,7 +1576,7 @@ TEST(errstr_betrkv_meanings)
 {
 	EXPECT_STREQ("no betrkv store on the device (not formatted)",
 		     betrkv_errstr(-ENODATA));
-	EXPECT_STREQ("both superblock copies are corrupt", betrkv_errstr(-EUCLEAN));
+	EXPECT_STREQ("stored data is corrupt (checksum or structure check failed)", betrkv_errstr(-EUCLEAN));
 	EXPECT_STREQ("store format is newer than this module",
 		     betrkv_errstr(-EOPNOTSUPP));
 	EXPECT_STREQ("store geometry does not match the device",
@@ -1590,7 +1590,7 @@ TEST(errstr_betrkv_meanings)
 	EXPECT_STREQ("device is too small for a store", betrkv_errstr(-ENOSPC));
 	EXPECT_STREQ("too many stores bound", betrkv_errstr(-EMFILE));
 	/* A positive errno means the same. */
-	EXPECT_STREQ("both superblock copies are corrupt", betrkv_errstr(EUCLEAN));
+	EXPECT_STREQ("stored data is corrupt (checksum or structure check failed)", betrkv_errstr(EUCLEAN));
 }
 
 TEST(errstr_falls_back_to_strerror)
