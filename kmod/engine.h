@@ -40,7 +40,7 @@ struct betrkv_engine_stats {
 	u64 seq;		/* last sequence number given out */
 	u64 durable_seq;	/* highest one a crash cannot take away */
 	u32 height;
-	u64 nodes;		/* nodes in the live tree */
+	u64 nodes;		/* nodes the indirection table maps (written at least once) */
 	u64 slots_used;		/* node slots referenced (live or checkpoint) */
 	u64 slots_total;
 	u32 node_size;
