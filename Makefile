@@ -59,6 +59,7 @@ include userlib/build.mk
 include tools/build.mk
 include tools/bench/build.mk
 include selftests/build.mk
+include tools/fio/build.mk
 
 user: $(USER_TARGETS)
 tests: $(TEST_TARGETS)

@@ -10,6 +10,7 @@ set -eu
 
 PACKAGES="
 build-essential
+dpkg-dev
 make
 pkg-config
 qemu-system-x86

@@ -71,7 +71,9 @@ run_vm() {
 	tools/vm/betrkv-vm --module betrkv.ko \
 		--dir "$BUILD/vmtests:/selftests" --dir "$BUILD/tests:/unittests" \
 		--bin selftests/betrkv/run.sh --bin "$(command -v dmsetup)" \
-		--bin "$BUILD/bin/betrkv-log-replay" \
+		--bin "$BUILD/bin/betrkv-log-replay" --bin "$BUILD/bin/betrkvctl" \
+		--bin selftests/betrkv/fio_test.sh --bin "$(command -v fio)" \
+		--bin "$BUILD/fio/betrkv-fio.so" \
 		--disk 64M --disk 64M --disk 8M --disk 96M \
 		--disk-opts logical_block_size=4096,physical_block_size=4096 --disk 64M \
 		--timeout 1200 --log "$logs/vm.log" -- /bin/run.sh > "$logs/vm.out" 2>&1

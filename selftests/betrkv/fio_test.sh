@@ -43,6 +43,8 @@ figures() {
 	grep -E '^ *(write|read|WRITE|READ): |^ *(clat|lat) \((u|m|n)sec\): ' "$out" |
 		sed 's/^ */#   /'
 }
+# A counter of the store's statistics.
+counter() { betrkvctl stats "$store" | sed -n "s/^$1: //p"; }
 # No verify complaint and no I/O error in the fio output.
 clean_output() {
 	! grep -Eiq 'verify: |bad magic|bad header|crc32c: |verify failed|err= *[1-9]' "$out"
@@ -111,12 +113,21 @@ else
 	show; not_ok "after unbind and bind, verify_only reads every block back"
 fi
 
-# 6: random writes, two jobs (processes), each its own 4 MiB, with syncs.
+# 6: random writes, two jobs (processes), each its own 4 MiB, with syncs:
+# 2048 puts, and a betrkv_sync after every 16 of them (but the last 16,
+# which the verify phase follows: 63 per job).
+puts0=$(counter puts) syncs0=$(counter syncs)
 if fio --name=randwrite --rw=randwrite --bs=4k --size=4M --numjobs=2 \
 	--offset_increment=4M --fsync=16 --verify=crc32c --do_verify=1 \
 	--eta=never --group_reporting $bkv > "$out" 2>&1 && clean_output &&
    grep -q 'WRITE: .* io=8192KiB' "$out" && grep -q 'READ: .* io=8192KiB' "$out"; then
-	ok "random writes + verify=crc32c, numjobs=2, fsync=16"
+	puts=$(( $(counter puts) - puts0 )) syncs=$(( $(counter syncs) - syncs0 ))
+	if [ "$puts" -eq 2048 ] && [ "$syncs" -ge 126 ]; then
+		ok "random writes + verify=crc32c, numjobs=2, fsync=16 ($puts puts, $syncs syncs)"
+	else
+		echo "# $puts puts (want 2048), $syncs syncs (want >= 126)"
+		not_ok "random writes + verify=crc32c, numjobs=2, fsync=16: puts and syncs"
+	fi
 else
 	show; not_ok "random writes + verify=crc32c, numjobs=2, fsync=16"
 fi
