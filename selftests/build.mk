@@ -16,13 +16,13 @@ TEST_SAN_LIBS	:= $(CLI_SAN_LIB) $(LIB_SAN_STATIC) $(CORE_SAN_LIB)
 
 $(BUILD)/tests/%: selftests/userspace/%.c $(TEST_LIBS) $(KSELFTEST)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(TEST_CFLAGS) $(CFLAGS) $< -o $@ $(TEST_LIBS) $(CORE_LDLIBS) -lpthread
+	$(CC) $(BASEFLAGS) $(TEST_CFLAGS) $(CFLAGS) -MMD -MP $< -o $@ $(TEST_LIBS) $(CORE_LDLIBS) -lpthread
 $(BUILD)/tests-san/%: selftests/userspace/%.c $(TEST_SAN_LIBS) $(KSELFTEST)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(TEST_CFLAGS) -O1 -g $(SANFLAGS) $< -o $@ $(TEST_SAN_LIBS) $(CORE_LDLIBS) -lpthread
+	$(CC) $(BASEFLAGS) $(TEST_CFLAGS) -O1 -g $(SANFLAGS) -MMD -MP $< -o $@ $(TEST_SAN_LIBS) $(CORE_LDLIBS) -lpthread
 $(BUILD)/vmtests/%: selftests/betrkv/%.c $(TEST_LIBS) $(KSELFTEST)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(TEST_CFLAGS) $(CFLAGS) -static $< -o $@ $(TEST_LIBS) $(CORE_LDLIBS) -lpthread
+	$(CC) $(BASEFLAGS) $(TEST_CFLAGS) $(CFLAGS) -MMD -MP -static $< -o $@ $(TEST_LIBS) $(CORE_LDLIBS) -lpthread
 
 # The replay tool's host test includes its source.
 $(BUILD)/tests/test_log_replay $(BUILD)/tests-san/test_log_replay: tools/log-replay.c

@@ -9,7 +9,8 @@
  * library linked into it (BETRKV_CONTROL_PATH points the library at
  * /dev/null, BETRKV_DEVICE_DIR at a directory where betrkv12 leads to
  * /dev/null) and passes every other request to the kernel.  The fake store
- * is a sorted array that answers a scan with at most three pairs.
+ * (fake_store.h) is a sorted array that answers a scan with at most three
+ * pairs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #include "kselftest_harness.h"
 
 #include "cli.h"
+#include "fake_store.h"
 #include "superblock.h"
 
 /* ---- running a command line ---- */
@@ -154,111 +156,10 @@ static int fake_status(struct betrkv_status_args *a)
 
 /* ---- the fake store device ---- */
 
-struct fake_pair {
-	uint8_t *key;
-	uint8_t *value;
-	uint32_t key_len;
-	uint32_t value_len;
-};
-
-static struct fake_pair *fake_map;	/* sorted by key */
-static size_t fake_n, fake_cap;
-static uint64_t fake_seq;
 static int fake_gets, fake_puts, fake_scans;	/* calls seen */
 static uint32_t fake_batches[512];	/* ops of each batch seen */
 static int fake_nbatches;
 static int fake_scans_ok = -1;		/* scans before they fail with EIO */
-
-static int key_order(const void *a, size_t alen, const void *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	return c ? c : (alen > blen) - (alen < blen);
-}
-
-/* Index of the first pair whose key is >= @key (> @key if @after). */
-static size_t fake_find(const void *key, size_t len, bool after)
-{
-	size_t lo = 0, hi = fake_n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = key_order(fake_map[mid].key, fake_map[mid].key_len,
-				  key, len);
-
-		if (c < 0 || (after && !c))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static struct fake_pair *fake_lookup(const void *key, size_t len)
-{
-	size_t i = fake_find(key, len, false);
-
-	if (i < fake_n && !key_order(fake_map[i].key, fake_map[i].key_len,
-				     key, len))
-		return &fake_map[i];
-	return NULL;
-}
-
-static void *dup_bytes(const void *p, size_t len)
-{
-	void *d = malloc(len ? len : 1);
-
-	if (!d)
-		abort();
-	if (len)
-		memcpy(d, p, len);
-	return d;
-}
-
-static void fake_set(const void *key, size_t klen, const void *value,
-		     size_t vlen)
-{
-	struct fake_pair *p = fake_lookup(key, klen);
-	size_t i;
-
-	if (p) {
-		free(p->value);
-	} else {
-		if (fake_n == fake_cap) {
-			fake_cap = fake_cap ? 2 * fake_cap : 64;
-			fake_map = realloc(fake_map, fake_cap * sizeof(*fake_map));
-			if (!fake_map)
-				abort();
-		}
-		i = fake_find(key, klen, false);
-		memmove(&fake_map[i + 1], &fake_map[i],
-			(fake_n - i) * sizeof(*fake_map));
-		fake_n++;
-		p = &fake_map[i];
-		p->key = dup_bytes(key, klen);
-		p->key_len = klen;
-	}
-	p->value = dup_bytes(value, vlen);
-	p->value_len = vlen;
-}
-
-static void fake_unset(const void *key, size_t klen)
-{
-	struct fake_pair *p = fake_lookup(key, klen);
-
-	if (!p)
-		return;
-	free(p->key);
-	free(p->value);
-	memmove(p, p + 1, (fake_map + fake_n - p - 1) * sizeof(*p));
-	fake_n--;
-}
-
-static void fake_clear(void)
-{
-	while (fake_n)
-		fake_unset(fake_map[0].key, fake_map[0].key_len);
-}
 
 static int fake_kv(unsigned long request, struct betrkv_kv_args *a)
 {
@@ -306,16 +207,8 @@ static int fake_batch(struct betrkv_batch_args *a)
 	if (bytes > BETRKV_BATCH_BYTES_MAX)
 		return -E2BIG;
 	fake_batches[fake_nbatches++ % 512] = a->nops;
-	for (i = 0; i < a->nops; i++) {
-		const void *key = (const void *)(uintptr_t)ops[i].key;
-
-		if (ops[i].type == BETRKV_PUT)
-			fake_set(key, ops[i].key_len,
-				 (const void *)(uintptr_t)ops[i].value,
-				 ops[i].value_len);
-		else
-			fake_unset(key, ops[i].key_len);
-	}
+	for (i = 0; i < a->nops; i++)
+		fake_apply_op(&ops[i]);
 	a->seq = ++fake_seq;
 	return 0;
 }
@@ -336,19 +229,10 @@ static int fake_scan(struct betrkv_scan_args *a)
 	i = fake_find((const void *)(uintptr_t)a->start, a->start_len,
 		      a->flags & BETRKV_SCAN_AFTER);
 	for (; i < fake_n && a->count < 3; i++) {
-		struct betrkv_scan_rec rec = {
-			.key_len = fake_map[i].key_len,
-			.value_len = fake_map[i].value_len,
-		};
-
-		if (bounded && key_order(fake_map[i].key, rec.key_len, end,
-					 a->end_len) >= 0)
+		if (bounded && key_order(fake_map[i].key, fake_map[i].key_len,
+					 end, a->end_len) >= 0)
 			break;
-		memcpy(buf + pos, &rec, sizeof(rec));
-		memcpy(buf + pos + sizeof(rec), fake_map[i].key, rec.key_len);
-		memcpy(buf + pos + sizeof(rec) + rec.key_len, fake_map[i].value,
-		       rec.value_len);
-		pos += (sizeof(rec) + rec.key_len + rec.value_len + 7) & ~7ul;
+		pos += fake_put_rec(buf + pos, i);
 		a->count++;
 	}
 	a->more = a->count == 3;

@@ -12,8 +12,9 @@
  * every other ioctl goes to the kernel.  BETRKV_CONTROL_PATH points the
  * library at /dev/null, which opens anywhere, or at a path that does not
  * exist; BETRKV_DEVICE_DIR points it at a directory where betrkv7 is a
- * link to /dev/null.  The fake store is a sorted array that answers a scan
- * with at most three pairs, so that iterators cross many pages.
+ * link to /dev/null.  The fake store (fake_store.h) is a sorted array that
+ * answers a scan with at most three pairs, so that iterators cross many
+ * pages.
  */
 #include <errno.h>
 #include <limits.h>
@@ -30,6 +31,7 @@
 
 #include "kselftest_harness.h"
 #include "betrkv.h"
+#include "fake_store.h"
 
 /* ---- the fake control device ---- */
 
@@ -175,16 +177,6 @@ static int fake_status(struct betrkv_status_args *a)
 
 /* ---- the fake store device ---- */
 
-struct fake_pair {
-	uint8_t *key;
-	uint8_t *value;
-	uint32_t key_len;
-	uint32_t value_len;
-};
-
-static struct fake_pair *fake_map;	/* sorted by key */
-static size_t fake_n;
-static uint64_t fake_seq;		/* of the last mutation */
 static uint32_t fake_page_max;		/* most pairs a scan returns */
 
 /* The ops of the last batch, as passed. */
@@ -208,82 +200,6 @@ static enum {
 	FAKE_SCAN_EMPTY_KEY,	/* a record with a 0-byte key */
 } fake_scan_bad;
 
-static int key_order(const void *a, size_t alen, const void *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	return c ? c : (alen > blen) - (alen < blen);
-}
-
-/* Index of the first pair whose key is >= @key (> @key if @after). */
-static size_t fake_find(const void *key, size_t len, bool after)
-{
-	size_t lo = 0, hi = fake_n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = key_order(fake_map[mid].key, fake_map[mid].key_len,
-				  key, len);
-
-		if (c < 0 || (after && !c))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static bool fake_has(size_t i, const void *key, size_t len)
-{
-	return i < fake_n && !key_order(fake_map[i].key, fake_map[i].key_len,
-					key, len);
-}
-
-static void *dup_bytes(const void *p, size_t len)
-{
-	void *d = malloc(len ? len : 1);
-
-	if (!d)
-		abort();
-	if (len)
-		memcpy(d, p, len);
-	return d;
-}
-
-static void fake_set(const void *key, size_t klen, const void *value,
-		     size_t vlen)
-{
-	size_t i = fake_find(key, klen, false);
-
-	if (fake_has(i, key, klen)) {
-		free(fake_map[i].value);
-	} else {
-		fake_map = realloc(fake_map, (fake_n + 1) * sizeof(*fake_map));
-		if (!fake_map)
-			abort();
-		memmove(&fake_map[i + 1], &fake_map[i],
-			(fake_n - i) * sizeof(*fake_map));
-		fake_n++;
-		fake_map[i].key = dup_bytes(key, klen);
-		fake_map[i].key_len = klen;
-	}
-	fake_map[i].value = dup_bytes(value, vlen);
-	fake_map[i].value_len = vlen;
-}
-
-static void fake_unset(const void *key, size_t klen)
-{
-	size_t i = fake_find(key, klen, false);
-
-	if (!fake_has(i, key, klen))
-		return;
-	free(fake_map[i].key);
-	free(fake_map[i].value);
-	memmove(&fake_map[i], &fake_map[i + 1],
-		(fake_n - i - 1) * sizeof(*fake_map));
-	fake_n--;
-}
-
 /* -EINVAL or -E2BIG unless 1..BETRKV_KEY_MAX bytes at a non-NULL pointer. */
 static int fake_check_key(uint64_t key, uint32_t len)
 {
@@ -297,7 +213,7 @@ static int fake_kv(unsigned long request, struct betrkv_kv_args *a)
 	const void *key = (const void *)(uintptr_t)a->key;
 	void *value = (void *)(uintptr_t)a->value;
 	int ret = fake_check(a->size, sizeof(*a), a->reserved, sizeof(a->reserved));
-	size_t i;
+	struct fake_pair *p;
 
 	fake_seen.kv = *a;
 	if (ret || a->flags || a->seq)
@@ -309,13 +225,13 @@ static int fake_kv(unsigned long request, struct betrkv_kv_args *a)
 	case BETRKV_IOC_GET:
 		if (!a->value && a->value_len)
 			return -EFAULT;
-		i = fake_find(key, a->key_len, false);
-		if (!fake_has(i, key, a->key_len))
+		p = fake_lookup(key, a->key_len);
+		if (!p)
 			return -ENOENT;
-		ret = fake_map[i].value_len > a->value_len ? -ERANGE : 0;
-		if (!ret && fake_map[i].value_len)
-			memcpy(value, fake_map[i].value, fake_map[i].value_len);
-		a->value_len = fake_map[i].value_len;
+		ret = p->value_len > a->value_len ? -ERANGE : 0;
+		if (!ret && p->value_len)
+			memcpy(value, p->value, p->value_len);
+		a->value_len = p->value_len;
 		return ret;
 	case BETRKV_IOC_PUT:
 		if (a->value_len > BETRKV_VALUE_MAX)
@@ -361,16 +277,8 @@ static int fake_batch(struct betrkv_batch_args *a)
 	}
 	if (bytes > BETRKV_BATCH_BYTES_MAX)
 		return -E2BIG;
-	for (i = 0; i < a->nops; i++) {
-		const struct betrkv_batch_op *op = &fake_ops[i];
-		const void *key = (const void *)(uintptr_t)op->key;
-
-		if (op->type == BETRKV_PUT)
-			fake_set(key, op->key_len, (const void *)(uintptr_t)op->value,
-				 op->value_len);
-		else
-			fake_unset(key, op->key_len);
-	}
+	for (i = 0; i < a->nops; i++)
+		fake_apply_op(&fake_ops[i]);
 	a->seq = ++fake_seq;
 	return 0;
 }
@@ -378,18 +286,9 @@ static int fake_batch(struct betrkv_batch_args *a)
 /* Append the record of pair @i at @*pos of @buf; false if it does not fit. */
 static bool fake_scan_put(uint8_t *buf, uint32_t buf_len, size_t *pos, size_t i)
 {
-	struct betrkv_scan_rec rec = {
-		.key_len = fake_map[i].key_len, .value_len = fake_map[i].value_len,
-	};
-	size_t len = sizeof(rec) + rec.key_len + rec.value_len;
-
-	if (len > buf_len - *pos)
+	if (fake_rec_len(i) > buf_len - *pos)
 		return false;
-	memcpy(buf + *pos, &rec, sizeof(rec));
-	memcpy(buf + *pos + sizeof(rec), fake_map[i].key, rec.key_len);
-	memcpy(buf + *pos + sizeof(rec) + rec.key_len, fake_map[i].value,
-	       rec.value_len);
-	*pos += (len + 7) & ~(size_t)7;
+	*pos += fake_put_rec(buf + *pos, i);
 	return true;
 }
 
