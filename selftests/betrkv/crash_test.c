@@ -35,6 +35,7 @@
 
 #include "kselftest_harness.h"
 #include "vmtest.h"
+#include "../rng.h"
 
 #define WORK_DIR	"/tmp/betrkv-crash"
 #define DATA_IMG	WORK_DIR "/data.img"
@@ -91,16 +92,6 @@ struct record {
 	struct mark marks[MAXMARKS];
 	u64 checkpoints;
 };
-
-/* splitmix64 */
-static u64 rng_next(u64 *s)
-{
-	u64 z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 static u64 seed_from_env(void)
 {

@@ -11,6 +11,7 @@
 
 #include "kselftest_harness.h"
 #include "vmtest.h"
+#include "../rng.h"
 
 struct store {
 	u32 index;
@@ -341,12 +342,6 @@ TEST_F(data, malformed_requests)
 #define THREADS		4
 #define THREAD_KEYS	200
 #define THREAD_OPS	1500
-
-static u32 rng_below(u64 *s, u32 n)
-{
-	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
-	return (*s >> 33) % n;
-}
 
 struct worker {
 	int fd;

@@ -40,6 +40,7 @@
 
 #include "kselftest_harness.h"
 #include "vmtest.h"
+#include "../rng.h"
 #include "itable.h"
 #include "nodefmt.h"
 
@@ -76,14 +77,6 @@ struct model {
 	u64 durable;		/* the last durable_seq a sync returned */
 };
 
-static u64 mix(u64 x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 static u32 key_make(u32 i, char *key)
 {
 	return sprintf(key, "fk%05u", i);
@@ -98,8 +91,8 @@ static u32 key_make(u32 i, char *key)
 static u32 val_len(const struct model *m, u32 i, u32 ver)
 {
 	if (ver >= BIG_VER)
-		return 3 * KIB + mix((u64)i << 32 | ver) % KIB;
-	return m->vmin + mix((u64)i << 32 | ver) % m->vspread;
+		return 3 * KIB + rng_hash((u64)i << 32 | ver) % KIB;
+	return m->vmin + rng_hash((u64)i << 32 | ver) % m->vspread;
 }
 
 /* Version @ver of key @i's value into @buf (BETRKV_VALUE_MAX); its length. */
@@ -111,7 +104,7 @@ static u32 val_make(const struct model *m, u32 i, u32 ver, u8 *buf)
 	snprintf(hdr, sizeof(hdr), "V%05u.%05u|", i % 100000, ver % 100000);
 	memcpy(buf, hdr, VHDR_LEN);
 	for (p = VHDR_LEN; p < len; p++)
-		buf[p] = (u8)mix(((u64)i << 40) ^ ((u64)ver << 20) ^ p);
+		buf[p] = (u8)rng_hash(((u64)i << 40) ^ ((u64)ver << 20) ^ p);
 	return len;
 }
 

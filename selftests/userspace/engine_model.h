@@ -12,6 +12,7 @@
 #define BETRKV_ENGINE_MODEL_H
 
 #include "engine.h"
+#include "../rng.h"
 
 struct model {
 	u32 nkeys;
@@ -20,21 +21,6 @@ struct model {
 };
 
 #define MODEL_ABSENT	0xffffffffu
-
-/* A small deterministic PRNG (splitmix64): runs replay from their seed. */
-static inline u64 rng_next(u64 *s)
-{
-	u64 z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static inline u32 rng_below(u64 *s, u32 n)
-{
-	return rng_next(s) % n;
-}
 
 static inline u32 model_key(u32 i, u8 *buf)
 {

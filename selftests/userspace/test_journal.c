@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "../rng.h"
 #include "block.h"
 #include "journal.h"
 #include "user/dev_user.h"
@@ -117,15 +118,6 @@ static struct log_dev *log_dev_open(const char *path)
 
 /* ---- records ---- */
 
-static u64 splitmix(u64 *s)
-{
-	u64 z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* Mix @n bytes at @p into the hash @h. */
 static u64 mix(u64 h, const void *p, size_t n)
 {
@@ -193,7 +185,7 @@ static void trec_add(struct trec *r, u8 type, u32 klen, u32 vlen, u64 tag)
 	u32 i;
 
 	for (i = 0; i < klen + vlen; i += sizeof(x)) {
-		x = splitmix(&s);
+		x = rng_next(&s);
 		memcpy(p + i, &x, min(sizeof(x), (size_t)(klen + vlen - i)));
 	}
 	*op = (struct betrkv_op){ .type = type, .klen = klen, .vlen = vlen,
@@ -438,11 +430,11 @@ TEST_F(jf, roundtrip)
 	ASSERT_EQ(0, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
 	for (seq = 1; seq <= 300; seq++) {
 		trec_reset(self->r);
-		n = 1 + splitmix(&s) % MAX_OPS;
+		n = 1 + rng_next(&s) % MAX_OPS;
 		for (i = 0; i < n; i++)
-			trec_add(self->r, splitmix(&s) % 3 ? BETRKV_OP_PUT : BETRKV_OP_DEL,
-				 1 + splitmix(&s) % 40,
-				 splitmix(&s) % 4 ? splitmix(&s) % 300 : 0, seq * 10 + i);
+			trec_add(self->r, rng_next(&s) % 3 ? BETRKV_OP_PUT : BETRKV_OP_DEL,
+				 1 + rng_next(&s) % 40,
+				 rng_next(&s) % 4 ? rng_next(&s) % 300 : 0, seq * 10 + i);
 		ASSERT_EQ(0, append(j, &self->log, seq, self->r));
 		if (seq % 37 == 0)
 			ASSERT_EQ(0, betrkv_journal_sync(j));
@@ -847,9 +839,9 @@ TEST_F(jf, synced_blocks_never_rewritten)
 	ASSERT_EQ(1, self->ld->nw);
 	file_rw(self->path, OFF, before, 2 * BS, false);
 	for (k = 0; k < 40; k++) {
-		n = 1 + splitmix(&s) % 3;
+		n = 1 + rng_next(&s) % 3;
 		while (n--) {
-			trec_sized(self->r, 29 + splitmix(&s) % 6000, seq);
+			trec_sized(self->r, 29 + rng_next(&s) % 6000, seq);
 			ASSERT_EQ(0, append(j, &self->log, ++seq, self->r));
 		}
 		ASSERT_EQ(0, betrkv_journal_sync(j));
@@ -1243,9 +1235,9 @@ static int dying_write(struct betrkv_dev *dev, u64 off, const void *buf,
 		return -EIO;
 	if (!dying_now(d))
 		return betrkv_dev_write(d->sim, off, buf, len, flags);
-	flags &= splitmix(&d->rng) % 2 ? BETRKV_IO_PREFLUSH : 0;
+	flags &= rng_next(&d->rng) % 2 ? BETRKV_IO_PREFLUSH : 0;
 	for (i = 0; i < len; i += BS) {
-		f = splitmix(&d->rng) % 3;
+		f = rng_next(&d->rng) % 3;
 		if (f && betrkv_dev_write(d->sim, off + i, (const u8 *)buf + i,
 					  BS, flags | fate[f]))
 			abort();
@@ -1290,16 +1282,16 @@ struct crash_model {
 
 static void random_record(struct crash_model *m)
 {
-	u32 n = 1 + splitmix(&m->rng) % (splitmix(&m->rng) % 8 ? 2 : MAX_OPS);
+	u32 n = 1 + rng_next(&m->rng) % (rng_next(&m->rng) % 8 ? 2 : MAX_OPS);
 	u32 kmax, vmax;
 
 	trec_reset(m->r);
 	while (n--) {
-		kmax = splitmix(&m->rng) % 16 ? 40 : BETRKV_KEY_MAX;
-		vmax = splitmix(&m->rng) % 8 ? 600 : 9000;
-		trec_add(m->r, splitmix(&m->rng) % 4 ? BETRKV_OP_PUT : BETRKV_OP_DEL,
-			 1 + splitmix(&m->rng) % kmax, splitmix(&m->rng) % vmax,
-			 splitmix(&m->rng));
+		kmax = rng_next(&m->rng) % 16 ? 40 : BETRKV_KEY_MAX;
+		vmax = rng_next(&m->rng) % 8 ? 600 : 9000;
+		trec_add(m->r, rng_next(&m->rng) % 4 ? BETRKV_OP_PUT : BETRKV_OP_DEL,
+			 1 + rng_next(&m->rng) % kmax, rng_next(&m->rng) % vmax,
+			 rng_next(&m->rng));
 	}
 }
 
@@ -1340,7 +1332,7 @@ static int crash_session(struct crash_model *m, struct betrkv_journal *j)
 	u64 a;
 
 	for (step = 0; step < 40 && !ret; step++) {
-		a = splitmix(&m->rng) % 16;
+		a = rng_next(&m->rng) % 16;
 		if (a < 10) {
 			ret = crash_append(m, j);
 		} else if (a < 15) {
@@ -1403,13 +1395,13 @@ static int crash_cycle(struct crash_model *m, u64 seed)
 		if (ret || round == 5)
 			break;
 		d->armed = true;
-		d->ios_left = splitmix(&m->rng) % 50;
+		d->ios_left = rng_next(&m->rng) % 50;
 		ret = crash_session(m, j);
 		betrkv_journal_destroy(j);
 		j = NULL;
 		if (ret)
 			break;
-		betrkv_simdisk_crash(d->sim, splitmix(&m->rng));
+		betrkv_simdisk_crash(d->sim, rng_next(&m->rng));
 		d->armed = d->dead = false;
 	}
 	betrkv_journal_destroy(j);

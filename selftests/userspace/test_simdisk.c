@@ -13,6 +13,7 @@
 #include <pthread.h>
 
 #include "kselftest_harness.h"
+#include "../rng.h"
 #include "user/simdisk.h"
 
 #ifndef __has_feature
@@ -31,15 +32,6 @@
 #define DISK_SIZE	MiB
 #define SEEDS		500
 
-static u64 mix64(u64 *state)
-{
-	u64 z = (*state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* @len bytes whose sectors are unique to (@tag, sector index). */
 static u8 *pattern(size_t len, u64 tag)
 {
@@ -51,7 +43,7 @@ static u8 *pattern(size_t len, u64 tag)
 	for (s = 0; s < len / SECTOR; s++) {
 		state = tag << 32 | s;
 		for (i = 0; i < SECTOR / 8; i++)
-			p[s * (SECTOR / 8) + i] = mix64(&state);
+			p[s * (SECTOR / 8) + i] = rng_next(&state);
 	}
 	return (u8 *)p;
 }
@@ -803,7 +795,7 @@ static int random_writes(struct betrkv_dev *dev, int n, u64 seed)
 	if (!buf)
 		return -ENOMEM;
 	for (i = 0; i < n && !ret; i++) {
-		r = mix64(&seed);
+		r = rng_next(&seed);
 		len = (1 + r % 16) * SECTOR;
 		off = (r >> 8) % ((DISK_SIZE - len) / SECTOR) * SECTOR;
 		flags = (r >> 40) % 16 == 0 ? BETRKV_IO_FUA : 0;
