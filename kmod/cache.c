@@ -3,7 +3,10 @@
  * The block cache: see cache.h.
  *
  * Entries live in a hash table by node ID and on an LRU list (most recently
- * released first).  A node's memory is charged when it is released (put),
+ * released first).  An entry holds a whole node, or (filled by find()) a
+ * partial node: its checked header and the segments read so far.  Only
+ * clean nodes are partial, so a partial entry always matches the node's
+ * copy on disk; get() replaces it by the whole node.  A node's memory is charged when it is released (put),
  * so the charge follows its changes; the budget is enforced by evicting
  * unpinned nodes from the cold end, writing dirty ones back first.  A write
  * goes to a fresh slot (copy-on-write) and then the indirection table
@@ -30,14 +33,28 @@ static u32 bucket_of(u64 id)
 	return (u32)((id * 0x9e3779b97f4a7c15ull) >> 32) % CACHE_BUCKETS;
 }
 
-static u64 node_mem(const struct betrkv_node *n)
+static u64 msgbuf_mem(const struct betrkv_msgbuf *b)
 {
-	u64 msgs = n->entries.n;
+	return b->bytes + (u64)b->n * CACHE_MSG_MEM;
+}
+
+static u64 entry_mem(const struct betrkv_centry *e)
+{
+	const struct betrkv_node *n = e->node;
+	u64 mem = sizeof(*e);
 	u32 i;
 
+	if (!n) {
+		mem += betrkv_node_hdr_mem(e->hdr);
+		for (i = 0; i < e->hdr->nsegs; i++)
+			mem += sizeof(e->segs[i]) + msgbuf_mem(&e->segs[i]);
+		return mem;
+	}
+	mem += sizeof(*n) + betrkv_node_weight(n) - n->entries.bytes +
+	       msgbuf_mem(&n->entries);
 	for (i = 0; !betrkv_node_is_leaf(n) && i < n->nchildren; i++)
-		msgs += n->bufs[i].n;
-	return sizeof(*n) + betrkv_node_weight(n) + msgs * CACHE_MSG_MEM;
+		mem += (u64)n->bufs[i].n * CACHE_MSG_MEM;
+	return mem;
 }
 
 static void lru_unlink(struct betrkv_cache *c, struct betrkv_centry *e)
@@ -69,43 +86,75 @@ static struct betrkv_centry *cache_lookup(struct betrkv_cache *c, u64 id)
 	struct betrkv_centry *e;
 
 	for (e = c->buckets[bucket_of(id)]; e; e = e->hnext)
-		if (e->node->id == id)
+		if (e->id == id)
 			return e;
 	return NULL;
 }
 
 static void charge(struct betrkv_cache *c, struct betrkv_centry *e)
 {
-	u64 mem = node_mem(e->node);
+	u64 mem = entry_mem(e);
 
 	c->used = c->used - e->mem + mem;
 	e->mem = mem;
 	c->stats.high_water = max(c->stats.high_water, c->used);
 }
 
-static int cache_insert(struct betrkv_cache *c, struct betrkv_node *n, bool dirty)
+/* A new entry for @id (the caller fills it and charges it). */
+static struct betrkv_centry *cache_add(struct betrkv_cache *c, u64 id)
 {
 	struct betrkv_centry *e = kzalloc(sizeof(*e), GFP_KERNEL);
-	u32 b = bucket_of(n->id);
+	u32 b = bucket_of(id);
 
 	if (!e)
-		return -ENOMEM;
+		return NULL;
+	e->id = id;
+	e->hnext = c->buckets[b];
+	c->buckets[b] = e;
+	lru_push_head(c, e);
+	c->count++;
+	return e;
+}
+
+/* Drop what a partial entry holds. */
+static void entry_free_partial(struct betrkv_centry *e)
+{
+	u32 i;
+
+	for (i = 0; e->hdr && i < e->hdr->nsegs; i++)
+		betrkv_msgbuf_free(&e->segs[i]);
+	kfree(e->segs);
+	betrkv_node_hdr_free(e->hdr);
+	e->segs = NULL;
+	e->hdr = NULL;
+}
+
+/* Make @e hold the whole node @n, pinned once. */
+static void entry_set_node(struct betrkv_cache *c, struct betrkv_centry *e,
+			   struct betrkv_node *n, bool dirty)
+{
+	entry_free_partial(e);
 	e->node = n;
 	e->pins = 1;
 	e->dirty = dirty;
 	c->ndirty += dirty;
 	n->cache_priv = e;
-	e->hnext = c->buckets[b];
-	c->buckets[b] = e;
-	lru_push_head(c, e);
-	c->count++;
 	charge(c, e);
+}
+
+static int cache_insert(struct betrkv_cache *c, struct betrkv_node *n, bool dirty)
+{
+	struct betrkv_centry *e = cache_add(c, n->id);
+
+	if (!e)
+		return -ENOMEM;
+	entry_set_node(c, e, n, dirty);
 	return 0;
 }
 
 static void cache_remove(struct betrkv_cache *c, struct betrkv_centry *e)
 {
-	struct betrkv_centry **pp = &c->buckets[bucket_of(e->node->id)];
+	struct betrkv_centry **pp = &c->buckets[bucket_of(e->id)];
 
 	while (*pp != e)
 		pp = &(*pp)->hnext;
@@ -115,6 +164,7 @@ static void cache_remove(struct betrkv_cache *c, struct betrkv_centry *e)
 	c->count--;
 	c->ndirty -= e->dirty;
 	betrkv_node_free(e->node);
+	entry_free_partial(e);
 	kfree(e);
 }
 
@@ -174,36 +224,195 @@ static void cache_shrink(struct betrkv_cache *c)
 	}
 }
 
+/* Name each corrupt node once, not on every read that trips on it. */
+static int cache_corrupt(struct betrkv_cache *c, u64 id, u32 slot, const char *why)
+{
+	if (id != c->last_corrupt) {
+		c->last_corrupt = id;
+		pr_err("%s: node %llu at slot %u is corrupt: %s\n",
+		       betrkv_dev_name(c->dev), id, slot, why);
+	}
+	return -EUCLEAN;
+}
+
+/* Where node @id lies on disk. */
+static int cache_locate(struct betrkv_cache *c, u64 id, u32 *slot, u32 *len)
+{
+	if (!betrkv_itable_lookup(c->itable, id, slot, len))
+		return 0;
+	pr_err("%s: node %llu is not in the indirection table\n",
+	       betrkv_dev_name(c->dev), id);
+	return -EUCLEAN;
+}
+
+/* Read bytes [off, off + len) of slot @slot into the I/O buffer. */
+static int cache_read_bytes(struct betrkv_cache *c, u32 slot, u32 off, u32 len)
+{
+	int err = betrkv_dev_read(c->dev, slot_offset(c, slot) + off, c->iobuf, len);
+
+	if (!err) {
+		c->stats.node_reads++;
+		c->stats.node_bytes_read += len;
+	}
+	return err;
+}
+
 static int cache_read(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
 {
 	const char *why;
 	u32 slot, len;
 	int err;
 
-	err = betrkv_itable_lookup(c->itable, id, &slot, &len);
-	if (err) {
-		pr_err("%s: node %llu is not in the indirection table\n",
-		       betrkv_dev_name(c->dev), id);
-		return -EUCLEAN;
-	}
-	err = betrkv_dev_read(c->dev, slot_offset(c, slot), c->iobuf, len);
+	err = cache_locate(c, id, &slot, &len) ?:
+	      cache_read_bytes(c, slot, 0, len);
 	if (err)
 		return err;
-	c->stats.node_reads++;
-	c->stats.node_bytes_read += len;
 	err = betrkv_node_decode(c->iobuf, len, c->uuid,
 				 slot_offset(c, slot) / BETRKV_BLOCK_SIZE, id, np, &why);
-	/* Name each corrupt node once, not on every read that trips on it. */
-	if (err == -EUCLEAN && id != c->last_corrupt) {
-		c->last_corrupt = id;
-		pr_err("%s: node %llu at slot %u is corrupt: %s\n",
-		       betrkv_dev_name(c->dev), id, slot, why);
+	return err == -EUCLEAN ? cache_corrupt(c, id, slot, why) : err;
+}
+
+/* Read and check node @id's header into a new partial entry. */
+static int cache_read_hdr(struct betrkv_cache *c, u64 id, struct betrkv_centry **ep)
+{
+	struct betrkv_node_hdr *h;
+	struct betrkv_centry *e;
+	u32 slot, len, hdr_len;
+	const char *why = "too short";
+	int err;
+
+	err = cache_locate(c, id, &slot, &len);
+	if (err)
+		return err;
+	if (len < BETRKV_BLOCK_SIZE)
+		return cache_corrupt(c, id, slot, why);
+	err = cache_read_bytes(c, slot, 0, BETRKV_BLOCK_SIZE);
+	if (err)
+		return err;
+	if (betrkv_node_hdr_len(c->iobuf, len, &hdr_len))
+		return cache_corrupt(c, id, slot, "malformed header");
+	if (hdr_len > BETRKV_BLOCK_SIZE) {
+		err = cache_read_bytes(c, slot, 0, ALIGN(hdr_len, BETRKV_BLOCK_SIZE));
+		if (err)
+			return err;
 	}
+	err = betrkv_node_hdr_decode(c->iobuf, len, c->uuid,
+				     slot_offset(c, slot) / BETRKV_BLOCK_SIZE, id,
+				     &h, &why);
+	if (err)
+		return err == -EUCLEAN ? cache_corrupt(c, id, slot, why) : err;
+	e = cache_add(c, id);
+	if (e)
+		e->segs = kcalloc(max(h->nsegs, 1u), sizeof(*e->segs), GFP_KERNEL);
+	if (!e || !e->segs) {
+		if (e)
+			cache_remove(c, e);
+		betrkv_node_hdr_free(h);
+		return -ENOMEM;
+	}
+	e->hdr = h;
+	charge(c, e);
+	*ep = e;
+	return 0;
+}
+
+/* Read and check segment @s of a partial entry. */
+static int cache_read_seg(struct betrkv_cache *c, struct betrkv_centry *e, u32 s)
+{
+	const struct betrkv_seg_ref *ref = &e->hdr->segs[s];
+	u32 slot, len, start = ALIGN_DOWN(ref->off, BETRKV_BLOCK_SIZE);
+	int err;
+
+	err = cache_locate(c, e->id, &slot, &len) ?:
+	      cache_read_bytes(c, slot, start,
+			       ALIGN(ref->off + ref->len, BETRKV_BLOCK_SIZE) - start);
+	if (err)
+		return err;
+	err = betrkv_node_seg_decode(e->hdr, c->uuid, s,
+				     c->iobuf + ref->off - start, &e->segs[s]);
+	if (!err)
+		return 0;
+	betrkv_msgbuf_free(&e->segs[s]);
+	return err == -EUCLEAN ? cache_corrupt(c, e->id, slot, "bad segment") : err;
+}
+
+/* The message for @key in a partial entry, reading its segment if need be. */
+static int partial_find(struct betrkv_cache *c, struct betrkv_centry *e,
+			const u8 *key, u32 klen, const struct betrkv_msg **m,
+			u64 *child, bool *read)
+{
+	int s = betrkv_node_hdr_route(e->hdr, key, klen);
+	int err;
+
+	*m = NULL;
+	*child = 0;
+	if (s < 0)
+		return 0;
+	if (e->hdr->height)
+		*child = e->hdr->children[s];
+	if (!e->hdr->segs[s].nmsgs)
+		return 0;
+	if (!e->segs[s].n) {
+		*read = true;
+		err = cache_read_seg(c, e, s);
+		if (err)
+			return err;
+	}
+	*m = betrkv_msgbuf_find(&e->segs[s], key, klen);
+	return 0;
+}
+
+/**
+ * betrkv_cache_find() - look up @key in node @id, reading as little as needed.
+ * @c: the cache
+ * @id: the node ID
+ * @key: the key
+ * @klen: its length
+ * @out: receives a copy of the node's message for @key (a put or a delete;
+ *	 the caller frees it), or NULL if the node has none
+ * @child: receives the child that may hold @key when @out is NULL (0 in a
+ *	   leaf)
+ *
+ * A node that is not resident is not read whole: only its header and the
+ * one segment @key routes to.
+ *
+ * Return: 0, -EUCLEAN for a node that fails its checks, -EIO, -ENOMEM.
+ */
+int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
+		      struct betrkv_msg **out, u64 *child)
+{
+	struct betrkv_centry *e = cache_lookup(c, id);
+	const struct betrkv_msg *m;
+	bool read = !e;
+	int err = e ? 0 : cache_read_hdr(c, id, &e);
+
+	if (err)
+		return err;
+	if (e->node)
+		m = betrkv_node_find(e->node, key, klen, child);
+	else
+		err = partial_find(c, e, key, klen, &m, child, &read);
+	if (read)
+		c->stats.misses++;
+	else
+		c->stats.hits++;
+	*out = NULL;
+	if (!err && m) {
+		*child = 0;
+		*out = betrkv_msg_dup(m);
+		err = *out ? 0 : -ENOMEM;
+	}
+	if (!e->pins) {
+		lru_unlink(c, e);
+		lru_push_head(c, e);
+	}
+	charge(c, e);
+	cache_shrink(c);
 	return err;
 }
 
 /**
- * betrkv_cache_get() - a pinned node, read from disk if not resident.
+ * betrkv_cache_get() - a pinned whole node, read from disk if not resident.
  * @c: the cache
  * @id: the node ID
  * @np: receives the node
@@ -216,7 +425,7 @@ int betrkv_cache_get(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
 	struct betrkv_node *n;
 	int err;
 
-	if (e) {
+	if (e && e->node) {
 		e->pins++;
 		c->stats.hits++;
 		*np = e->node;
@@ -226,7 +435,10 @@ int betrkv_cache_get(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
 	err = cache_read(c, id, &n);
 	if (err)
 		return err;
-	err = cache_insert(c, n, false);
+	if (e)
+		entry_set_node(c, e, n, false);
+	else
+		err = cache_insert(c, n, false);
 	if (err) {
 		betrkv_node_free(n);
 		return err;

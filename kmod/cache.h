@@ -2,8 +2,10 @@
 /*
  * The block cache: tree nodes by logical ID, within a memory budget.
  *
- * The tree reaches nodes only through this interface.  get() returns a
- * pinned node (read from disk through the indirection table if it is not
+ * The tree reaches nodes only through this interface.  find() looks a key
+ * up in one node and reads only the node's header and the one segment the
+ * key routes to when the node is not resident (the entry then holds just
+ * those: a partial node); get() returns a pinned whole node (read from disk through the indirection table if it is not
  * resident); put() unpins it.  A node is changed only between dirty() and
  * put(): dirty() tells the cache that the node's disk copy (if any) is stale,
  * so the node is written copy-on-write to a new place before it may be
@@ -16,10 +18,13 @@
 #define BETRKV_CACHE_H
 
 #include "itable.h"
-#include "node.h"
+#include "nodefmt.h"
 
 struct betrkv_centry {
-	struct betrkv_node *node;
+	u64 id;
+	struct betrkv_node *node;		/* the whole node, or NULL: */
+	struct betrkv_node_hdr *hdr;		/* its header and */
+	struct betrkv_msgbuf *segs;		/* the segments read so far */
 	struct betrkv_centry *hnext;		/* hash chain */
 	struct betrkv_centry *prev, *next;	/* LRU list */
 	u64 mem;				/* bytes charged */
@@ -29,10 +34,10 @@ struct betrkv_centry {
 
 struct betrkv_cache_stats {
 	u64 hits;
-	u64 misses;
+	u64 misses;		/* lookups that read from disk */
 	u64 evictions;
 	u64 high_water;		/* most bytes charged at once */
-	u64 node_reads;
+	u64 node_reads;		/* whole nodes, headers and segments */
 	u64 node_bytes_read;
 	u64 node_writes;
 	u64 node_bytes_written;
@@ -74,6 +79,8 @@ int betrkv_cache_create(const struct betrkv_cache_params *p,
 void betrkv_cache_destroy(struct betrkv_cache *c);
 int betrkv_cache_flush(struct betrkv_cache *c);
 
+int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
+		      struct betrkv_msg **out, u64 *child);
 int betrkv_cache_get(struct betrkv_cache *c, u64 id, struct betrkv_node **np);
 void betrkv_cache_put(struct betrkv_cache *c, struct betrkv_node *n);
 void betrkv_cache_dirty(struct betrkv_cache *c, struct betrkv_node *n);

@@ -78,21 +78,22 @@ u64 betrkv_node_weight(const struct betrkv_node *n)
 }
 
 /**
- * betrkv_node_child_index() - the child of an internal node holding @key.
- * @n: the node
+ * betrkv_pivots_index() - how many of a sorted array of keys are <= @key.
+ * @pivots: the keys, strictly rising
+ * @n: how many
  * @key: the key
  * @klen: its length
  *
- * Return: the number of pivots at or below @key.
+ * Return: the index of the child (or leaf run) whose range holds @key.
  */
-u32 betrkv_node_child_index(const struct betrkv_node *n, const u8 *key,
-			    u32 klen)
+u32 betrkv_pivots_index(struct betrkv_pivot *const *pivots, u32 n,
+			const u8 *key, u32 klen)
 {
-	u32 lo = 0, hi = n->nchildren - 1;
+	u32 lo = 0, hi = n;
 
 	while (lo < hi) {
 		u32 mid = lo + (hi - lo) / 2;
-		const struct betrkv_pivot *p = n->pivots[mid];
+		const struct betrkv_pivot *p = pivots[mid];
 
 		if (betrkv_key_cmp(p->key, p->len, key, klen) <= 0)
 			lo = mid + 1;
@@ -100,6 +101,28 @@ u32 betrkv_node_child_index(const struct betrkv_node *n, const u8 *key,
 			hi = mid;
 	}
 	return lo;
+}
+
+/**
+ * betrkv_node_find() - the message a node holds for @key.
+ * @n: the node
+ * @key: the key
+ * @klen: its length
+ * @child: receives the child whose range holds @key (0 in a leaf)
+ *
+ * Return: the leaf's entry or the buffered message for @key, or NULL.
+ */
+const struct betrkv_msg *betrkv_node_find(const struct betrkv_node *n,
+					  const u8 *key, u32 klen, u64 *child)
+{
+	u32 i;
+
+	*child = 0;
+	if (betrkv_node_is_leaf(n))
+		return betrkv_msgbuf_find(&n->entries, key, klen);
+	i = betrkv_node_child_index(n, key, klen);
+	*child = n->children[i];
+	return betrkv_msgbuf_find(&n->bufs[i], key, klen);
 }
 
 struct betrkv_pivot *betrkv_pivot_new(const u8 *key, u32 len)

@@ -58,11 +58,20 @@ static inline bool betrkv_node_is_leaf(const struct betrkv_node *n)
 struct betrkv_node *betrkv_node_alloc(u64 id, u32 height);
 void betrkv_node_free(struct betrkv_node *n);
 u64 betrkv_node_weight(const struct betrkv_node *n);
-u32 betrkv_node_child_index(const struct betrkv_node *n, const u8 *key,
-			    u32 klen);
+u32 betrkv_pivots_index(struct betrkv_pivot *const *pivots, u32 n,
+			const u8 *key, u32 klen);
+const struct betrkv_msg *betrkv_node_find(const struct betrkv_node *n,
+					  const u8 *key, u32 klen, u64 *child);
 struct betrkv_pivot *betrkv_pivot_new(const u8 *key, u32 len);
 void betrkv_node_insert_child(struct betrkv_node *n, u32 at,
 			      struct betrkv_pivot *pivot, u64 child);
 void betrkv_node_remove_child(struct betrkv_node *n, u32 at);
+
+/* The child of internal node @n whose range holds @key. */
+static inline u32 betrkv_node_child_index(const struct betrkv_node *n,
+					  const u8 *key, u32 klen)
+{
+	return betrkv_pivots_index(n->pivots, n->nchildren - 1, key, klen);
+}
 
 #endif /* BETRKV_NODE_H */

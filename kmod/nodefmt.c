@@ -221,22 +221,22 @@ int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],
 
 /* ---- decoding: everything from disk is bounded before use ---- */
 
-struct nf_key {
-	const u8 *key;
-	u32 len;
-};
-
-static int nf_get_key(struct nf_cur *c, struct nf_key *k)
+static int nf_get_key(struct nf_cur *c, struct betrkv_pivot **kp)
 {
 	const void *p = nf_take(c, sizeof(__le16));
+	const u8 *key;
 	__le16 l;
+	u32 len;
 
 	if (!p)
 		return -EUCLEAN;
 	memcpy(&l, p, sizeof(l));	/* keys lie at any byte offset */
-	k->len = le16_to_cpu(l);
-	k->key = nf_take(c, k->len);
-	return k->key && k->len && k->len <= BETRKV_KEY_MAX ? 0 : -EUCLEAN;
+	len = le16_to_cpu(l);
+	key = nf_take(c, len);
+	if (!key || !len || len > BETRKV_KEY_MAX)
+		return -EUCLEAN;
+	*kp = betrkv_pivot_new(key, len);
+	return *kp ? 0 : -ENOMEM;
 }
 
 static struct betrkv_msg *nf_get_msg(struct nf_cur *c, bool leaf, int *err)
@@ -262,28 +262,263 @@ static struct betrkv_msg *nf_get_msg(struct nf_cur *c, bool leaf, int *err)
 	       (*err = -ENOMEM, NULL);
 }
 
-/* Keys of segment @s must lie in [lo, hi) and rise strictly. */
-static int nf_get_seg(const u8 *buf, const struct nf_seg *seg, u32 s,
-		      const u8 uuid[16], u64 id, bool leaf,
-		      struct betrkv_msgbuf *out, const struct nf_key *lo,
-		      const struct nf_key *hi)
+/**
+ * betrkv_node_hdr_len() - the header length a node's first block announces.
+ * @buf: the node's first BETRKV_BLOCK_SIZE bytes
+ * @len: the node's length (what the indirection table records)
+ * @hdr_len: receives the header length, at most @len
+ *
+ * Return: 0, or -EUCLEAN if the length cannot be right.
+ */
+int betrkv_node_hdr_len(const u8 *buf, u32 len, u32 *hdr_len)
 {
-	u32 off = le32_to_cpu(seg->off), len = le32_to_cpu(seg->len);
-	u32 nmsgs = le32_to_cpu(seg->nmsgs), i;
-	struct nf_cur c = { .p = (u8 *)buf + off, .left = len };
-	struct betrkv_msg *m, *prev;
+	const struct nf_hdr *h = (const struct nf_hdr *)buf;
+
+	if (len < BETRKV_BLOCK_SIZE)
+		return -EUCLEAN;
+	*hdr_len = le32_to_cpu(h->hdr_len);
+	return *hdr_len < sizeof(*h) || *hdr_len > len ? -EUCLEAN : 0;
+}
+
+static int nf_hdr_fields(const struct nf_hdr *raw, u32 len, u64 id,
+			 struct betrkv_node_hdr *h)
+{
+	u32 nchildren = le32_to_cpu(raw->nchildren);
+
+	h->id = le64_to_cpu(raw->id);
+	h->height = le32_to_cpu(raw->height);
+	h->nsegs = le32_to_cpu(raw->nsegs);
+	h->hdr_len = le32_to_cpu(raw->hdr_len);
+	h->total_len = le32_to_cpu(raw->total_len);
+	if (h->id != id || h->total_len != len || h->height > 64 || raw->pad)
+		return -EUCLEAN;
+	if (h->height)
+		return nchildren < 1 || nchildren > BETRKV_FANOUT_MAX ||
+		       h->nsegs != nchildren ? -EUCLEAN : 0;
+	return nchildren || h->nsegs > BETRKV_NODE_SLOTS ? -EUCLEAN : 0;
+}
+
+/* One allocation: the header, then children, bounds and segments. */
+static struct betrkv_node_hdr *nf_hdr_alloc(u32 nsegs)
+{
+	struct betrkv_node_hdr *h;
+
+	h = kzalloc(sizeof(*h) + nsegs * (sizeof(*h->children) +
+					  sizeof(*h->bounds) + sizeof(*h->segs)),
+		    GFP_KERNEL);
+	if (!h)
+		return NULL;
+	h->children = (u64 *)(h + 1);
+	h->bounds = (struct betrkv_pivot **)(h->children + nsegs);
+	h->segs = (struct betrkv_seg_ref *)(h->bounds + nsegs);
+	return h;
+}
+
+/* Bounds rise strictly; internal nodes never have child 0. */
+static int nf_get_tables(struct nf_cur *c, struct betrkv_node_hdr *h)
+{
+	u32 nbounds = h->height ? h->nsegs - 1 : h->nsegs, i;
+	struct betrkv_pivot **b = h->bounds;
+	const struct nf_seg *segs;
+	const void *p;
+	__le64 child;
 	int err;
 
-	if (le32_to_cpu(seg->csum) != nf_seg_csum(uuid, id, s, c.p, len))
+	for (i = 0; h->height && i < h->nsegs; i++) {
+		p = nf_take(c, sizeof(child));
+		if (!p)
+			return -EUCLEAN;
+		memcpy(&child, p, sizeof(child));
+		h->children[i] = le64_to_cpu(child);
+		if (!h->children[i])
+			return -EUCLEAN;
+	}
+	for (i = 0; h->height && i < nbounds; i++) {
+		err = nf_get_key(c, &b[i]);
+		if (err)
+			return err;
+	}
+	segs = nf_take(c, h->nsegs * sizeof(*segs));
+	if (!segs)
 		return -EUCLEAN;
-	for (i = 0; i < nmsgs; i++) {
-		m = nf_get_msg(&c, leaf, &err);
+	for (i = 0; i < h->nsegs; i++) {
+		h->segs[i].off = le32_to_cpu(segs[i].off);
+		h->segs[i].len = le32_to_cpu(segs[i].len);
+		h->segs[i].nmsgs = le32_to_cpu(segs[i].nmsgs);
+		h->segs[i].csum = le32_to_cpu(segs[i].csum);
+	}
+	for (i = 0; !h->height && i < nbounds; i++) {
+		err = nf_get_key(c, &b[i]);
+		if (err)
+			return err;
+	}
+	for (i = 1; i < nbounds; i++)
+		if (betrkv_key_cmp(b[i - 1]->key, b[i - 1]->len,
+				   b[i]->key, b[i]->len) >= 0)
+			return -EUCLEAN;
+	return c->left ? -EUCLEAN : 0;
+}
+
+/* Segments lie in order right after the header, without gaps or overlap. */
+static int nf_check_segs(const struct betrkv_node_hdr *h)
+{
+	u32 s, end = h->hdr_len;
+
+	for (s = 0; s < h->nsegs; s++) {
+		if (h->segs[s].off != end || h->segs[s].len > h->total_len - end ||
+		    (!h->height && !h->segs[s].nmsgs))
+			return -EUCLEAN;
+		end += h->segs[s].len;
+	}
+	return 0;
+}
+
+/**
+ * betrkv_node_hdr_decode() - check and parse a node's header alone.
+ * @buf: the node's first bytes, as many as betrkv_node_hdr_len() said
+ * @len: the node's length (what the indirection table records)
+ * @uuid: the store's UUID
+ * @blocknr: the block the node was read from
+ * @id: the node ID the indirection table maps there
+ * @hp: receives the header (free it with betrkv_node_hdr_free())
+ * @why: receives a static reason on failure
+ *
+ * Return: 0, -EUCLEAN for any checksum or structural error, or -ENOMEM.
+ */
+int betrkv_node_hdr_decode(const u8 *buf, u32 len, const u8 uuid[16],
+			   u64 blocknr, u64 id, struct betrkv_node_hdr **hp,
+			   const char **why)
+{
+	struct betrkv_node_hdr fields, *h;
+	struct nf_cur c;
+	u32 hdr_len;
+	int err;
+
+	*why = "malformed header";
+	if (betrkv_node_hdr_len(buf, len, &hdr_len))
+		return -EUCLEAN;
+	if (betrkv_block_check(buf, hdr_len, BETRKV_BLOCK_NODE, blocknr, uuid, why))
+		return -EUCLEAN;
+	*why = "bad node header fields";
+	if (nf_hdr_fields((const struct nf_hdr *)buf, len, id, &fields))
+		return -EUCLEAN;
+	h = nf_hdr_alloc(fields.nsegs);
+	if (!h)
+		return -ENOMEM;
+	fields.children = h->children;
+	fields.bounds = h->bounds;
+	fields.segs = h->segs;
+	*h = fields;
+	c = (struct nf_cur){ .p = (u8 *)buf + sizeof(struct nf_hdr),
+			     .left = hdr_len - sizeof(struct nf_hdr) };
+	*why = "bad node header tables";
+	err = nf_get_tables(&c, h) ?: nf_check_segs(h);
+	if (err) {
+		betrkv_node_hdr_free(h);
+		return err;
+	}
+	*hp = h;
+	return 0;
+}
+
+void betrkv_node_hdr_free(struct betrkv_node_hdr *h)
+{
+	u32 i;
+
+	if (!h)
+		return;
+	for (i = 0; i < h->nsegs; i++)
+		kfree(h->bounds[i]);
+	kfree(h);
+}
+
+/* Memory the header takes. */
+u64 betrkv_node_hdr_mem(const struct betrkv_node_hdr *h)
+{
+	u64 mem = sizeof(*h) + h->nsegs * (sizeof(*h->children) +
+					   sizeof(*h->bounds) + sizeof(*h->segs));
+	u32 i;
+
+	for (i = 0; i < h->nsegs; i++)
+		if (h->bounds[i])
+			mem += sizeof(*h->bounds[i]) + h->bounds[i]->len;
+	return mem;
+}
+
+/**
+ * betrkv_node_hdr_route() - the segment that may hold @key.
+ * @h: the header
+ * @key: the key
+ * @klen: its length
+ *
+ * Return: the child index of an internal node; the run of a leaf, or -1
+ * if @key lies below the leaf's smallest key (or the leaf is empty).
+ */
+int betrkv_node_hdr_route(const struct betrkv_node_hdr *h, const u8 *key,
+			  u32 klen)
+{
+	if (h->height)
+		return betrkv_pivots_index(h->bounds, h->nsegs - 1, key, klen);
+	if (!h->nsegs || betrkv_key_cmp(key, klen, h->bounds[0]->key,
+					h->bounds[0]->len) < 0)
+		return -1;
+	return betrkv_pivots_index(h->bounds + 1, h->nsegs - 1, key, klen);
+}
+
+/*
+ * Keys of segment @s lie in [lo, hi) and rise strictly; a leaf's run starts
+ * with its key in the header.
+ */
+static void nf_seg_range(const struct betrkv_node_hdr *h, u32 s,
+			 const struct betrkv_pivot **lo,
+			 const struct betrkv_pivot **hi)
+{
+	if (h->height) {
+		*lo = s ? h->bounds[s - 1] : NULL;
+		*hi = s + 1 < h->nsegs ? h->bounds[s] : NULL;
+	} else {
+		*lo = h->bounds[s];
+		*hi = s + 1 < h->nsegs ? h->bounds[s + 1] : NULL;
+	}
+}
+
+static bool nf_in_range(const struct betrkv_msg *m, const struct betrkv_pivot *lo,
+			const struct betrkv_pivot *hi)
+{
+	return (!lo || betrkv_msg_cmp(m, lo->key, lo->len) >= 0) &&
+	       (!hi || betrkv_msg_cmp(m, hi->key, hi->len) < 0);
+}
+
+/**
+ * betrkv_node_seg_decode() - check and parse one segment of a node.
+ * @h: the node's header
+ * @uuid: the store's UUID
+ * @s: the segment's index, below @h->nsegs
+ * @seg: its @h->segs[s].len bytes
+ * @out: the messages are appended here; they must sort after any there
+ *
+ * Return: 0, -EUCLEAN for any checksum or structural error, or -ENOMEM.
+ */
+int betrkv_node_seg_decode(const struct betrkv_node_hdr *h, const u8 uuid[16],
+			   u32 s, const u8 *seg, struct betrkv_msgbuf *out)
+{
+	const struct betrkv_seg_ref *ref = &h->segs[s];
+	struct nf_cur c = { .p = (u8 *)seg, .left = ref->len };
+	const struct betrkv_pivot *lo, *hi;
+	struct betrkv_msg *m, *prev;
+	u32 i, first = out->n;
+	int err;
+
+	if (ref->csum != nf_seg_csum(uuid, h->id, s, seg, ref->len))
+		return -EUCLEAN;
+	nf_seg_range(h, s, &lo, &hi);
+	for (i = 0; i < ref->nmsgs; i++) {
+		m = nf_get_msg(&c, !h->height, &err);
 		if (!m)
 			return err;
 		prev = out->n ? out->msgs[out->n - 1] : NULL;
 		if ((prev && betrkv_msg_cmp(prev, m->data, m->klen) >= 0) ||
-		    (lo->key && betrkv_msg_cmp(m, lo->key, lo->len) < 0) ||
-		    (hi->key && betrkv_msg_cmp(m, hi->key, hi->len) >= 0)) {
+		    !nf_in_range(m, lo, hi)) {
 			kfree(m);
 			return -EUCLEAN;
 		}
@@ -291,97 +526,59 @@ static int nf_get_seg(const u8 *buf, const struct nf_seg *seg, u32 s,
 		if (err)
 			return err;
 	}
+	if (!h->height && (out->n == first ||
+			   betrkv_msg_cmp(out->msgs[first], lo->key, lo->len)))
+		return -EUCLEAN;
 	return c.left ? -EUCLEAN : 0;
 }
 
-/*
- * Segments lie in order right after the header, without gaps or overlap,
- * and only zeros follow the last one: the encoding is canonical.
- */
-static int nf_check_segs(const u8 *buf, const struct nf_seg *segs, u32 nsegs,
-			 u32 hdr_len, u32 total)
+/* Only zeros follow the last segment: the encoding is canonical. */
+static int nf_check_padding(const u8 *buf, const struct betrkv_node_hdr *h)
 {
-	u32 s, end = hdr_len;
+	u32 end = h->nsegs ? h->segs[h->nsegs - 1].off + h->segs[h->nsegs - 1].len
+			   : h->hdr_len;
 
-	for (s = 0; s < nsegs; s++) {
-		u32 off = le32_to_cpu(segs[s].off), len = le32_to_cpu(segs[s].len);
-
-		if (off != end || len > total - off)
-			return -EUCLEAN;
-		end = off + len;
-	}
-	for (; end < total; end++)
+	for (; end < h->total_len; end++)
 		if (buf[end])
 			return -EUCLEAN;
 	return 0;
 }
 
-static int nf_get_internal(struct betrkv_node *n, struct nf_cur *c,
-			   struct nf_key *pivots)
+/* The node @h describes, its pivots taken from @h. */
+static int nf_node_from_hdr(struct betrkv_node_hdr *h, const u8 *buf,
+			    const u8 uuid[16], struct betrkv_node **np)
 {
-	const void *p;
-	__le64 child;
-	u32 i;
-
-	for (i = 0; i < n->nchildren; i++) {
-		p = nf_take(c, sizeof(child));
-		if (!p)
-			return -EUCLEAN;
-		memcpy(&child, p, sizeof(child));
-		n->children[i] = le64_to_cpu(child);
-		if (!n->children[i])
-			return -EUCLEAN;
-	}
-	for (i = 0; i + 1 < n->nchildren; i++) {
-		if (nf_get_key(c, &pivots[i]) ||
-		    (i && betrkv_key_cmp(pivots[i - 1].key, pivots[i - 1].len,
-					 pivots[i].key, pivots[i].len) >= 0))
-			return -EUCLEAN;
-		n->pivots[i] = betrkv_pivot_new(pivots[i].key, pivots[i].len);
-		if (!n->pivots[i])
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-static int nf_get_body(struct betrkv_node *n, const u8 *buf, struct nf_cur *c,
-		       u32 nsegs, const u8 uuid[16], struct nf_key *keys)
-{
-	const struct nf_seg *segs = nf_take(c, nsegs * sizeof(*segs));
-	bool leaf = betrkv_node_is_leaf(n);
-	struct nf_key none = { 0 };
-	u32 s, first;
+	struct betrkv_node *n = betrkv_node_alloc(h->id, h->height);
+	u32 s;
 	int err;
 
-	if (!segs)
-		return -EUCLEAN;
-	for (s = 0; leaf && s < nsegs; s++)
-		if (nf_get_key(c, &keys[s]))
-			return -EUCLEAN;
-	if (c->left || nf_check_segs(buf, segs, nsegs,
-				     le32_to_cpu(((struct nf_hdr *)buf)->hdr_len),
-				     le32_to_cpu(((struct nf_hdr *)buf)->total_len)))
-		return -EUCLEAN;
-	for (s = 0; s < nsegs; s++) {
-		first = n->entries.n;
-		err = leaf ?
-		      nf_get_seg(buf, &segs[s], s, uuid, n->id, true, &n->entries,
-				 &none, &none) :
-		      nf_get_seg(buf, &segs[s], s, uuid, n->id, false, &n->bufs[s],
-				 s ? &keys[s - 1] : &none,
-				 s + 1 < nsegs ? &keys[s] : &none);
-		if (err)
-			return err;
-		if (leaf && (n->entries.n == first ||
-			     betrkv_msg_cmp(n->entries.msgs[first], keys[s].key,
-					    keys[s].len)))
-			return -EUCLEAN;
+	if (!n)
+		return -ENOMEM;
+	if (h->height) {
+		n->nchildren = h->nsegs;
+		memcpy(n->children, h->children, h->nsegs * sizeof(*n->children));
 	}
+	for (s = 0; s < h->nsegs; s++) {
+		err = betrkv_node_seg_decode(h, uuid, s, buf + h->segs[s].off,
+					     h->height ? &n->bufs[s] : &n->entries);
+		if (err) {
+			betrkv_node_free(n);
+			return err;
+		}
+	}
+	/* The pivots bound the segments above: take them only now. */
+	if (h->height) {
+		for (s = 0; s + 1 < h->nsegs; s++) {
+			n->pivots[s] = h->bounds[s];
+			h->bounds[s] = NULL;
+		}
+	}
+	*np = n;
 	return 0;
 }
 
 /**
- * betrkv_node_decode() - check and parse a node read from disk.
+ * betrkv_node_decode() - check and parse a whole node read from disk.
  * @buf: the bytes read
  * @len: how many (the length the indirection table records)
  * @uuid: the store's UUID
@@ -395,48 +592,14 @@ static int nf_get_body(struct betrkv_node *n, const u8 *buf, struct nf_cur *c,
 int betrkv_node_decode(const u8 *buf, u32 len, const u8 uuid[16], u64 blocknr,
 		       u64 id, struct betrkv_node **np, const char **why)
 {
-	const struct nf_hdr *h = (const struct nf_hdr *)buf;
-	struct nf_key *keys = NULL;
-	struct betrkv_node *n = NULL;
-	u32 hdr_len, nsegs, nchildren, height;
-	struct nf_cur c;
-	int err = -EUCLEAN;
+	struct betrkv_node_hdr *h;
+	int err;
 
-	*why = "malformed header";
-	if (len < BETRKV_BLOCK_SIZE)
-		return -EUCLEAN;
-	hdr_len = le32_to_cpu(h->hdr_len);
-	if (hdr_len < sizeof(*h) || hdr_len > len || le32_to_cpu(h->total_len) != len)
-		return -EUCLEAN;
-	if (betrkv_block_check(buf, hdr_len, BETRKV_BLOCK_NODE, blocknr, uuid, why))
-		return -EUCLEAN;
-	height = le32_to_cpu(h->height);
-	nchildren = le32_to_cpu(h->nchildren);
-	nsegs = le32_to_cpu(h->nsegs);
-	*why = "bad node header fields";
-	if (le64_to_cpu(h->id) != id || height > 64 || h->pad ||
-	    (height ? nchildren < 1 || nchildren > BETRKV_FANOUT_MAX ||
-		      nsegs != nchildren
-		    : nchildren || nsegs > BETRKV_NODE_SLOTS))
-		return -EUCLEAN;
-	n = betrkv_node_alloc(id, height);
-	keys = kcalloc(BETRKV_NODE_SLOTS, sizeof(*keys), GFP_KERNEL);
-	err = -ENOMEM;
-	if (!n || !keys)
-		goto fail;
-	n->nchildren = nchildren;
-	c = (struct nf_cur){ .p = (u8 *)buf + sizeof(*h), .left = hdr_len - sizeof(*h) };
-	*why = "bad node contents";
-	err = height ? nf_get_internal(n, &c, keys) : 0;
-	if (!err)
-		err = nf_get_body(n, buf, &c, nsegs, uuid, keys);
+	err = betrkv_node_hdr_decode(buf, len, uuid, blocknr, id, &h, why);
 	if (err)
-		goto fail;
-	kfree(keys);
-	*np = n;
-	return 0;
-fail:
-	kfree(keys);
-	betrkv_node_free(n);
+		return err;
+	*why = "bad node contents";
+	err = nf_check_padding(buf, h) ?: nf_node_from_hdr(h, buf, uuid, np);
+	betrkv_node_hdr_free(h);
 	return err;
 }

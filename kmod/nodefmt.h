@@ -13,8 +13,8 @@
  *            each a sequence of messages with its own crc32c, salted with
  *            the UUID, the node ID and the segment's index
  *
- * So a reader can check and use the header alone and then any one segment:
- * a point query need not read the whole node.  Every length, offset and
+ * So a reader can check and use the header alone (struct betrkv_node_hdr)
+ * and then any one segment: a point query need not read the whole node.  Every length, offset and
  * count read from disk is bounded before use; any inconsistency is
  * -EUCLEAN.
  */
@@ -23,9 +23,45 @@
 
 #include "node.h"
 
+/* Where a segment lies in the node and how to check it. */
+struct betrkv_seg_ref {
+	u32 off;
+	u32 len;
+	u32 nmsgs;
+	u32 csum;
+};
+
+/*
+ * A node's checked header: enough to route a key to its segment and to read
+ * and check that segment alone.  @bounds are the keys between segments: an
+ * internal node's pivots (nsegs - 1 of them); a leaf's first key of every
+ * run (nsegs), where the key of run 0 is the leaf's smallest.
+ */
+struct betrkv_node_hdr {
+	u64 id;
+	u32 height;
+	u32 nsegs;
+	u32 hdr_len;
+	u32 total_len;
+	u64 *children;				/* internal: [nsegs] */
+	struct betrkv_pivot **bounds;
+	struct betrkv_seg_ref *segs;		/* [nsegs] */
+};
+
 int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],
 		       u64 blocknr, u8 *buf, u32 cap, u32 *len);
 int betrkv_node_decode(const u8 *buf, u32 len, const u8 uuid[16], u64 blocknr,
 		       u64 id, struct betrkv_node **np, const char **why);
+
+int betrkv_node_hdr_len(const u8 *buf, u32 len, u32 *hdr_len);
+int betrkv_node_hdr_decode(const u8 *buf, u32 len, const u8 uuid[16],
+			   u64 blocknr, u64 id, struct betrkv_node_hdr **hp,
+			   const char **why);
+void betrkv_node_hdr_free(struct betrkv_node_hdr *h);
+u64 betrkv_node_hdr_mem(const struct betrkv_node_hdr *h);
+int betrkv_node_hdr_route(const struct betrkv_node_hdr *h, const u8 *key,
+			  u32 klen);
+int betrkv_node_seg_decode(const struct betrkv_node_hdr *h, const u8 uuid[16],
+			   u32 s, const u8 *seg, struct betrkv_msgbuf *out);
 
 #endif /* BETRKV_NODEFMT_H */

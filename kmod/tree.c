@@ -363,33 +363,21 @@ int betrkv_tree_apply(struct betrkv_tree *t, struct betrkv_msgbuf *msgs)
 int betrkv_tree_get(struct betrkv_tree *t, const u8 *key, u32 klen,
 		    struct betrkv_msg **out)
 {
-	const struct betrkv_msg *m = NULL;
-	struct betrkv_node *n;
+	struct betrkv_msg *m = NULL;
 	u64 id = t->root;
-	int err = -ENOENT;
+	int err;
 
-	while (id) {
-		u32 i = 0;
-
-		err = betrkv_cache_get(t->cache, id, &n);
+	while (id && !m) {
+		err = betrkv_cache_find(t->cache, id, key, klen, &m, &id);
 		if (err)
 			return err;
-		if (betrkv_node_is_leaf(n)) {
-			m = betrkv_msgbuf_find(&n->entries, key, klen);
-			id = 0;
-		} else {
-			i = betrkv_node_child_index(n, key, klen);
-			m = betrkv_msgbuf_find(&n->bufs[i], key, klen);
-			id = m ? 0 : n->children[i];
-		}
-		err = -ENOENT;
-		if (m && m->type == BETRKV_OP_PUT) {
-			*out = betrkv_msg_dup(m);
-			err = *out ? 0 : -ENOMEM;
-		}
-		betrkv_cache_put(t->cache, n);
 	}
-	return err;
+	if (m && m->type == BETRKV_OP_PUT) {
+		*out = m;
+		return 0;
+	}
+	kfree(m);
+	return -ENOENT;
 }
 
 static bool below_hi(const struct betrkv_range *r, const struct betrkv_msg *m)

@@ -6,7 +6,9 @@
  * XORed onto a valid leaf or internal node; and whether the header is then
  * re-sealed (a valid header checksum for whatever it says), so the fuzzer
  * reaches the parsing of pivots, the segment table and the leaf index.  A
- * node that decodes must encode to the same bytes.
+ * node that decodes must encode to the same bytes, and reading it the way a
+ * point query does (the header, then each segment alone) must give the same
+ * messages.
  */
 #include <stdlib.h>
 
@@ -54,6 +56,55 @@ static struct betrkv_node *sample(bool leaf)
 	return n;
 }
 
+static bool same_msgs(const struct betrkv_msgbuf *a, const struct betrkv_msgbuf *b)
+{
+	u32 i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (a->msgs[i]->type != b->msgs[i]->type ||
+		    a->msgs[i]->klen != b->msgs[i]->klen ||
+		    a->msgs[i]->vlen != b->msgs[i]->vlen ||
+		    memcmp(a->msgs[i]->data, b->msgs[i]->data,
+			   a->msgs[i]->klen + a->msgs[i]->vlen))
+			return false;
+	return true;
+}
+
+/*
+ * Header and segments one by one; with a whole node @n to compare against,
+ * they must decode and match it.
+ */
+static void check_partial(const u8 *buf, u32 len, const struct betrkv_node *n)
+{
+	struct betrkv_node_hdr *h;
+	struct betrkv_msgbuf seg, all;
+	const char *why;
+	u32 s;
+	int err;
+
+	if (betrkv_node_hdr_decode(buf, len, uuid, 3, 7, &h, &why)) {
+		if (n)
+			abort();
+		return;
+	}
+	betrkv_msgbuf_init(&all);
+	for (s = 0; s < h->nsegs; s++) {
+		betrkv_msgbuf_init(&seg);
+		err = betrkv_node_seg_decode(h, uuid, s, buf + h->segs[s].off, &seg);
+		if (n && (err || (h->height && !same_msgs(&seg, &n->bufs[s]))))
+			abort();
+		if (n && !h->height)
+			betrkv_msgbuf_concat(&all, &seg);
+		betrkv_msgbuf_free(&seg);
+	}
+	if (n && !h->height && !same_msgs(&all, &n->entries))
+		abort();
+	betrkv_msgbuf_free(&all);
+	betrkv_node_hdr_free(h);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -84,8 +135,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (hdr_len >= 48 && hdr_len <= len)
 			betrkv_block_seal(buf, hdr_len, BETRKV_BLOCK_NODE, 3, uuid);
 	}
-	if (betrkv_node_decode(buf, len, uuid, 3, 7, &n, &why))
+	if (betrkv_node_decode(buf, len, uuid, 3, 7, &n, &why)) {
+		check_partial(buf, len, NULL);
 		return 0;
+	}
+	check_partial(buf, len, n);
 	if (betrkv_node_encode(n, uuid, 3, again, sizeof(again), &again_len) ||
 	    again_len != len || memcmp(buf, again, len))
 		abort();

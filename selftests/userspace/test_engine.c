@@ -216,4 +216,31 @@ TEST_F_TIMEOUT(engine, model, 300)
 	check_all(_metadata, self);
 }
 
+/*
+ * A point query on a cold cache reads a node's header and one segment, not
+ * the whole node; a scan afterwards still sees everything.
+ */
+TEST_F_TIMEOUT(engine, point_reads, 120)
+{
+	struct betrkv_engine_stats st;
+	u64 bytes_before, gets = 4000;
+	u32 i;
+
+	for (i = 0; i < NKEYS; i++)
+		do_put(_metadata, self, i);
+	reopen(_metadata, self);
+	betrkv_engine_stats(self->e, &st);
+	bytes_before = st.cache.node_bytes_read;
+	for (i = 0; i < gets; i++)
+		check_get(_metadata, self, rng_below(&self->rng, NKEYS));
+	betrkv_engine_stats(self->e, &st);
+	TH_LOG("%llu gets: %llu misses, %llu reads, %llu bytes read (node size %u)",
+	       gets, st.cache.misses, st.cache.node_reads,
+	       st.cache.node_bytes_read - bytes_before, st.node_size);
+	EXPECT_GT(st.cache.misses, gets / 2);
+	EXPECT_LT(st.cache.node_bytes_read - bytes_before,
+		  st.cache.misses * st.node_size / 4);
+	check_all(_metadata, self);
+}
+
 TEST_HARNESS_MAIN
