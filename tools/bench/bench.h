@@ -31,8 +31,21 @@ struct engine_config {
 	unsigned int threads;	/* threads that will call in at once */
 };
 
+/* A field of struct engine_stats that the engine does not keep. */
+#define STAT_UNKNOWN	UINT64_MAX
+
+/*
+ * The driver sets every field to STAT_UNKNOWN before calling stats(),
+ * which fills in those the engine keeps.
+ */
 struct engine_stats {
 	uint64_t bytes_written;	/* bytes the engine wrote to its storage */
+	uint64_t bytes_read;	/* bytes the engine read from its storage */
+	/*
+	 * The most bytes its cache has held since the engine was opened, or,
+	 * where it keeps no peak, the bytes the cache holds now.
+	 */
+	uint64_t cache_high_water;
 };
 
 struct engine;

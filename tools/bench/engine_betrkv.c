@@ -141,6 +141,10 @@ static int bk_sync(struct engine *b)
 	return betrkv_engine_sync(b->e, NULL);
 }
 
+/*
+ * Reads: the nodes' (whole nodes, headers and segments).  The engine
+ * reads its superblock, indirection table and journal only at open.
+ */
 static int bk_stats(struct engine *b, struct engine_stats *st)
 {
 	struct betrkv_engine_stats s;
@@ -148,6 +152,8 @@ static int bk_stats(struct engine *b, struct engine_stats *st)
 	betrkv_engine_stats(b->e, &s);
 	st->bytes_written = s.cache.node_bytes_written + s.journal.bytes_written +
 			    s.itable_bytes_written + s.sb_writes * BETRKV_BLOCK_SIZE;
+	st->bytes_read = s.cache.node_bytes_read;
+	st->cache_high_water = s.cache.high_water;
 	return 0;
 }
 

@@ -97,10 +97,13 @@ static int kb_stats(struct engine *k, struct engine_stats *st)
 	struct betrkv_stats_args s;
 	int err = betrkv_stats(k->s, &s);
 
-	if (!err)
-		st->bytes_written = s.node_bytes_written + s.journal_bytes_written +
-				    s.itable_bytes_written + s.sb_writes * BETRKV_BLOCK_SIZE;
-	return err;
+	if (err)
+		return err;
+	st->bytes_written = s.node_bytes_written + s.journal_bytes_written +
+			    s.itable_bytes_written + s.sb_writes * BETRKV_BLOCK_SIZE;
+	st->bytes_read = s.node_bytes_read;
+	st->cache_high_water = s.cache_high_water;
+	return 0;
 }
 
 static void kb_close(struct engine *k)

@@ -66,13 +66,13 @@ summary() {
 	}
 	$5 == "all" {
 		k = $3 SUBSEP $2 SUBSEP $4
-		thr[k] = $7; sync[k] = $8; runs[k]++; bad[k] += $25
-		for (c = 11; c <= 24; c++)
+		thr[k] = $7; sync[k] = $8; runs[k]++; bad[k] += $29
+		for (c = 11; c <= 28; c++)
 			v[k, c] = v[k, c] " " $c
 	}
 	END {
-		print "| engine | dist | phase | thr | sync | runs | ops/s | p50 us | p99 us | p99.9 us | WA dev | WA proc | WA eng | cgroup peak MB | bad |"
-		print "|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+		print "| engine | dist | phase | thr | sync | runs | ops/s | p50 us | p99 us | p99.9 us | WA dev | WA proc | WA eng | read KB/op | cgroup peak MB | cache hw MB | bad |"
+		print "|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 		ne = split(engines, E, " "); nd = split(dists, D, " ")
 		np = split("load a b c sync", P, " ")
 		for (e = 1; e <= ne; e++) for (d = 1; d <= nd; d++)
@@ -81,8 +81,8 @@ summary() {
 			if (!(k in runs))
 				continue
 			printf "| %s | %s | %s | %s | %s | %d", E[e], D[d], P[p], thr[k], sync[k], runs[k]
-			split("11 12 13 14 18 20 22 24", C, " ")
-			for (i = 1; i <= 8; i++)
+			split("11 12 13 14 18 20 22 24 27 28", C, " ")
+			for (i = 1; i <= 10; i++)
 				printf " | %s", (v[k, C[i]] ~ /-/) ? "-" : median(v[k, C[i]])
 			printf " | %d |\n", bad[k]
 		}

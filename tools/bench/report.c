@@ -3,12 +3,20 @@
  * betrkv-bench: result lines.
  *
  * One line per phase (op "all"), and with --per-op one more per operation
- * type that ran.  The sequential phases (load, verify, delete) have no key
- * distribution: "seq".  Latencies are in microseconds, sizes in MiB; write
- * amplification is bytes written over user bytes (keys + values):
- * wa_dev from the block device's sectors written, wa_proc from this
- * process's write_bytes, wa_eng from the engine's own statistics.  "-"
- * marks what is unknown or meaningless (no device, no writes).
+ * type that ran (latencies only).  The sequential phases (load, verify,
+ * delete) have no key distribution: "seq".  Latencies are in
+ * microseconds, sizes in MiB; write amplification is bytes written over
+ * user bytes (keys + values): wa_dev from the block device's sectors
+ * written, wa_proc from this process's write_bytes, wa_eng from the
+ * engine's own statistics.  Reads: rd_MB from this process's read_bytes
+ * (storage reads; the page cache's hits are not in it), rd_KB_op the same
+ * in KiB per operation of the phase, eng_rd_MB from the engine's own
+ * statistics.  cache_hw_MB: the engine's cache at the end of the phase:
+ * its high-water mark since the engine was opened where the engine keeps
+ * one (betrkv; betrkv-kernel: since the store was bound), else its size
+ * then (RocksDB's block cache usage); LMDB has no cache of its own.  "-"
+ * marks what is unknown or meaningless (no device, no writes, no
+ * operations, what the engine does not count).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,7 +27,8 @@
 enum col {
 	C_ENGINE, C_PHASE, C_OP, C_DIST, C_THR, C_SYNC, C_OPS, C_SECS,
 	C_RATE, C_P50, C_P99, C_P999, C_MAX, C_USER, C_DEV, C_WA_DEV,
-	C_PROC, C_WA_PROC, C_ENG, C_WA_ENG, C_RSS, C_CG, C_BAD, N_COLS
+	C_PROC, C_WA_PROC, C_ENG, C_WA_ENG, C_RD, C_RD_OP, C_ENG_RD, C_RSS,
+	C_CG, C_CACHE_HW, C_BAD, N_COLS
 };
 
 #define CELL	32
@@ -39,7 +48,9 @@ static const struct {
 	[C_DEV] = { "dev_MB", 8 },	[C_WA_DEV] = { "wa_dev", 6 },
 	[C_PROC] = { "proc_MB", 8 },	[C_WA_PROC] = { "wa_proc", 7 },
 	[C_ENG] = { "eng_MB", 8 },	[C_WA_ENG] = { "wa_eng", 6 },
-	[C_RSS] = { "rss_MB", 7 },	[C_CG] = { "cg_MB", 7 },
+	[C_RD] = { "rd_MB", 8 },	[C_RD_OP] = { "rd_KB_op", 8 },
+	[C_ENG_RD] = { "eng_rd_MB", 9 },	[C_RSS] = { "rss_MB", 7 },
+	[C_CG] = { "cg_MB", 7 },	[C_CACHE_HW] = { "cache_hw_MB", 11 },
 	[C_BAD] = { "bad", 4 },
 };
 
@@ -103,7 +114,9 @@ static void header(struct report *rep, const struct bench *b)
 			b->io.stat_path, b->io.dev);
 	else
 		fprintf(out, "# dev_MB: none (no block device under the path)\n");
-	fprintf(out, "# proc_MB: write_bytes in /proc/self/io; eng_MB: the engine's statistics\n");
+	fprintf(out, "# proc_MB, rd_MB: write_bytes, read_bytes in /proc/self/io (not the page cache's hits); rd_KB_op: KiB read per op\n");
+	fprintf(out, "# eng_MB, eng_rd_MB: bytes written, read by the engine's statistics\n");
+	fprintf(out, "# cache_hw_MB: the engine's cache, its high-water mark since open (rocksdb: block cache usage at phase end; lmdb: none)\n");
 	for (i = 0; i < N_COLS; i++)
 		snprintf(row[i], CELL, "%s", cols[i].name);
 	emit(rep, row);
@@ -126,6 +139,11 @@ static void ratio(char *buf, uint64_t num, uint64_t den, bool known)
 		snprintf(buf, CELL, "-");
 }
 
+static bool stat_known(uint64_t v)
+{
+	return v != STAT_UNKNOWN;
+}
+
 static void fill_latency(row_t row, const struct op_result *o, double secs)
 {
 	snprintf(row[C_OPS], CELL, "%" PRIu64, o->ops);
@@ -146,11 +164,17 @@ static void fill_io(row_t row, const struct bench *b,
 	ratio(row[C_WA_DEV], r->io.dev_bytes, r->user_bytes, dev);
 	mb(row[C_PROC], r->io.proc_bytes, true);
 	ratio(row[C_WA_PROC], r->io.proc_bytes, r->user_bytes, true);
-	mb(row[C_ENG], r->engine_bytes, r->have_engine_bytes);
+	mb(row[C_ENG], r->engine_bytes, stat_known(r->engine_bytes));
 	ratio(row[C_WA_ENG], r->engine_bytes, r->user_bytes,
-	      r->have_engine_bytes);
+	      stat_known(r->engine_bytes));
+	mb(row[C_RD], r->io.proc_read_bytes, true);
+	ratio(row[C_RD_OP], r->io.proc_read_bytes, r->all.ops * 1024, true);
+	mb(row[C_ENG_RD], r->engine_read_bytes,
+	   stat_known(r->engine_read_bytes));
 	mb(row[C_RSS], r->rss_peak, true);
 	mb(row[C_CG], r->cg_peak, r->have_cg_peak);
+	mb(row[C_CACHE_HW], r->cache_high_water,
+	   stat_known(r->cache_high_water));
 	snprintf(row[C_BAD], CELL, "%" PRIu64, r->bad);
 }
 

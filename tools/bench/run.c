@@ -292,17 +292,22 @@ static int engine_ready(struct bench *b, enum sync_policy sync)
 
 struct sample {
 	struct io_counters io;
-	bool have_engine_bytes;
-	uint64_t engine_bytes;
+	struct engine_stats eng;
 };
+
+static void stats_unknown(struct engine_stats *st)
+{
+	st->bytes_written = STAT_UNKNOWN;
+	st->bytes_read = STAT_UNKNOWN;
+	st->cache_high_water = STAT_UNKNOWN;
+}
 
 static void take_sample(struct bench *b, struct sample *s)
 {
-	struct engine_stats st;
-
 	io_read(&b->io, &s->io);
-	s->have_engine_bytes = b->ops->stats && !b->ops->stats(b->e, &st);
-	s->engine_bytes = s->have_engine_bytes ? st.bytes_written : 0;
+	stats_unknown(&s->eng);
+	if (b->ops->stats && b->ops->stats(b->e, &s->eng))
+		stats_unknown(&s->eng);
 }
 
 /*
@@ -396,8 +401,9 @@ static double run_workers(struct bench *b, const struct phase *p,
 	}
 	pthread_barrier_init(&start, NULL, n + 1);
 	start_workers(b, p, ws, &start);
-	pthread_barrier_wait(&start);
+	/* Before the workers are released: after, this thread may not run. */
 	t0 = now_ns();
+	pthread_barrier_wait(&start);
 	for (t = 0; t < n; t++)
 		pthread_join(ws[t].tid, NULL);
 	t1 = now_ns();
@@ -409,13 +415,22 @@ static double run_workers(struct bench *b, const struct phase *p,
 	return (t1 - t0) / 1e9;
 }
 
+static uint64_t stat_delta(uint64_t v0, uint64_t v1)
+{
+	return v0 == STAT_UNKNOWN || v1 == STAT_UNKNOWN ? STAT_UNKNOWN : v1 - v0;
+}
+
 static void phase_deltas(struct phase_result *r, const struct sample *s0,
 			 const struct sample *s1)
 {
 	r->io.dev_bytes = s1->io.dev_bytes - s0->io.dev_bytes;
 	r->io.proc_bytes = s1->io.proc_bytes - s0->io.proc_bytes;
-	r->have_engine_bytes = s0->have_engine_bytes && s1->have_engine_bytes;
-	r->engine_bytes = s1->engine_bytes - s0->engine_bytes;
+	r->io.proc_read_bytes = s1->io.proc_read_bytes - s0->io.proc_read_bytes;
+	r->engine_bytes = stat_delta(s0->eng.bytes_written,
+				     s1->eng.bytes_written);
+	r->engine_read_bytes = stat_delta(s0->eng.bytes_read,
+					  s1->eng.bytes_read);
+	r->cache_high_water = s1->eng.cache_high_water;
 	r->rss_peak = rss_peak();
 	r->have_cg_peak = cgroup_peak(&r->cg_peak);
 }

@@ -58,9 +58,11 @@ struct phase_result {
 	struct op_result all;
 	struct op_result op[N_OPS];
 	uint64_t user_bytes;		/* keys + values written */
-	struct io_counters io;		/* written during the phase */
-	bool have_engine_bytes;
-	uint64_t engine_bytes;
+	struct io_counters io;		/* written and read during the phase */
+	/* From the engine's statistics; STAT_UNKNOWN where it keeps none. */
+	uint64_t engine_bytes;		/* written during the phase */
+	uint64_t engine_read_bytes;	/* read during the phase */
+	uint64_t cache_high_water;	/* at the end of the phase */
 	uint64_t rss_peak;
 	bool have_cg_peak;
 	uint64_t cg_peak;

@@ -10,6 +10,9 @@
  * this process caused to be written, counted when a page is first dirtied
  * (a page rewritten before writeback counts once) or when direct I/O is
  * submitted; the file system's own journal writes are not in it.
+ * Process read bytes come from read_bytes there: what this process had
+ * read from storage (reads submitted to a block device, direct I/O
+ * included); reads served by the page cache are not in it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -123,6 +126,7 @@ void io_read(const struct io_source *s, struct io_counters *c)
 {
 	c->dev_bytes = dev_written(s);
 	c->proc_bytes = proc_field("/proc/self/io", "write_bytes");
+	c->proc_read_bytes = proc_field("/proc/self/io", "read_bytes");
 }
 
 /* Write text to a sysfs/procfs/cgroupfs file; async-signal-safe. */

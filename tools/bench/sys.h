@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * betrkv-bench: what the system says about the run: bytes written to the
- * device under --path and by this process, peak RSS, the page cache, and
- * the cgroup v1 memory limit.
+ * device under --path and by this process, bytes this process read from
+ * storage, peak RSS, the page cache, and the cgroup v1 memory limit.
  */
 #ifndef BENCH_SYS_H
 #define BENCH_SYS_H
@@ -19,6 +19,7 @@ struct io_source {
 struct io_counters {
 	uint64_t dev_bytes;	/* sectors written to the device * 512 */
 	uint64_t proc_bytes;	/* /proc/self/io write_bytes */
+	uint64_t proc_read_bytes; /* /proc/self/io read_bytes */
 };
 
 void io_source_init(struct io_source *s, const char *path);
