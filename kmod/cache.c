@@ -152,7 +152,8 @@ static int cache_insert(struct betrkv_cache *c, struct betrkv_node *n, bool dirt
 	return 0;
 }
 
-static void cache_remove(struct betrkv_cache *c, struct betrkv_centry *e)
+/* Take @e out of the cache and drop what it holds, but not @e itself. */
+static void cache_unlink(struct betrkv_cache *c, struct betrkv_centry *e)
 {
 	struct betrkv_centry **pp = &c->buckets[bucket_of(e->id)];
 
@@ -164,7 +165,13 @@ static void cache_remove(struct betrkv_cache *c, struct betrkv_centry *e)
 	c->count--;
 	c->ndirty -= e->dirty;
 	betrkv_node_free(e->node);
+	e->node = NULL;
 	entry_free_partial(e);
+}
+
+static void cache_remove(struct betrkv_cache *c, struct betrkv_centry *e)
+{
+	cache_unlink(c, e);
 	kfree(e);
 }
 
@@ -173,40 +180,76 @@ static u64 slot_offset(const struct betrkv_cache *c, u32 slot)
 	return c->nodes_offset + (u64)slot * c->node_size;
 }
 
-/* Write a dirty node to a fresh slot and point its ID there. */
-static int cache_writeback(struct betrkv_cache *c, struct betrkv_centry *e)
+/*
+ * Start writing @e (dirty) to a fresh slot: encode it into @buf.  It is
+ * clean from now on, as far as later changes go; a failed write makes it
+ * dirty again.
+ */
+static int write_begin(struct betrkv_cache *c, struct betrkv_centry *e, u8 *buf,
+		       struct betrkv_cache_write *w)
 {
-	u32 slot, len;
 	int err;
 
 	if (c->read_only)
 		return -EROFS;
 	if (c->write_err)
 		return c->write_err;
-	err = betrkv_itable_alloc(c->itable, &slot);
+	err = betrkv_itable_alloc(c->itable, &w->slot);
 	if (err)
 		return err;
-	err = betrkv_node_encode(e->node, c->uuid,
-				 slot_offset(c, slot) / BETRKV_BLOCK_SIZE,
-				 c->iobuf, c->node_size, &len);
-	if (!err)
-		err = betrkv_dev_write(c->dev, slot_offset(c, slot), c->iobuf, len, 0);
-	if (!err)
-		err = betrkv_itable_map(c->itable, e->node->id, slot, len);
+	w->off = slot_offset(c, w->slot);
+	err = betrkv_node_encode(e->node, c->uuid, w->off / BETRKV_BLOCK_SIZE,
+				 buf, c->node_size, &w->len);
 	if (err) {
-		betrkv_itable_release(c->itable, slot);
-		if (err == -EIO) {
-			c->write_err = err;
-			pr_err("%s: node write failed: the store stops writing\n",
-			       betrkv_dev_name(c->dev));
-		}
+		betrkv_itable_release(c->itable, w->slot);
 		return err;
 	}
+	w->e = e;
+	w->for_cp = e->cp_pending;
+	c->npending -= e->cp_pending;
+	e->cp_pending = false;
 	e->dirty = false;
 	c->ndirty--;
-	c->stats.node_writes++;
-	c->stats.node_bytes_written += len;
 	return 0;
+}
+
+/* Point the node's ID at its new copy, or undo write_begin() after @err. */
+static int write_end(struct betrkv_cache *c, struct betrkv_cache_write *w, int err)
+{
+	struct betrkv_centry *e = w->e;
+	unsigned int maps = (w->for_cp ? BETRKV_ITABLE_FROZEN : 0) |
+			    (e->freed ? 0 : BETRKV_ITABLE_LIVE);
+
+	if (!err)
+		err = betrkv_itable_map(c->itable, e->id, w->slot, w->len, maps);
+	if (!err) {
+		c->stats.node_writes++;
+		c->stats.node_bytes_written += w->len;
+		return 0;
+	}
+	betrkv_itable_release(c->itable, w->slot);
+	if (err == -EIO && !c->write_err) {
+		c->write_err = err;
+		pr_err("%s: node write failed: the store stops writing\n",
+		       betrkv_dev_name(c->dev));
+	}
+	if (!e->freed && !e->dirty) {
+		e->dirty = true;
+		c->ndirty++;
+	}
+	return err;
+}
+
+/* Write a dirty node to a fresh slot and point its ID there, now. */
+static int cache_writeback(struct betrkv_cache *c, struct betrkv_centry *e)
+{
+	struct betrkv_cache_write w;
+	int err = write_begin(c, e, c->iobuf, &w);
+
+	if (err)
+		return err;
+	err = betrkv_dev_write(c->dev, w.off, c->iobuf, w.len, 0);
+	return write_end(c, &w, err);
 }
 
 /* Evict unpinned nodes from the cold end until within the budget. */
@@ -465,12 +508,31 @@ void betrkv_cache_put(struct betrkv_cache *c, struct betrkv_node *n)
 	cache_shrink(c);
 }
 
-void betrkv_cache_dirty(struct betrkv_cache *c, struct betrkv_node *n)
+/**
+ * betrkv_cache_dirty() - a pinned node is about to change.
+ * @c: the cache
+ * @n: the node
+ *
+ * If the checkpoint in progress has yet to write @n as it is, that write
+ * happens first.
+ *
+ * Return: 0, or the error of that write (the node is then unchanged and
+ * must stay so).
+ */
+int betrkv_cache_dirty(struct betrkv_cache *c, struct betrkv_node *n)
 {
 	struct betrkv_centry *e = centry_of(n);
+	int err;
 
+	if (e->cp_pending) {
+		err = cache_writeback(c, e);
+		if (err)
+			return err;
+		c->stats.cp_forced++;
+	}
 	c->ndirty += !e->dirty;
 	e->dirty = true;
+	return 0;
 }
 
 /**
@@ -501,33 +563,171 @@ int betrkv_cache_new(struct betrkv_cache *c, u32 height, struct betrkv_node **np
 /**
  * betrkv_cache_free() - remove a pinned node from the tree for good.
  * @c: the cache
- * @n: the node; its pin is consumed
+ * @n: the node, dirtied before it was emptied; its pin is consumed
  */
 void betrkv_cache_free(struct betrkv_cache *c, struct betrkv_node *n)
 {
-	betrkv_itable_unmap(c->itable, n->id);
-	cache_remove(c, centry_of(n));
+	struct betrkv_centry *e = centry_of(n);
+
+	betrkv_itable_unmap(c->itable, e->id);
+	if (!e->writing) {
+		cache_remove(c, e);
+		return;
+	}
+	/* The checkpoint still needs the copy on its way: write_done() frees @e. */
+	cache_unlink(c, e);
+	e->freed = true;
 }
 
 /**
- * betrkv_cache_flush() - write every dirty node (for a checkpoint).
+ * betrkv_cache_checkpoint_begin() - the nodes dirty now make a checkpoint.
  * @c: the cache
+ *
+ * Each of them must be written, as it is now, before the checkpoint can be
+ * completed: by betrkv_cache_write_next() and betrkv_cache_write_done(), by
+ * betrkv_cache_write_pending(), or first thing when it is dirtied again or
+ * evicted.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int betrkv_cache_checkpoint_begin(struct betrkv_cache *c)
+{
+	struct betrkv_centry *e;
+	u64 n = 0;
+
+	c->cp_ids = kvmalloc(max(c->ndirty, 1ull) * sizeof(*c->cp_ids), GFP_KERNEL);
+	if (!c->cp_ids)
+		return -ENOMEM;
+	for (e = c->lru_head; e; e = e->next) {
+		if (!e->dirty)
+			continue;
+		e->cp_pending = true;
+		c->cp_ids[n++] = e->id;
+	}
+	c->cp_nids = n;
+	c->cp_next = 0;
+	c->npending = n;
+	return 0;
+}
+
+/**
+ * betrkv_cache_checkpoint_end() - the checkpoint is complete or abandoned.
+ * @c: the cache
+ */
+void betrkv_cache_checkpoint_end(struct betrkv_cache *c)
+{
+	struct betrkv_centry *e;
+
+	for (; c->npending && c->cp_next < c->cp_nids; c->cp_next++) {
+		e = cache_lookup(c, c->cp_ids[c->cp_next]);
+		if (e && e->cp_pending) {
+			e->cp_pending = false;
+			c->npending--;
+		}
+	}
+	kvfree(c->cp_ids);
+	c->cp_ids = NULL;
+	c->cp_nids = 0;
+}
+
+/* The next node the checkpoint still has to write, or NULL. */
+static struct betrkv_centry *next_pending(struct betrkv_cache *c)
+{
+	struct betrkv_centry *e;
+
+	for (; c->npending && c->cp_next < c->cp_nids; c->cp_next++) {
+		e = cache_lookup(c, c->cp_ids[c->cp_next]);
+		if (e && e->cp_pending)
+			return e;
+	}
+	return NULL;
+}
+
+/**
+ * betrkv_cache_checkpoint_busy() - has the checkpoint writes left to finish?
+ * @c: the cache
+ *
+ * Return: true while a node it needs is unwritten or on its way to disk.
+ */
+bool betrkv_cache_checkpoint_busy(const struct betrkv_cache *c)
+{
+	return c->npending || c->nwriting;
+}
+
+/**
+ * betrkv_cache_write_pending() - write nodes the checkpoint needs, now.
+ * @c: the cache
+ * @max: at most this many
  *
  * Return: 0 or the first error.
  */
-int betrkv_cache_flush(struct betrkv_cache *c)
+int betrkv_cache_write_pending(struct betrkv_cache *c, u64 max)
 {
 	struct betrkv_centry *e;
 	int err;
 
-	for (e = c->lru_head; e; e = e->next) {
-		if (!e->dirty)
-			continue;
+	while (max-- && (e = next_pending(c))) {
 		err = cache_writeback(c, e);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+/**
+ * betrkv_cache_write_next() - start the checkpoint's next node write.
+ * @c: the cache
+ * @buf: node_size bytes the node is encoded into
+ * @w: receives the write: submit @w->len bytes of @buf at @w->off, then
+ *     pass the result to betrkv_cache_write_done()
+ *
+ * The cache may be used (by the same lock's holders) while the write is
+ * under way; the node stays resident until it is done.
+ *
+ * Return: 0, -ENOENT if no node is left to write, or an error.
+ */
+int betrkv_cache_write_next(struct betrkv_cache *c, u8 *buf,
+			    struct betrkv_cache_write *w)
+{
+	struct betrkv_centry *e = next_pending(c);
+	int err;
+
+	if (!e)
+		return -ENOENT;
+	err = write_begin(c, e, buf, w);
+	if (err)
+		return err;
+	e->writing = true;
+	e->pins++;
+	c->nwriting++;
+	return 0;
+}
+
+/**
+ * betrkv_cache_write_done() - finish a write from betrkv_cache_write_next().
+ * @c: the cache
+ * @w: the write
+ * @err: its result
+ *
+ * Return: 0 or an error (@err, or -ENOMEM from the indirection table).
+ */
+int betrkv_cache_write_done(struct betrkv_cache *c, struct betrkv_cache_write *w,
+			    int err)
+{
+	struct betrkv_centry *e = w->e;
+
+	err = write_end(c, w, err);
+	c->nwriting--;
+	e->writing = false;
+	if (e->freed) {
+		kfree(e);
+		return err;
+	}
+	if (!--e->pins) {
+		charge(c, e);
+		cache_shrink(c);
+	}
+	return err;
 }
 
 /**

@@ -9,7 +9,9 @@
  * resident); put() unpins it.  A node is changed only between dirty() and
  * put(): dirty() tells the cache that the node's disk copy (if any) is stale,
  * so the node is written copy-on-write to a new place before it may be
- * evicted.  new() makes a pinned, dirty node under a fresh ID; free() removes
+ * evicted.  A checkpoint in progress owns the nodes that were dirty when it
+ * began: each is written as it was then, by the checkpoint's writer or, if
+ * a mutation gets to it first, by dirty() before it changes.  new() makes a pinned, dirty node under a fresh ID; free() removes
  * a node from the tree for good (its ID and disk space are released once no
  * checkpoint refers to them).  Unpinned clean nodes are evicted when the
  * budget is exceeded; pinned nodes never are.
@@ -30,6 +32,18 @@ struct betrkv_centry {
 	u64 mem;				/* bytes charged */
 	u32 pins;
 	bool dirty;
+	bool cp_pending;	/* the checkpoint in progress must write it as is */
+	bool writing;		/* a checkpoint write of it is under way */
+	bool freed;		/* left the tree during that write */
+};
+
+/* A node write under way: see betrkv_cache_write_next(). */
+struct betrkv_cache_write {
+	struct betrkv_centry *e;
+	u64 off;		/* byte offset on the device */
+	u32 slot;
+	u32 len;
+	bool for_cp;
 };
 
 struct betrkv_cache_stats {
@@ -41,6 +55,7 @@ struct betrkv_cache_stats {
 	u64 node_bytes_read;
 	u64 node_writes;
 	u64 node_bytes_written;
+	u64 cp_forced;		/* nodes a change had to write for the checkpoint */
 };
 
 struct betrkv_cache_params {
@@ -68,6 +83,12 @@ struct betrkv_cache {
 	u64 next_id;
 	u64 count;
 	u64 ndirty;
+	/* The checkpoint in progress: the nodes dirty when it began. */
+	u64 *cp_ids;
+	u64 cp_nids;
+	u64 cp_next;		/* cp_ids before it are written */
+	u64 npending;		/* cp_pending entries */
+	u64 nwriting;		/* writing entries */
 	struct betrkv_centry **buckets;
 	struct betrkv_centry *lru_head, *lru_tail;
 	u8 *iobuf;		/* node_size bytes for encoding and decoding */
@@ -77,14 +98,22 @@ struct betrkv_cache {
 int betrkv_cache_create(const struct betrkv_cache_params *p,
 			struct betrkv_cache **cp);
 void betrkv_cache_destroy(struct betrkv_cache *c);
-int betrkv_cache_flush(struct betrkv_cache *c);
 
 int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 		      struct betrkv_msg **out, u64 *child);
 int betrkv_cache_get(struct betrkv_cache *c, u64 id, struct betrkv_node **np);
 void betrkv_cache_put(struct betrkv_cache *c, struct betrkv_node *n);
-void betrkv_cache_dirty(struct betrkv_cache *c, struct betrkv_node *n);
+int betrkv_cache_dirty(struct betrkv_cache *c, struct betrkv_node *n);
 int betrkv_cache_new(struct betrkv_cache *c, u32 height, struct betrkv_node **np);
 void betrkv_cache_free(struct betrkv_cache *c, struct betrkv_node *n);
+
+int betrkv_cache_checkpoint_begin(struct betrkv_cache *c);
+void betrkv_cache_checkpoint_end(struct betrkv_cache *c);
+bool betrkv_cache_checkpoint_busy(const struct betrkv_cache *c);
+int betrkv_cache_write_pending(struct betrkv_cache *c, u64 max);
+int betrkv_cache_write_next(struct betrkv_cache *c, u8 *buf,
+			    struct betrkv_cache_write *w);
+int betrkv_cache_write_done(struct betrkv_cache *c, struct betrkv_cache_write *w,
+			    int err);
 
 #endif /* BETRKV_CACHE_H */

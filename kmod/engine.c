@@ -3,18 +3,29 @@
  * The store: see engine.h.
  *
  * Checkpoint order (each step durable before the next matters):
- *   1. the journal is synced and its block closed: replay will start after
- *      everything the tree now holds;
- *   2. every dirty node is written to a free slot (never one the previous
- *      checkpoint uses);
- *   3. the indirection table goes to the itable slot the previous
- *      checkpoint does not use;
+ *   1. begin, under the lock: the journal is synced and its block closed
+ *      (replay will start after everything the tree now holds), the
+ *      indirection table's map is frozen and the dirty nodes are marked:
+ *      they make the checkpoint, as they are now;
+ *   2. each marked node is written to a free slot (never one the previous
+ *      checkpoint uses) and the frozen map points at it.  Mutations go on
+ *      meanwhile; one that would change a marked node writes it first;
+ *   3. the frozen map goes to the itable slot the previous checkpoint does
+ *      not use;
  *   4. the superblock with the next generation goes to the other superblock
  *      slot with PREFLUSH (2 and 3 durable first) and FUA;
  *   5. only then are the previous checkpoint's slots and the journal before
  *      step 1's position released.
  * A crash anywhere before 4 completes leaves the previous checkpoint and
  * its journal intact.
+ *
+ * Who drives a checkpoint: with opts.background, a worker begins one when
+ * the journal is half full or the free node slots run low, and writes the
+ * marked nodes with the lock dropped during each write.  Without it (the
+ * deterministic mode the crash tests use), a mutation begins it and each
+ * later mutation writes one marked node, so checkpoints still overlap
+ * mutations.  A full journal, a shortage of slots, an explicit checkpoint
+ * and close wait for the checkpoint in progress and then run a whole one.
  *
  * Space: a mutation is admitted only while the free node slots cover every
  * dirty node plus a reserve for the splits it may cause, so a checkpoint
@@ -23,13 +34,16 @@
  * mutation fails with -ENOSPC before changing anything.  Deletes get a
  * smaller reserve so they can make room on a full device.
  *
- * All calls are serialised by one mutex for now.
+ * All calls are serialised by one mutex, which the checkpoint writer drops
+ * while a node write is under way.
  */
 #include "block.h"
 #include "engine.h"
 
 /* Node slots a mutation may need per tree level, beyond the dirty nodes. */
 #define SLOTS_PER_LEVEL	4u
+/* A checkpoint begins when the journal is this full (in 1/1024ths). */
+#define CP_JOURNAL_RATIO	512u
 
 struct betrkv_engine {
 	struct betrkv_dev *dev;
@@ -45,6 +59,13 @@ struct betrkv_engine {
 	struct betrkv_journal *journal;
 	u8 *itbuf;			/* itable_size bytes */
 	struct betrkv_engine_stats stats;
+	/* The checkpoint in progress, if cp_active. */
+	bool cp_active;
+	bool closing;			/* no more background checkpoints */
+	struct betrkv_sb cp_next;	/* the superblock it will write */
+	struct betrkv_worker *worker;	/* NULL: mutations drive checkpoints */
+	u8 *cp_buf;			/* node_size bytes for the worker's writes */
+	wait_queue_head_t cp_wait;	/* woken when a checkpoint ends */
 };
 
 static const char *engine_name(const struct betrkv_engine *e)
@@ -168,6 +189,8 @@ static int check_budget(struct betrkv_engine *e, struct betrkv_engine_opts *o)
 
 static void engine_free(struct betrkv_engine *e)
 {
+	betrkv_worker_stop(e->worker);
+	kvfree(e->cp_buf);
 	if (e->journal)
 		betrkv_journal_destroy(e->journal);
 	betrkv_cache_destroy(e->cache);
@@ -175,6 +198,19 @@ static void engine_free(struct betrkv_engine *e)
 	kvfree(e->itbuf);
 	mutex_destroy(&e->lock);
 	kfree(e);
+}
+
+static void cp_work(void *arg);
+
+/* The checkpoint worker of a writable store that asked for one. */
+static int start_worker(struct betrkv_engine *e, const struct betrkv_engine_opts *o)
+{
+	if (!o->background || o->read_only)
+		return 0;
+	e->cp_buf = kvmalloc(e->sb.geo.node_size, GFP_KERNEL);
+	if (!e->cp_buf)
+		return -ENOMEM;
+	return betrkv_worker_start(engine_name(e), cp_work, e, &e->worker);
 }
 
 /**
@@ -197,10 +233,11 @@ int betrkv_engine_open(struct betrkv_dev *dev,
 	if (!e)
 		return -ENOMEM;
 	mutex_init(&e->lock);
+	init_waitqueue_head(&e->cp_wait);
 	e->dev = dev;
 	e->read_only = opts->read_only;
 	err = betrkv_sb_load(dev, &e->sb, &e->sb_slot) ?: check_budget(e, &o) ?:
-	      open_parts(e, &o);
+	      open_parts(e, &o) ?: start_worker(e, &o);
 	if (err) {
 		engine_free(e);
 		return err;
@@ -223,45 +260,122 @@ static int write_itable(struct betrkv_engine *e, u32 slot, u64 *len)
 	return betrkv_dev_write(e->dev, off, e->itbuf, *len, 0);
 }
 
-/* Steps 1-5 of a checkpoint; the caller holds the lock. */
-static int engine_checkpoint(struct betrkv_engine *e)
+/* Step 1 of a checkpoint; the caller holds the lock. */
+static int cp_begin(struct betrkv_engine *e)
 {
-	struct betrkv_sb next = e->sb;
-	struct betrkv_checkpoint *cp = &next.cp;
-	u64 len;
+	struct betrkv_checkpoint *cp = &e->cp_next.cp;
 	int err;
 
 	if (e->read_only)
 		return -EROFS;
 	if (e->failed)
 		return -EIO;
+	e->cp_next = e->sb;
 	cp->itable_slot = e->sb.cp.itable_bytes ? !e->sb.cp.itable_slot : 0;
 	err = betrkv_journal_checkpoint_begin(e->journal, &cp->journal_pos,
-					      &cp->journal_prev) ?:
-	      betrkv_cache_flush(e->cache) ?:
-	      write_itable(e, cp->itable_slot, &len);
+					      &cp->journal_prev);
+	if (err) {
+		engine_fail(e, err, "journal write");
+		return err;
+	}
+	err = betrkv_itable_freeze(&e->itable);
 	if (err)
-		goto fail;
+		return err;
+	err = betrkv_cache_checkpoint_begin(e->cache);
+	if (err) {
+		betrkv_itable_thaw(&e->itable);
+		return err;
+	}
 	cp->seq = e->seq;
-	cp->itable_bytes = len;
-	cp->itable_csum = betrkv_crc32c(NULL, 0, e->itbuf, len);
 	cp->root = e->tree.root;
 	cp->next_node_id = e->cache->next_id;
-	next.generation++;
-	err = betrkv_sb_write(e->dev, &next, !e->sb_slot);
+	e->cp_next.generation++;
+	e->cp_active = true;
+	return 0;
+}
+
+/* The checkpoint is over, done or not: wake whoever waits for it. */
+static void cp_end(struct betrkv_engine *e)
+{
+	betrkv_cache_checkpoint_end(e->cache);
+	e->cp_active = false;
+	wake_up_all(&e->cp_wait);
+}
+
+/* Give up the checkpoint; only a lack of space or memory leaves it retryable. */
+static void cp_abort(struct betrkv_engine *e, int err)
+{
+	betrkv_itable_thaw(&e->itable);
+	cp_end(e);
+	if (err != -ENOSPC && err != -ENOMEM)
+		engine_fail(e, err, "checkpoint");
+}
+
+/* Steps 3-5, once every marked node is written; the caller holds the lock. */
+static int cp_finish(struct betrkv_engine *e)
+{
+	struct betrkv_checkpoint *cp = &e->cp_next.cp;
+	u64 len;
+	int err;
+
+	err = write_itable(e, cp->itable_slot, &len);
+	if (err)
+		goto fail;
+	cp->itable_bytes = len;
+	cp->itable_csum = betrkv_crc32c(NULL, 0, e->itbuf, len);
+	err = betrkv_sb_write(e->dev, &e->cp_next, !e->sb_slot);
 	if (err)
 		goto fail;
 	e->stats.sb_writes++;
-	e->sb = next;
+	e->sb = e->cp_next;
 	e->sb_slot = !e->sb_slot;
 	betrkv_itable_commit(&e->itable);
 	betrkv_journal_checkpoint_done(e->journal, cp->journal_pos);
 	e->stats.checkpoints++;
+	cp_end(e);
 	return 0;
 fail:
-	if (err != -ENOSPC && err != -ENOMEM)
-		engine_fail(e, err, "checkpoint");
+	cp_abort(e, err);
 	return err;
+}
+
+/* Steps 2-5 in the caller, now; the caller holds the lock. */
+static int cp_complete(struct betrkv_engine *e)
+{
+	int err = betrkv_cache_write_pending(e->cache, ~0ull);
+
+	if (err) {
+		cp_abort(e, err);
+		return err;
+	}
+	return cp_finish(e);
+}
+
+/*
+ * Wait for the checkpoint in progress to end: complete it here if
+ * mutations drive checkpoints, else let the worker finish it.
+ */
+static void cp_wait(struct betrkv_engine *e)
+{
+	while (e->cp_active) {
+		if (!e->worker) {
+			cp_complete(e);
+			return;
+		}
+		mutex_unlock(&e->lock);
+		wait_event(e->cp_wait, !READ_ONCE(e->cp_active));
+		mutex_lock(&e->lock);
+	}
+}
+
+/* A whole checkpoint of the tree as it is now; the caller holds the lock. */
+static int engine_checkpoint(struct betrkv_engine *e)
+{
+	int err;
+
+	cp_wait(e);
+	err = cp_begin(e);
+	return err ?: cp_complete(e);
 }
 
 static u32 free_slots(const struct betrkv_engine *e)
@@ -269,16 +383,90 @@ static u32 free_slots(const struct betrkv_engine *e)
 	return e->itable.nslots - e->itable.used_slots;
 }
 
+static int slots_reserve(struct betrkv_engine *e, bool deletes_only,
+			 u32 *reserve)
+{
+	u32 height;
+	int err = betrkv_tree_height(&e->tree, &height);
+
+	*reserve = SLOTS_PER_LEVEL * (height + 1) / (deletes_only ? 2 : 1);
+	return err;
+}
+
+/*
+ * Time for a checkpoint: the journal is half full, or the free slots no
+ * longer cover the dirty nodes twice over (a checkpoint frees the slots
+ * only the last one uses).
+ */
+static bool cp_wanted(struct betrkv_engine *e)
+{
+	u32 reserve;
+
+	if (e->read_only || e->failed || e->closing)
+		return false;
+	if (betrkv_journal_full_ratio(e->journal) >= CP_JOURNAL_RATIO)
+		return true;
+	return !slots_reserve(e, false, &reserve) &&
+	       free_slots(e) < 2 * (e->cache->ndirty + reserve);
+}
+
+/* After a mutation: begin a checkpoint, or drive the one in progress. */
+static void cp_poke(struct betrkv_engine *e)
+{
+	int err;
+
+	if (e->worker) {
+		if (!e->cp_active && cp_wanted(e))
+			betrkv_worker_kick(e->worker);
+		return;
+	}
+	if (!e->cp_active) {
+		if (cp_wanted(e))
+			cp_begin(e);
+		return;
+	}
+	err = betrkv_cache_write_pending(e->cache, 1);
+	if (err)
+		cp_abort(e, err);
+	else if (!betrkv_cache_checkpoint_busy(e->cache))
+		cp_finish(e);
+}
+
+/* The worker: one checkpoint, the lock dropped during each node write. */
+static void cp_work(void *arg)
+{
+	struct betrkv_engine *e = arg;
+	struct betrkv_cache_write w;
+	int err, ioerr;
+
+	mutex_lock(&e->lock);
+	if (e->cp_active || !cp_wanted(e) || cp_begin(e))
+		goto out;
+	while (!(err = betrkv_cache_write_next(e->cache, e->cp_buf, &w))) {
+		mutex_unlock(&e->lock);
+		ioerr = betrkv_dev_write(e->dev, w.off, e->cp_buf, w.len, 0);
+		mutex_lock(&e->lock);
+		err = betrkv_cache_write_done(e->cache, &w, ioerr);
+		if (err)
+			break;
+	}
+	if (err == -ENOENT)
+		cp_finish(e);
+	else
+		cp_abort(e, err);
+out:
+	mutex_unlock(&e->lock);
+}
+
 /* Room for a mutation: the dirty nodes plus a reserve per tree level. */
 static int make_room(struct betrkv_engine *e, bool deletes_only)
 {
-	u32 height, reserve;
+	u32 reserve;
 	int err;
 
-	err = betrkv_tree_height(&e->tree, &height);
+	err = slots_reserve(e, deletes_only, &reserve);
 	if (err)
 		return err;
-	reserve = SLOTS_PER_LEVEL * (height + 1) / (deletes_only ? 2 : 1);
 	if (free_slots(e) >= e->cache->ndirty + reserve)
 		return 0;
 	err = engine_checkpoint(e);
@@ -355,6 +543,8 @@ static int engine_apply_locked(struct betrkv_engine *e,
 		err = betrkv_tree_apply(&e->tree, &msgs);
 		if (err)
 			engine_fail(e, err, "applying a mutation");
+		else
+			cp_poke(e);
 	}
 	betrkv_msgbuf_free(&msgs);
 	return err;
@@ -554,8 +744,13 @@ int betrkv_engine_close(struct betrkv_engine *e)
 {
 	int err = 0;
 
+	mutex_lock(&e->lock);
+	e->closing = true;
 	if (!e->read_only && !e->failed)
-		err = betrkv_engine_checkpoint(e);
+		err = engine_checkpoint(e);
+	else
+		cp_wait(e);
+	mutex_unlock(&e->lock);
 	engine_free(e);
 	return err;
 }
@@ -572,7 +767,8 @@ void betrkv_engine_stats(struct betrkv_engine *e, struct betrkv_engine_stats *st
 	st->seq = e->seq;
 	st->durable_seq = max(e->sb.cp.seq, betrkv_journal_durable_seq(e->journal));
 	betrkv_tree_height(&e->tree, &st->height);
-	st->nodes = e->itable.count;
+	st->checkpointing = e->cp_active;
+	st->nodes = e->itable.map.count;
 	st->slots_used = e->itable.used_slots;
 	st->slots_total = e->itable.nslots;
 	st->node_size = e->sb.geo.node_size;

@@ -27,6 +27,7 @@
 struct betrkv_engine_opts {
 	u64 cache_bytes;	/* block cache budget; 0 for the default */
 	bool read_only;		/* never write */
+	bool background;	/* checkpoints on a worker, not in mutations */
 };
 
 struct betrkv_engine_stats {
@@ -37,6 +38,7 @@ struct betrkv_engine_stats {
 	u64 scans;
 	u64 syncs;
 	u64 checkpoints;
+	bool checkpointing;	/* a checkpoint is in progress */
 	u64 seq;		/* last sequence number given out */
 	u64 durable_seq;	/* highest one a crash cannot take away */
 	u32 height;

@@ -178,3 +178,60 @@ int betrkv_dev_write(struct betrkv_dev *dev, u64 off, const void *buf,
 		opf |= REQ_FUA;
 	return dev_rw(dev, opf, off, (u8 *)buf, len);
 }
+
+struct betrkv_worker {
+	struct workqueue_struct *wq;
+	struct work_struct work;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void worker_run(struct work_struct *work)
+{
+	struct betrkv_worker *w = container_of(work, struct betrkv_worker, work);
+
+	w->fn(w->arg);
+}
+
+/**
+ * betrkv_worker_start() - a worker on its own ordered workqueue.
+ * @name: for the workqueue's name
+ * @fn: what it runs
+ * @arg: @fn's argument
+ * @wp: receives the worker
+ *
+ * The workqueue may reclaim memory: a checkpoint is how dirty nodes leave.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int betrkv_worker_start(const char *name, void (*fn)(void *arg), void *arg,
+			struct betrkv_worker **wp)
+{
+	struct betrkv_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (!w)
+		return -ENOMEM;
+	w->wq = alloc_ordered_workqueue("betrkv-%s", WQ_MEM_RECLAIM, name);
+	if (!w->wq) {
+		kfree(w);
+		return -ENOMEM;
+	}
+	INIT_WORK(&w->work, worker_run);
+	w->fn = fn;
+	w->arg = arg;
+	*wp = w;
+	return 0;
+}
+
+void betrkv_worker_kick(struct betrkv_worker *w)
+{
+	queue_work(w->wq, &w->work);
+}
+
+void betrkv_worker_stop(struct betrkv_worker *w)
+{
+	if (!w)
+		return;
+	destroy_workqueue(w->wq);
+	kfree(w);
+}

@@ -21,6 +21,8 @@
 #include <linux/string.h>
 #include <linux/timekeeping.h>
 #include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
 
 
 int betrkv_env_init(void);

@@ -54,6 +54,118 @@ static u64 bitmap_bytes(u32 nslots)
 	return DIV_ROUND_UP(nslots, BITS_PER_WORD) * sizeof(unsigned long);
 }
 
+static int map_init(struct betrkv_itable_map *m, u64 cap)
+{
+	m->cap = cap;
+	m->count = 0;
+	m->tab = kvzalloc(cap * sizeof(*m->tab), GFP_KERNEL);
+	return m->tab ? 0 : -ENOMEM;
+}
+
+static void map_destroy(struct betrkv_itable_map *m)
+{
+	kvfree(m->tab);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The index holding @id, or the empty index where it would go. */
+static u64 map_find(const struct betrkv_itable_map *m, u64 id)
+{
+	u64 i = hash_id(id) & (m->cap - 1);
+
+	while (m->tab[i].id && m->tab[i].id != id)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static int map_grow(struct betrkv_itable_map *m)
+{
+	struct betrkv_itable_map old = *m;
+	u64 i;
+
+	if (map_init(m, 2 * old.cap)) {
+		*m = old;
+		return -ENOMEM;
+	}
+	m->count = old.count;
+	for (i = 0; i < old.cap; i++)
+		if (old.tab[i].id)
+			m->tab[map_find(m, old.tab[i].id)] = old.tab[i];
+	kvfree(old.tab);
+	return 0;
+}
+
+/* Room for one more ID, so that map_set() cannot fail. */
+static int map_reserve(struct betrkv_itable_map *m)
+{
+	return 2 * (m->count + 1) > m->cap ? map_grow(m) : 0;
+}
+
+/* Point @id at @slot (after map_reserve()); return its previous slot. */
+static u32 map_set(struct betrkv_itable_map *m, u64 id, u32 slot, u32 len)
+{
+	u64 i = map_find(m, id);
+	u32 old = U32_MAX;
+
+	if (m->tab[i].id)
+		old = m->tab[i].slot;
+	else
+		m->count++;
+	m->tab[i] = (struct betrkv_itable_ent){ .id = id, .slot = slot, .len = len };
+	return old;
+}
+
+/* Remove @id; return its slot (U32_MAX: it was not there). */
+static u32 map_remove(struct betrkv_itable_map *m, u64 id)
+{
+	u64 i = map_find(m, id), j, home;
+	u32 slot = m->tab[i].slot;
+
+	if (!m->tab[i].id)
+		return U32_MAX;
+	m->count--;
+	/* Backward-shift deletion keeps every probe chain unbroken. */
+	for (j = (i + 1) & (m->cap - 1); m->tab[j].id; j = (j + 1) & (m->cap - 1)) {
+		home = hash_id(m->tab[j].id) & (m->cap - 1);
+		if (((j - home) & (m->cap - 1)) >= ((j - i) & (m->cap - 1))) {
+			m->tab[i] = m->tab[j];
+			i = j;
+		}
+	}
+	m->tab[i].id = 0;
+	return slot;
+}
+
+static bool slot_in_use(const struct betrkv_itable *it, u32 slot)
+{
+	return bit_test(it->live, slot) || bit_test(it->frozen, slot) ||
+	       bit_test(it->persistent, slot);
+}
+
+/* Set or clear @slot in @map (one of the three bitmaps), keeping count. */
+static void slot_ref(struct betrkv_itable *it, unsigned long *map, u32 slot)
+{
+	it->used_slots += !slot_in_use(it, slot);
+	bit_set(map, slot);
+}
+
+static void slot_unref(struct betrkv_itable *it, unsigned long *map, u32 slot)
+{
+	if (slot == U32_MAX)
+		return;
+	bit_clear(map, slot);
+	it->used_slots -= !slot_in_use(it, slot);
+}
+
+static void count_used(struct betrkv_itable *it)
+{
+	u32 s;
+
+	it->used_slots = 0;
+	for (s = 0; s < it->nslots; s++)
+		it->used_slots += slot_in_use(it, s);
+}
+
 /**
  * betrkv_itable_init() - an empty table for a region of @nslots slots.
  * @it: the table
@@ -67,11 +179,10 @@ int betrkv_itable_init(struct betrkv_itable *it, u32 nslots, u32 node_size)
 	memset(it, 0, sizeof(*it));
 	it->nslots = nslots;
 	it->node_size = node_size;
-	it->cap = 64;
-	it->tab = kvzalloc(it->cap * sizeof(*it->tab), GFP_KERNEL);
 	it->live = kvzalloc(bitmap_bytes(nslots), GFP_KERNEL);
+	it->frozen = kvzalloc(bitmap_bytes(nslots), GFP_KERNEL);
 	it->persistent = kvzalloc(bitmap_bytes(nslots), GFP_KERNEL);
-	if (!it->tab || !it->live || !it->persistent) {
+	if (map_init(&it->map, 64) || !it->live || !it->frozen || !it->persistent) {
 		betrkv_itable_destroy(it);
 		return -ENOMEM;
 	}
@@ -80,66 +191,34 @@ int betrkv_itable_init(struct betrkv_itable *it, u32 nslots, u32 node_size)
 
 void betrkv_itable_destroy(struct betrkv_itable *it)
 {
-	kvfree(it->tab);
+	map_destroy(&it->map);
+	map_destroy(&it->frozen_map);
 	kvfree(it->live);
+	kvfree(it->frozen);
 	kvfree(it->persistent);
 	memset(it, 0, sizeof(*it));
-}
-
-/* The index holding @id, or the empty index where it would go. */
-static u64 it_find(const struct betrkv_itable *it, u64 id)
-{
-	u64 i = hash_id(id) & (it->cap - 1);
-
-	while (it->tab[i].id && it->tab[i].id != id)
-		i = (i + 1) & (it->cap - 1);
-	return i;
 }
 
 int betrkv_itable_lookup(const struct betrkv_itable *it, u64 id, u32 *slot,
 			 u32 *len)
 {
-	u64 i = it_find(it, id);
+	u64 i = map_find(&it->map, id);
 
-	if (!it->tab[i].id)
+	if (!it->map.tab[i].id)
 		return -ENOENT;
-	*slot = it->tab[i].slot;
-	*len = it->tab[i].len;
+	*slot = it->map.tab[i].slot;
+	*len = it->map.tab[i].len;
 	return 0;
-}
-
-static int it_grow(struct betrkv_itable *it)
-{
-	struct betrkv_itable_ent *old = it->tab;
-	u64 oldcap = it->cap, i;
-
-	it->tab = kvzalloc(2 * oldcap * sizeof(*it->tab), GFP_KERNEL);
-	if (!it->tab) {
-		it->tab = old;
-		return -ENOMEM;
-	}
-	it->cap = 2 * oldcap;
-	for (i = 0; i < oldcap; i++)
-		if (old[i].id)
-			it->tab[it_find(it, old[i].id)] = old[i];
-	kvfree(old);
-	return 0;
-}
-
-static void slot_unref_live(struct betrkv_itable *it, u32 slot)
-{
-	bit_clear(it->live, slot);
-	if (!bit_test(it->persistent, slot))
-		it->used_slots--;
 }
 
 /**
- * betrkv_itable_alloc() - take a free slot for the live tree.
+ * betrkv_itable_alloc() - take a free slot for a node write.
  * @it: the table
- * @slot: receives the slot
+ * @slot: receives the slot (held as live until map() or release())
  *
- * Return: 0, or -ENOSPC when every slot is referenced by the live tree or
- * the last durable checkpoint (a checkpoint may free some).
+ * Return: 0, or -ENOSPC when every slot is referenced by the live tree, a
+ * checkpoint in progress or the last durable checkpoint (a checkpoint may
+ * free some).
  */
 int betrkv_itable_alloc(struct betrkv_itable *it, u32 *slot)
 {
@@ -151,9 +230,8 @@ int betrkv_itable_alloc(struct betrkv_itable *it, u32 *slot)
 		u32 s = it->cursor;
 
 		it->cursor = (it->cursor + 1) % it->nslots;
-		if (!bit_test(it->live, s) && !bit_test(it->persistent, s)) {
-			bit_set(it->live, s);
-			it->used_slots++;
+		if (!slot_in_use(it, s)) {
+			slot_ref(it, it->live, s);
 			*slot = s;
 			return 0;
 		}
@@ -164,7 +242,7 @@ int betrkv_itable_alloc(struct betrkv_itable *it, u32 *slot)
 /* Give back a slot from alloc() that ended up unused (a failed write). */
 void betrkv_itable_release(struct betrkv_itable *it, u32 slot)
 {
-	slot_unref_live(it, slot);
+	slot_unref(it, it->live, slot);
 }
 
 /**
@@ -173,26 +251,29 @@ void betrkv_itable_release(struct betrkv_itable *it, u32 slot)
  * @id: the node ID
  * @slot: its new slot
  * @len: bytes of the node there
+ * @maps: BETRKV_ITABLE_LIVE and/or BETRKV_ITABLE_FROZEN (the latter only
+ *	  for a node the checkpoint in progress must write)
  *
- * The slot @id had before leaves the live tree.
+ * The slot @id had before leaves the maps changed.
  *
- * Return: 0 or -ENOMEM.
+ * Return: 0 or -ENOMEM (nothing changed).
  */
-int betrkv_itable_map(struct betrkv_itable *it, u64 id, u32 slot, u32 len)
+int betrkv_itable_map(struct betrkv_itable *it, u64 id, u32 slot, u32 len,
+		      unsigned int maps)
 {
-	u64 i = it_find(it, id);
+	bool live = maps & BETRKV_ITABLE_LIVE, frozen = maps & BETRKV_ITABLE_FROZEN;
 
-	if (it->tab[i].id) {
-		slot_unref_live(it, it->tab[i].slot);
-	} else {
-		if (2 * (it->count + 1) > it->cap) {
-			if (it_grow(it))
-				return -ENOMEM;
-			i = it_find(it, id);
-		}
-		it->count++;
+	if ((frozen && map_reserve(&it->frozen_map)) ||
+	    (live && map_reserve(&it->map)))
+		return -ENOMEM;
+	if (frozen) {
+		slot_ref(it, it->frozen, slot);
+		slot_unref(it, it->frozen, map_set(&it->frozen_map, id, slot, len));
 	}
-	it->tab[i] = (struct betrkv_itable_ent){ .id = id, .slot = slot, .len = len };
+	if (live)
+		slot_unref(it, it->live, map_set(&it->map, id, slot, len));
+	else
+		slot_unref(it, it->live, slot);
 	return 0;
 }
 
@@ -203,48 +284,58 @@ int betrkv_itable_map(struct betrkv_itable *it, u64 id, u32 slot, u32 len)
  */
 void betrkv_itable_unmap(struct betrkv_itable *it, u64 id)
 {
-	u64 i = it_find(it, id), j, home;
-
-	if (!it->tab[i].id)
-		return;
-	slot_unref_live(it, it->tab[i].slot);
-	it->count--;
-	/* Backward-shift deletion keeps every probe chain unbroken. */
-	for (j = (i + 1) & (it->cap - 1); it->tab[j].id; j = (j + 1) & (it->cap - 1)) {
-		home = hash_id(it->tab[j].id) & (it->cap - 1);
-		if (((j - home) & (it->cap - 1)) >= ((j - i) & (it->cap - 1))) {
-			it->tab[i] = it->tab[j];
-			i = j;
-		}
-	}
-	it->tab[i].id = 0;
+	slot_unref(it, it->live, map_remove(&it->map, id));
 }
 
 /**
- * betrkv_itable_commit() - a checkpoint of the live table is durable.
+ * betrkv_itable_freeze() - a checkpoint begins: freeze the live map.
+ * @it: the table, with no checkpoint in progress
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int betrkv_itable_freeze(struct betrkv_itable *it)
+{
+	struct betrkv_itable_map *f = &it->frozen_map;
+
+	if (map_init(f, it->map.cap))
+		return -ENOMEM;
+	memcpy(f->tab, it->map.tab, f->cap * sizeof(*f->tab));
+	f->count = it->map.count;
+	memcpy(it->frozen, it->live, bitmap_bytes(it->nslots));
+	it->frozen_active = true;
+	return 0;
+}
+
+/* Drop the frozen map: its checkpoint will not be completed. */
+void betrkv_itable_thaw(struct betrkv_itable *it)
+{
+	map_destroy(&it->frozen_map);
+	memset(it->frozen, 0, bitmap_bytes(it->nslots));
+	it->frozen_active = false;
+	count_used(it);
+}
+
+/**
+ * betrkv_itable_commit() - the checkpoint of the frozen map is durable.
  * @it: the table
  *
  * Slots only the previous checkpoint referenced become free.
  */
 void betrkv_itable_commit(struct betrkv_itable *it)
 {
-	u32 s;
-
-	memcpy(it->persistent, it->live, bitmap_bytes(it->nslots));
-	it->used_slots = 0;
-	for (s = 0; s < it->nslots; s++)
-		it->used_slots += bit_test(it->live, s);
+	memcpy(it->persistent, it->frozen, bitmap_bytes(it->nslots));
+	betrkv_itable_thaw(it);
 }
 
-/* Bytes the table takes on disk: whole blocks. */
+/* Bytes the frozen map takes on disk: whole blocks. */
 u64 betrkv_itable_disk_bytes(const struct betrkv_itable *it)
 {
-	return max(1ull, DIV_ROUND_UP(it->count, (u64)IT_PER_BLOCK)) *
+	return max(1ull, DIV_ROUND_UP(it->frozen_map.count, (u64)IT_PER_BLOCK)) *
 	       BETRKV_BLOCK_SIZE;
 }
 
 /**
- * betrkv_itable_encode() - the live table as written at a checkpoint.
+ * betrkv_itable_encode() - the frozen map as its checkpoint writes it.
  * @it: the table
  * @uuid: the store's UUID
  * @first_blocknr: the block the first table block goes to
@@ -254,20 +345,21 @@ u64 betrkv_itable_disk_bytes(const struct betrkv_itable *it)
 void betrkv_itable_encode(const struct betrkv_itable *it, const u8 uuid[16],
 			  u64 first_blocknr, u8 *buf, u64 len)
 {
+	const struct betrkv_itable_map *f = &it->frozen_map;
 	u64 i, b, k = 0;
 	struct it_disk_ent *ents;
 	struct it_block *blk;
 
 	memset(buf, 0, len);
-	for (i = 0; i < it->cap; i++) {
-		if (!it->tab[i].id)
+	for (i = 0; i < f->cap; i++) {
+		if (!f->tab[i].id)
 			continue;
 		blk = (struct it_block *)(buf + k / IT_PER_BLOCK * BETRKV_BLOCK_SIZE);
 		ents = (struct it_disk_ent *)(blk + 1);
 		ents[k % IT_PER_BLOCK] = (struct it_disk_ent){
-			.id = cpu_to_le64(it->tab[i].id),
-			.slot = cpu_to_le32(it->tab[i].slot),
-			.len = cpu_to_le32(it->tab[i].len) };
+			.id = cpu_to_le64(f->tab[i].id),
+			.slot = cpu_to_le32(f->tab[i].slot),
+			.len = cpu_to_le32(f->tab[i].len) };
 		k++;
 	}
 	for (b = 0; b < len / BETRKV_BLOCK_SIZE; b++) {
@@ -298,9 +390,8 @@ static int it_decode_block(struct betrkv_itable *it, const struct it_block *blk,
 		    !len || len > it->node_size || len % BETRKV_BLOCK_SIZE ||
 		    !betrkv_itable_lookup(it, id, &oslot, &olen))
 			return -EUCLEAN;
-		bit_set(it->live, slot);
-		it->used_slots++;
-		err = betrkv_itable_map(it, id, slot, len);
+		slot_ref(it, it->live, slot);
+		err = betrkv_itable_map(it, id, slot, len, BETRKV_ITABLE_LIVE);
 		if (err)
 			return err;
 	}
@@ -317,8 +408,8 @@ static int it_decode_block(struct betrkv_itable *it, const struct it_block *blk,
  * @why: receives a static reason on failure
  *
  * Every entry is checked: IDs unique and non-zero, slots in range and used
- * once, lengths within a node.  The loaded table is both live and
- * persistent.
+ * once, lengths within a node.  The loaded map is live and its slots are
+ * those of the durable checkpoint.
  *
  * Return: 0, -EUCLEAN or -ENOMEM.
  */
@@ -344,6 +435,6 @@ int betrkv_itable_decode(struct betrkv_itable *it, const u8 uuid[16],
 		if (err)
 			return err;
 	}
-	betrkv_itable_commit(it);
+	memcpy(it->persistent, it->live, bitmap_bytes(it->nslots));
 	return 0;
 }

@@ -3,12 +3,16 @@
  * The indirection table and the allocator of node slots.
  *
  * The node region is an array of slots of node_size bytes; a node occupies
- * one slot (its encoding may be shorter).  The table maps each logical node
- * ID of the live tree to its slot and length.  Two bitmaps say which slots
- * are referenced by the live table and by the table of the last durable
- * checkpoint; a slot is free only when neither references it, so a slot
- * freed by copy-on-write is reused only after a checkpoint that no longer
- * refers to it is durable (commit()).
+ * one slot (its encoding may be shorter).  The live map takes each logical
+ * node ID of the live tree to its slot and length.  A checkpoint in progress
+ * has its own map, frozen when it began (freeze()) and then changed only by
+ * the writes of the nodes that were dirty then (map() with
+ * BETRKV_ITABLE_FROZEN); that map is what the checkpoint writes.
+ *
+ * Three bitmaps say which slots the live map, the frozen map and the last
+ * durable checkpoint reference; a slot is free only when none does, so a
+ * slot freed by copy-on-write is reused only after a checkpoint that no
+ * longer refers to it is durable (commit()).
  *
  * On disk (one of the two itable slots of the layout) the table is a run of
  * blocks, each a struct betrkv_block_header of type ITABLE plus entries; the
@@ -26,17 +30,29 @@ struct betrkv_itable_ent {
 	u32 len;
 };
 
-struct betrkv_itable {
+/* An ID -> slot map. */
+struct betrkv_itable_map {
 	struct betrkv_itable_ent *tab;
 	u64 cap;		/* a power of two */
 	u64 count;
+};
+
+struct betrkv_itable {
+	struct betrkv_itable_map map;		/* the live tree */
+	struct betrkv_itable_map frozen_map;	/* the checkpoint in progress */
+	bool frozen_active;
 	unsigned long *live;
+	unsigned long *frozen;
 	unsigned long *persistent;
 	u32 nslots;
 	u32 node_size;
-	u32 used_slots;		/* live | persistent */
+	u32 used_slots;		/* live | frozen | persistent */
 	u32 cursor;
 };
+
+/* Which maps betrkv_itable_map() changes. */
+#define BETRKV_ITABLE_LIVE	(1u << 0)
+#define BETRKV_ITABLE_FROZEN	(1u << 1)
 
 int betrkv_itable_init(struct betrkv_itable *it, u32 nslots, u32 node_size);
 void betrkv_itable_destroy(struct betrkv_itable *it);
@@ -44,8 +60,11 @@ int betrkv_itable_lookup(const struct betrkv_itable *it, u64 id, u32 *slot,
 			 u32 *len);
 int betrkv_itable_alloc(struct betrkv_itable *it, u32 *slot);
 void betrkv_itable_release(struct betrkv_itable *it, u32 slot);
-int betrkv_itable_map(struct betrkv_itable *it, u64 id, u32 slot, u32 len);
+int betrkv_itable_map(struct betrkv_itable *it, u64 id, u32 slot, u32 len,
+		      unsigned int maps);
 void betrkv_itable_unmap(struct betrkv_itable *it, u64 id);
+int betrkv_itable_freeze(struct betrkv_itable *it);
+void betrkv_itable_thaw(struct betrkv_itable *it);
 void betrkv_itable_commit(struct betrkv_itable *it);
 u64 betrkv_itable_disk_bytes(const struct betrkv_itable *it);
 void betrkv_itable_encode(const struct betrkv_itable *it, const u8 uuid[16],

@@ -908,6 +908,25 @@ void betrkv_journal_checkpoint_done(struct betrkv_journal *j, u64 pos)
 }
 
 /**
+ * betrkv_journal_full_ratio() - how full the region is, in 1/1024ths.
+ * @j: the journal
+ *
+ * Return: the share of the region holding blocks that no durable
+ * checkpoint has freed yet, appended ones included.
+ */
+u32 betrkv_journal_full_ratio(struct betrkv_journal *j)
+{
+	const struct journal_buf *b;
+	u64 used;
+
+	mutex_lock(&j->lock);
+	b = &j->buf[j->cur];
+	used = b->pos + (u64)b->nblk * JOURNAL_BS - j->tail;
+	mutex_unlock(&j->lock);
+	return min(used * 1024 / (j->nblocks * JOURNAL_BS), 1024ull);
+}
+
+/**
  * betrkv_journal_max_record() - the longest record the journal takes.
  * @j: the journal
  *

@@ -65,6 +65,7 @@ u64 betrkv_journal_durable_seq(struct betrkv_journal *j);
 int betrkv_journal_checkpoint_begin(struct betrkv_journal *j, u64 *pos,
 				    u32 *prev);
 void betrkv_journal_checkpoint_done(struct betrkv_journal *j, u64 pos);
+u32 betrkv_journal_full_ratio(struct betrkv_journal *j);
 u64 betrkv_journal_max_record(const struct betrkv_journal *j);
 void betrkv_journal_stats(struct betrkv_journal *j,
 			  struct betrkv_journal_stats *st);

@@ -114,7 +114,8 @@ static int store_load(struct betrkv_store *store, const char *path,
 		      u64 cache_bytes)
 {
 	struct betrkv_engine_opts opts = { .cache_bytes = cache_bytes,
-					   .read_only = store->read_only };
+					   .read_only = store->read_only,
+					   .background = true };
 	u64 ram = ((u64)totalram_pages() << PAGE_SHIFT) / 2;
 	int err;
 

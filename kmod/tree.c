@@ -63,8 +63,8 @@ static int tree_flush(struct betrkv_tree *t, struct betrkv_node *parent, u32 i)
 	err = betrkv_cache_get(t->cache, parent->children[i], &child);
 	if (err)
 		return err;
-	betrkv_cache_dirty(t->cache, child);
-	err = push_down(child, &parent->bufs[i]);
+	err = betrkv_cache_dirty(t->cache, child) ?:
+	      push_down(child, &parent->bufs[i]);
 	if (err) {
 		betrkv_cache_put(t->cache, child);
 		return err;
@@ -144,7 +144,8 @@ static int tree_split(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
 	u32 at;
 	int err;
 
-	err = betrkv_cache_new(t->cache, child->height, &right);
+	err = betrkv_cache_dirty(t->cache, parent) ?:
+	      betrkv_cache_new(t->cache, child->height, &right);
 	if (err)
 		goto out;
 	pivot = split_node(child, right, &err);
@@ -152,7 +153,6 @@ static int tree_split(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
 		betrkv_cache_free(t->cache, right);
 		goto out;
 	}
-	betrkv_cache_dirty(t->cache, parent);
 	betrkv_node_insert_child(parent, i + 1, pivot, right->id);
 	at = betrkv_msgbuf_lower_bound(&parent->bufs[i], pivot->key, pivot->len);
 	err = betrkv_msgbuf_split(&parent->bufs[i], at, &parent->bufs[i + 1]);
@@ -185,9 +185,10 @@ static int merge_pair(struct betrkv_tree *t, struct betrkv_node *parent,
 {
 	int err;
 
-	betrkv_cache_dirty(t->cache, parent);
-	betrkv_cache_dirty(t->cache, l);
-	err = betrkv_msgbuf_concat(&parent->bufs[li], &parent->bufs[li + 1]);
+	err = betrkv_cache_dirty(t->cache, parent) ?:
+	      betrkv_cache_dirty(t->cache, l) ?:
+	      betrkv_cache_dirty(t->cache, r) ?:
+	      betrkv_msgbuf_concat(&parent->bufs[li], &parent->bufs[li + 1]);
 	if (err)
 		return err;
 	if (betrkv_node_is_leaf(l)) {
@@ -341,8 +342,8 @@ int betrkv_tree_apply(struct betrkv_tree *t, struct betrkv_msgbuf *msgs)
 	if (err)
 		return err;
 	t->root = root->id;
-	betrkv_cache_dirty(t->cache, root);
-	err = push_down(root, msgs);
+	err = betrkv_cache_dirty(t->cache, root) ?:
+	      push_down(root, msgs);
 	if (err) {
 		betrkv_cache_put(t->cache, root);
 		return err;

@@ -244,3 +244,73 @@ int betrkv_dev_write(struct betrkv_dev *dev, u64 off, const void *buf,
 
 	return ret ? ret : dev->ops->write(dev, off, buf, len, flags);
 }
+
+struct betrkv_worker {
+	pthread_t thread;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	bool kicked;
+	bool stop;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void *worker_main(void *p)
+{
+	struct betrkv_worker *w = p;
+
+	pthread_mutex_lock(&w->m);
+	for (;;) {
+		while (!w->kicked && !w->stop)
+			pthread_cond_wait(&w->c, &w->m);
+		if (w->stop)
+			break;
+		w->kicked = false;
+		pthread_mutex_unlock(&w->m);
+		w->fn(w->arg);
+		pthread_mutex_lock(&w->m);
+	}
+	pthread_mutex_unlock(&w->m);
+	return NULL;
+}
+
+int betrkv_worker_start(const char *name, void (*fn)(void *arg), void *arg,
+			struct betrkv_worker **wp)
+{
+	struct betrkv_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (!w)
+		return -ENOMEM;
+	pthread_mutex_init(&w->m, NULL);
+	pthread_cond_init(&w->c, NULL);
+	w->fn = fn;
+	w->arg = arg;
+	if (pthread_create(&w->thread, NULL, worker_main, w)) {
+		kfree(w);
+		return -ENOMEM;
+	}
+	*wp = w;
+	return 0;
+}
+
+void betrkv_worker_kick(struct betrkv_worker *w)
+{
+	pthread_mutex_lock(&w->m);
+	w->kicked = true;
+	pthread_cond_signal(&w->c);
+	pthread_mutex_unlock(&w->m);
+}
+
+void betrkv_worker_stop(struct betrkv_worker *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->m);
+	w->stop = true;
+	pthread_cond_signal(&w->c);
+	pthread_mutex_unlock(&w->m);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->m);
+	pthread_cond_destroy(&w->c);
+	kfree(w);
+}

@@ -88,6 +88,24 @@ struct mutex {
 #define mutex_lock(x)		pthread_mutex_lock(&(x)->m)
 #define mutex_unlock(x)		pthread_mutex_unlock(&(x)->m)
 
+#define READ_ONCE(x)		(*(volatile __typeof__(x) *)&(x))
+#define WRITE_ONCE(x, v)	(*(volatile __typeof__(x) *)&(x) = (v))
+
+/* Wait queues: wait_event() sleeps until @cond holds after a wake_up_all(). */
+typedef struct {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+} wait_queue_head_t;
+#define init_waitqueue_head(q)	do { pthread_mutex_init(&(q)->m, NULL); \
+				     pthread_cond_init(&(q)->c, NULL); } while (0)
+#define wait_event(q, cond)	do { pthread_mutex_lock(&(q).m);		\
+				     while (!(cond))				\
+					     pthread_cond_wait(&(q).c, &(q).m);	\
+				     pthread_mutex_unlock(&(q).m); } while (0)
+#define wake_up_all(q)		do { pthread_mutex_lock(&(q)->m);		\
+				     pthread_cond_broadcast(&(q)->c);		\
+				     pthread_mutex_unlock(&(q)->m); } while (0)
+
 static inline bool is_power_of_2(unsigned long n)
 {
 	return n != 0 && (n & (n - 1)) == 0;

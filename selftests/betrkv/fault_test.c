@@ -561,16 +561,16 @@ static int tree_load(const char *dev, struct tree *t)
 	free(buf);
 	if (err)
 		return err;
-	t->nodes = calloc(it.count, sizeof(*t->nodes));
-	for (k = 0; k < it.cap; k++) {
+	t->nodes = calloc(it.map.count, sizeof(*t->nodes));
+	for (k = 0; k < it.map.cap; k++) {
 		struct tnode *tn;
 
-		if (!it.tab[k].id)
+		if (!it.map.tab[k].id)
 			continue;
 		tn = &t->nodes[t->nn++];
-		tn->id = it.tab[k].id;
-		tn->slot = it.tab[k].slot;
-		tn->len = it.tab[k].len;
+		tn->id = it.map.tab[k].id;
+		tn->slot = it.map.tab[k].slot;
+		tn->len = it.map.tab[k].len;
 		buf = malloc(tn->len);
 		raw_io(dev, false, node_off(t, tn), buf, tn->len);
 		err = betrkv_node_decode(buf, tn->len, t->sb.uuid,

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (betrkv_itable_init(&it, 500, 256 << 10))
 		return 0;
 	if (!betrkv_itable_decode(&it, uuid, 10, buf, len, &why) &&
-	    it.used_slots != it.count)
+	    it.used_slots != it.map.count)
 		abort();
 	betrkv_itable_destroy(&it);
 	return 0;

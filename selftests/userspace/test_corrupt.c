@@ -51,9 +51,9 @@ static void load_slots(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, betrkv_itable_decode(&it, self->sb.uuid, off / BETRKV_BLOCK_SIZE,
 					  buf, cp->itable_bytes, &why));
 	self->slot_len = calloc(it.nslots, sizeof(u32));
-	for (i = 0; i < it.cap; i++)
-		if (it.tab[i].id)
-			self->slot_len[it.tab[i].slot] = it.tab[i].len;
+	for (i = 0; i < it.map.cap; i++)
+		if (it.map.tab[i].id)
+			self->slot_len[it.map.tab[i].slot] = it.map.tab[i].len;
 	betrkv_itable_destroy(&it);
 	kfree(buf);
 }

@@ -5,10 +5,12 @@
  * Each cycle recovers the store from a crashed disk and checks that
  * recovery wrote nothing, that the store equals the reference map after
  * some sequence number S with last-completed-sync <= S <= last-assigned, and
- * then runs a random workload (puts, deletes, batches, syncs, checkpoints;
- * a small journal so it wraps and forces checkpoints) with the disk set to
- * die at a random I/O: in the middle of a journal write, a node write, an
- * indirection table or a superblock write.  Then the crash: every write not
+ * then runs a random workload (puts, deletes, batches, syncs, a few explicit
+ * checkpoints; a small journal so that checkpoints begin on their own and
+ * run while the workload goes on) with the disk set to die at a random I/O:
+ * in the middle of a journal write, a node write, an indirection table or a
+ * superblock write.  Checkpoints are driven by the mutations (no worker), so
+ * a run replays exactly.  Then the crash: every write not
  * durable lands, vanishes, tears or turns to garbage.  Some cycles crash
  * during recovery itself.
  *
@@ -48,6 +50,7 @@ FIXTURE(crash) {
 	u32 nlog, caplog;
 	u64 seed, rng, cycle;
 	u32 next_version;
+	u64 crashed_in_cp, saw_cp, cp_forced;	/* over all cycles */
 	u8 key[BETRKV_KEY_MAX], val[BETRKV_VALUE_MAX];
 };
 
@@ -173,7 +176,9 @@ static int mutate(FIXTURE_DATA(crash) *self)
 static void workload(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *self)
 {
 	u32 ops = rng_below(&self->rng, 80), i, r;
+	struct betrkv_engine_stats st;
 	u64 durable;
+	bool in_cp = false;
 	int err = 0;
 
 	if (rng_below(&self->rng, 5))
@@ -182,7 +187,7 @@ static void workload(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *sel
 		r = rng_below(&self->rng, 100);
 		if (r < 80) {
 			err = mutate(self);
-		} else if (r < 95) {
+		} else if (r < 99) {
 			err = betrkv_engine_sync(self->e, &durable);
 			if (!err) {
 				ASSERT_EQ(self->last_seq, durable);
@@ -193,8 +198,14 @@ static void workload(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *sel
 		}
 		ASSERT_TRUE(!err || err == -EIO)
 			TH_LOG("seed %llu cycle %llu: error %d", self->seed, self->cycle, err);
+		betrkv_engine_stats(self->e, &st);
+		in_cp |= st.checkpointing;
 	}
 	/* The crash: nothing more reaches the disk, then it resolves. */
+	betrkv_engine_stats(self->e, &st);
+	self->crashed_in_cp += st.checkpointing;
+	self->saw_cp += in_cp;
+	self->cp_forced += st.cache.cp_forced;
 	betrkv_simdisk_arm(self->dev, 0);
 	betrkv_engine_close(self->e);
 	self->e = NULL;
@@ -212,6 +223,12 @@ TEST_F_TIMEOUT(crash, cycles, 600)
 		workload(_metadata, self);
 	}
 	recover(_metadata, self);
+	/* Checkpoints overlap mutations, and crashes hit them. */
+	TH_LOG("%llu crashes during a checkpoint, %llu workloads saw one, %llu node writes forced by one",
+	       self->crashed_in_cp, self->saw_cp, self->cp_forced);
+	EXPECT_GT(self->crashed_in_cp, cycles / 400);
+	EXPECT_GT(self->saw_cp, cycles / 10);
+	EXPECT_GT(self->cp_forced, cycles / 10);
 }
 
 TEST_HARNESS_MAIN

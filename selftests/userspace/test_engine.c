@@ -5,7 +5,9 @@
  * result compared with the model, and the whole map compared at intervals
  * and after every reopen.  At least half of the keys are reused, values
  * span 0 bytes to the limit, the data is several times the cache budget and
- * the tree grows at least three levels deep.
+ * the tree grows at least three levels deep.  Each test runs twice: with
+ * checkpoints driven by the mutations (deterministic) and on the background
+ * worker.
  *
  * BETRKV_SEED=<n> replays a run; a failure prints its seed.
  */
@@ -21,6 +23,8 @@
 
 FIXTURE(engine) {
 	char path[64];
+	struct betrkv_engine_opts opts;
+	u64 checkpoints, cp_forced;	/* before the last reopen */
 	struct betrkv_dev *dev;
 	struct betrkv_engine *e;
 	struct model m;
@@ -32,7 +36,17 @@ static void quiet(int level, const char *msg)
 {
 }
 
-static struct betrkv_engine_opts opts = { .cache_bytes = CACHE_BYTES };
+FIXTURE_VARIANT(engine) {
+	bool background;
+};
+
+FIXTURE_VARIANT_ADD(engine, inline) {
+	.background = false,
+};
+
+FIXTURE_VARIANT_ADD(engine, background) {
+	.background = true,
+};
 
 FIXTURE_SETUP(engine)
 {
@@ -41,14 +55,17 @@ FIXTURE_SETUP(engine)
 	int fd;
 
 	betrkv_user_set_log(quiet);
+	self->opts = (struct betrkv_engine_opts){ .cache_bytes = CACHE_BYTES,
+						  .background = variant->background };
 	strcpy(self->path, "/tmp/betrkv-engine-XXXXXX");
 	fd = mkstemp(self->path);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ftruncate(fd, 512 * MiB));
 	close(fd);
 	ASSERT_EQ(0, betrkv_user_dev_open(self->path, false, false, &self->dev));
-	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, 0, &sb));
-	ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));
+	/* A small journal: checkpoints begin often, on their own. */
+	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, 1 * MiB, &sb));
+	ASSERT_EQ(0, betrkv_engine_open(self->dev, &self->opts, &self->e));
 	self->m.nkeys = NKEYS;
 	self->m.vlen = malloc(NKEYS * sizeof(u32));
 	self->m.version = calloc(NKEYS, sizeof(u32));
@@ -159,9 +176,14 @@ static void do_batch(struct __test_metadata *_metadata,
 
 static void reopen(struct __test_metadata *_metadata, FIXTURE_DATA(engine) *self)
 {
+	struct betrkv_engine_stats st;
+
+	betrkv_engine_stats(self->e, &st);
+	self->checkpoints += st.checkpoints;
+	self->cp_forced += st.cache.cp_forced;
 	ASSERT_EQ(0, betrkv_engine_close(self->e));
 	self->e = NULL;
-	ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));
+	ASSERT_EQ(0, betrkv_engine_open(self->dev, &self->opts, &self->e));
 }
 
 TEST_F_TIMEOUT(engine, model, 300)
@@ -209,6 +231,13 @@ TEST_F_TIMEOUT(engine, model, 300)
 			live_bytes += self->m.vlen[i];
 	TH_LOG("height %u, %llu nodes, %llu live bytes, cache high water %llu, evictions %llu",
 	       st.height, st.nodes, live_bytes, st.cache.high_water, st.cache.evictions);
+	self->checkpoints += st.checkpoints;
+	self->cp_forced += st.cache.cp_forced;
+	TH_LOG("%llu checkpoints, %llu node writes forced by a checkpoint in progress",
+	       self->checkpoints, self->cp_forced);
+	EXPECT_GT(self->checkpoints, 50);
+	if (!variant->background)
+		EXPECT_GT(self->cp_forced, 0);
 	EXPECT_GE(st.height, 3);
 	EXPECT_GE(live_bytes, 4 * CACHE_BYTES);
 	EXPECT_GT(st.cache.evictions, 0);

@@ -50,7 +50,8 @@ static int create_file(const struct engine_config *cfg)
 
 static struct engine *bk_open(const struct engine_config *cfg)
 {
-	struct betrkv_engine_opts opts = { .cache_bytes = cfg->cache_bytes };
+	struct betrkv_engine_opts opts = { .cache_bytes = cfg->cache_bytes,
+					   .background = true };
 	struct engine *b = calloc(1, sizeof(*b));
 	struct betrkv_sb sb;
 	unsigned int slot;
