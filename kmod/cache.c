@@ -116,6 +116,13 @@ static struct betrkv_centry *cache_add(struct betrkv_cache *c, u64 id)
 	return e;
 }
 
+/* Headers are shared by an entry and the readers using it (c->lock). */
+static void hdr_put(struct betrkv_node_hdr *h)
+{
+	if (h && !--h->refs)
+		betrkv_node_hdr_free(h);
+}
+
 /* Drop what a partial entry holds. */
 static void entry_free_partial(struct betrkv_centry *e)
 {
@@ -124,7 +131,7 @@ static void entry_free_partial(struct betrkv_centry *e)
 	for (i = 0; e->hdr && i < e->hdr->nsegs; i++)
 		betrkv_msgbuf_free(&e->segs[i]);
 	kfree(e->segs);
-	betrkv_node_hdr_free(e->hdr);
+	hdr_put(e->hdr);
 	e->segs = NULL;
 	e->hdr = NULL;
 }
@@ -267,6 +274,14 @@ static void cache_shrink(struct betrkv_cache *c)
 	}
 }
 
+/*
+ * Reads.  find(), get() and put() may run in parallel (queries hold the
+ * store's lock shared); they take c->lock for the cache's state and the
+ * indirection table, and read from disk without it, into buffers of their
+ * own, then look again: whoever installs first wins.  A node that is not
+ * resident is clean, so its place on disk cannot change meanwhile.
+ */
+
 /* Name each corrupt node once, not on every read that trips on it. */
 static int cache_corrupt(struct betrkv_cache *c, u64 id, u32 slot, const char *why)
 {
@@ -281,128 +296,215 @@ static int cache_corrupt(struct betrkv_cache *c, u64 id, u32 slot, const char *w
 /* Where node @id lies on disk. */
 static int cache_locate(struct betrkv_cache *c, u64 id, u32 *slot, u32 *len)
 {
-	if (!betrkv_itable_lookup(c->itable, id, slot, len))
-		return 0;
-	pr_err("%s: node %llu is not in the indirection table\n",
-	       betrkv_dev_name(c->dev), id);
-	return -EUCLEAN;
+	int err;
+
+	mutex_lock(&c->lock);
+	err = betrkv_itable_lookup(c->itable, id, slot, len);
+	if (err)
+		pr_err("%s: node %llu is not in the indirection table\n",
+		       betrkv_dev_name(c->dev), id);
+	mutex_unlock(&c->lock);
+	return err ? -EUCLEAN : 0;
 }
 
-/* Read bytes [off, off + len) of slot @slot into the I/O buffer. */
-static int cache_read_bytes(struct betrkv_cache *c, u32 slot, u32 off, u32 len)
+/* Count @bytes read and report a corrupt node; return @err. */
+static int read_done(struct betrkv_cache *c, u64 id, u32 slot, u32 bytes,
+		     int err, const char *why)
 {
-	int err = betrkv_dev_read(c->dev, slot_offset(c, slot) + off, c->iobuf, len);
-
-	if (!err) {
-		c->stats.node_reads++;
-		c->stats.node_bytes_read += len;
-	}
+	mutex_lock(&c->lock);
+	c->stats.node_reads += !!bytes;
+	c->stats.node_bytes_read += bytes;
+	if (err == -EUCLEAN)
+		cache_corrupt(c, id, slot, why);
+	mutex_unlock(&c->lock);
 	return err;
 }
 
-static int cache_read(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
+static int read_bytes(struct betrkv_cache *c, u32 slot, u32 off, u8 *buf, u32 len)
 {
-	const char *why;
-	u32 slot, len;
-	int err;
-
-	err = cache_locate(c, id, &slot, &len) ?:
-	      cache_read_bytes(c, slot, 0, len);
-	if (err)
-		return err;
-	err = betrkv_node_decode(c->iobuf, len, c->uuid,
-				 slot_offset(c, slot) / BETRKV_BLOCK_SIZE, id, np, &why);
-	return err == -EUCLEAN ? cache_corrupt(c, id, slot, why) : err;
+	return betrkv_dev_read(c->dev, slot_offset(c, slot) + off, buf, len);
 }
 
-/* Read and check node @id's header into a new partial entry. */
-static int cache_read_hdr(struct betrkv_cache *c, u64 id, struct betrkv_centry **ep)
+static u64 slot_blocknr(const struct betrkv_cache *c, u32 slot)
 {
-	struct betrkv_node_hdr *h;
-	struct betrkv_centry *e;
-	u32 slot, len, hdr_len;
+	return slot_offset(c, slot) / BETRKV_BLOCK_SIZE;
+}
+
+/* Read and check the whole node @id. */
+static int read_node(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
+{
+	const char *why = NULL;
+	u32 slot, len;
+	u8 *buf;
+	int err;
+
+	err = cache_locate(c, id, &slot, &len);
+	if (err)
+		return err;
+	buf = kvmalloc(len, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	err = read_bytes(c, slot, 0, buf, len);
+	if (!err)
+		err = betrkv_node_decode(buf, len, c->uuid, slot_blocknr(c, slot),
+					 id, np, &why);
+	kvfree(buf);
+	return read_done(c, id, slot, err == -EIO ? 0 : len, err, why);
+}
+
+/* Read and check node @id's header alone: its first block, more if need be. */
+static int read_hdr(struct betrkv_cache *c, u64 id, struct betrkv_node_hdr **hp)
+{
+	u32 slot, len, hdr_len, got = BETRKV_BLOCK_SIZE;
 	const char *why = "too short";
+	u8 *buf;
 	int err;
 
 	err = cache_locate(c, id, &slot, &len);
 	if (err)
 		return err;
 	if (len < BETRKV_BLOCK_SIZE)
-		return cache_corrupt(c, id, slot, why);
-	err = cache_read_bytes(c, slot, 0, BETRKV_BLOCK_SIZE);
+		return read_done(c, id, slot, 0, -EUCLEAN, why);
+	buf = kmalloc(BETRKV_BLOCK_SIZE, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	err = read_bytes(c, slot, 0, buf, got);
+	why = "malformed header";
+	if (!err && betrkv_node_hdr_len(buf, len, &hdr_len))
+		err = -EUCLEAN;
+	if (!err && hdr_len > got) {
+		kfree(buf);
+		got = ALIGN(hdr_len, BETRKV_BLOCK_SIZE);
+		buf = kvmalloc(got, GFP_KERNEL);
+		err = buf ? read_bytes(c, slot, 0, buf, got) : -ENOMEM;
+	}
+	if (!err)
+		err = betrkv_node_hdr_decode(buf, len, c->uuid, slot_blocknr(c, slot),
+					     id, hp, &why);
+	kvfree(buf);
+	if (!err)
+		(*hp)->refs = 1;
+	return read_done(c, id, slot, err == -EIO || err == -ENOMEM ? 0 : got,
+			 err, why);
+}
+
+/* Read and check segment @s of node @h->id into @out. */
+static int read_seg(struct betrkv_cache *c, const struct betrkv_node_hdr *h,
+		    u32 s, struct betrkv_msgbuf *out)
+{
+	const struct betrkv_seg_ref *ref = &h->segs[s];
+	u32 start = ALIGN_DOWN(ref->off, BETRKV_BLOCK_SIZE);
+	u32 slot, len, n = ALIGN(ref->off + ref->len, BETRKV_BLOCK_SIZE) - start;
+	u8 *buf;
+	int err;
+
+	err = cache_locate(c, h->id, &slot, &len);
 	if (err)
 		return err;
-	if (betrkv_node_hdr_len(c->iobuf, len, &hdr_len))
-		return cache_corrupt(c, id, slot, "malformed header");
-	if (hdr_len > BETRKV_BLOCK_SIZE) {
-		err = cache_read_bytes(c, slot, 0, ALIGN(hdr_len, BETRKV_BLOCK_SIZE));
+	buf = kvmalloc(n, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	err = read_bytes(c, slot, start, buf, n);
+	if (!err)
+		err = betrkv_node_seg_decode(h, c->uuid, s, buf + ref->off - start, out);
+	kvfree(buf);
+	if (err)
+		betrkv_msgbuf_free(out);
+	return read_done(c, h->id, slot, err == -EIO || err == -ENOMEM ? 0 : n,
+			 err, "bad segment");
+}
+
+/* A partial entry for @h; the caller holds c->lock. */
+static struct betrkv_centry *add_partial(struct betrkv_cache *c,
+					 struct betrkv_node_hdr *h)
+{
+	struct betrkv_centry *e;
+	struct betrkv_msgbuf *segs;
+
+	segs = kcalloc(max(h->nsegs, 1u), sizeof(*segs), GFP_KERNEL);
+	if (!segs)
+		return NULL;
+	e = cache_add(c, h->id);
+	if (!e) {
+		kfree(segs);
+		return NULL;
+	}
+	h->refs++;
+	e->hdr = h;
+	e->segs = segs;
+	charge(c, e);
+	return e;
+}
+
+/*
+ * The partial entry of node @id with segment @s read (s < 0: any), reading
+ * what is missing; the caller holds c->lock, which this drops while it
+ * reads.  @*hp is the header read so far (NULL: none), for the caller to
+ * put.
+ */
+static int get_partial(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
+		       struct betrkv_centry **ep, struct betrkv_node_hdr **hp,
+		       bool *read)
+{
+	struct betrkv_centry *e;
+	struct betrkv_msgbuf seg;
+	int s, err;
+
+	for (;;) {
+		e = cache_lookup(c, id);
+		if (e && e->node)
+			break;
+		if (!e && *hp) {
+			e = add_partial(c, *hp);
+			if (!e)
+				return -ENOMEM;
+		}
+		if (!e) {
+			mutex_unlock(&c->lock);
+			err = read_hdr(c, id, hp);
+			mutex_lock(&c->lock);
+			if (err)
+				return err;
+			*read = true;
+			continue;
+		}
+		s = betrkv_node_hdr_route(e->hdr, key, klen);
+		if (s < 0 || !e->hdr->segs[s].nmsgs || e->segs[s].n)
+			break;
+		hdr_put(*hp);
+		*hp = e->hdr;
+		e->hdr->refs++;
+		betrkv_msgbuf_init(&seg);
+		mutex_unlock(&c->lock);
+		err = read_seg(c, *hp, s, &seg);
+		mutex_lock(&c->lock);
 		if (err)
 			return err;
+		*read = true;
+		e = cache_lookup(c, id);
+		if (e && e->hdr == *hp && !e->segs[s].n) {
+			e->segs[s] = seg;
+			charge(c, e);
+		} else {
+			betrkv_msgbuf_free(&seg);
+		}
 	}
-	err = betrkv_node_hdr_decode(c->iobuf, len, c->uuid,
-				     slot_offset(c, slot) / BETRKV_BLOCK_SIZE, id,
-				     &h, &why);
-	if (err)
-		return err == -EUCLEAN ? cache_corrupt(c, id, slot, why) : err;
-	e = cache_add(c, id);
-	if (e)
-		e->segs = kcalloc(max(h->nsegs, 1u), sizeof(*e->segs), GFP_KERNEL);
-	if (!e || !e->segs) {
-		if (e)
-			cache_remove(c, e);
-		betrkv_node_hdr_free(h);
-		return -ENOMEM;
-	}
-	e->hdr = h;
-	charge(c, e);
 	*ep = e;
 	return 0;
 }
 
-/* Read and check segment @s of a partial entry. */
-static int cache_read_seg(struct betrkv_cache *c, struct betrkv_centry *e, u32 s)
+/* The message @e holds for @key, and the child to look in next. */
+static const struct betrkv_msg *entry_find(struct betrkv_centry *e, const u8 *key,
+					   u32 klen, u64 *child)
 {
-	const struct betrkv_seg_ref *ref = &e->hdr->segs[s];
-	u32 slot, len, start = ALIGN_DOWN(ref->off, BETRKV_BLOCK_SIZE);
-	int err;
+	int s;
 
-	err = cache_locate(c, e->id, &slot, &len) ?:
-	      cache_read_bytes(c, slot, start,
-			       ALIGN(ref->off + ref->len, BETRKV_BLOCK_SIZE) - start);
-	if (err)
-		return err;
-	err = betrkv_node_seg_decode(e->hdr, c->uuid, s,
-				     c->iobuf + ref->off - start, &e->segs[s]);
-	if (!err)
-		return 0;
-	betrkv_msgbuf_free(&e->segs[s]);
-	return err == -EUCLEAN ? cache_corrupt(c, e->id, slot, "bad segment") : err;
-}
-
-/* The message for @key in a partial entry, reading its segment if need be. */
-static int partial_find(struct betrkv_cache *c, struct betrkv_centry *e,
-			const u8 *key, u32 klen, const struct betrkv_msg **m,
-			u64 *child, bool *read)
-{
-	int s = betrkv_node_hdr_route(e->hdr, key, klen);
-	int err;
-
-	*m = NULL;
-	*child = 0;
-	if (s < 0)
-		return 0;
-	if (e->hdr->height)
-		*child = e->hdr->children[s];
-	if (!e->hdr->segs[s].nmsgs)
-		return 0;
-	if (!e->segs[s].n) {
-		*read = true;
-		err = cache_read_seg(c, e, s);
-		if (err)
-			return err;
-	}
-	*m = betrkv_msgbuf_find(&e->segs[s], key, klen);
-	return 0;
+	if (e->node)
+		return betrkv_node_find(e->node, key, klen, child);
+	s = betrkv_node_hdr_route(e->hdr, key, klen);
+	*child = s >= 0 && e->hdr->height ? e->hdr->children[s] : 0;
+	return s >= 0 && e->segs[s].n ?
+	       betrkv_msgbuf_find(&e->segs[s], key, klen) : NULL;
 }
 
 /**
@@ -417,40 +519,41 @@ static int partial_find(struct betrkv_cache *c, struct betrkv_centry *e,
  *	   leaf)
  *
  * A node that is not resident is not read whole: only its header and the
- * one segment @key routes to.
+ * one segment @key routes to.  Callers may run in parallel.
  *
  * Return: 0, -EUCLEAN for a node that fails its checks, -EIO, -ENOMEM.
  */
 int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 		      struct betrkv_msg **out, u64 *child)
 {
-	struct betrkv_centry *e = cache_lookup(c, id);
+	struct betrkv_node_hdr *h = NULL;
+	struct betrkv_centry *e = NULL;
 	const struct betrkv_msg *m;
-	bool read = !e;
-	int err = e ? 0 : cache_read_hdr(c, id, &e);
+	bool read = false;
+	int err;
 
-	if (err)
-		return err;
-	if (e->node)
-		m = betrkv_node_find(e->node, key, klen, child);
-	else
-		err = partial_find(c, e, key, klen, &m, child, &read);
+	*out = NULL;
+	mutex_lock(&c->lock);
+	err = get_partial(c, id, key, klen, &e, &h, &read);
 	if (read)
 		c->stats.misses++;
 	else
 		c->stats.hits++;
-	*out = NULL;
-	if (!err && m) {
-		*child = 0;
-		*out = betrkv_msg_dup(m);
-		err = *out ? 0 : -ENOMEM;
+	if (!err) {
+		m = entry_find(e, key, klen, child);
+		if (m) {
+			*child = 0;
+			*out = betrkv_msg_dup(m);
+			err = *out ? 0 : -ENOMEM;
+		}
+		if (!e->pins) {
+			lru_unlink(c, e);
+			lru_push_head(c, e);
+		}
+		cache_shrink(c);
 	}
-	if (!e->pins) {
-		lru_unlink(c, e);
-		lru_push_head(c, e);
-	}
-	charge(c, e);
-	cache_shrink(c);
+	hdr_put(h);
+	mutex_unlock(&c->lock);
 	return err;
 }
 
@@ -460,35 +563,47 @@ int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
  * @id: the node ID
  * @np: receives the node
  *
+ * Callers may run in parallel; only one may change the node (see dirty()).
+ *
  * Return: 0, -EUCLEAN for a node that fails its checks, -EIO, -ENOMEM.
  */
 int betrkv_cache_get(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
 {
-	struct betrkv_centry *e = cache_lookup(c, id);
-	struct betrkv_node *n;
-	int err;
+	struct betrkv_centry *e;
+	struct betrkv_node *n = NULL;
+	int err = 0;
 
+	mutex_lock(&c->lock);
+	e = cache_lookup(c, id);
 	if (e && e->node) {
-		e->pins++;
 		c->stats.hits++;
-		*np = e->node;
-		return 0;
+	} else {
+		c->stats.misses++;
+		mutex_unlock(&c->lock);
+		err = read_node(c, id, &n);
+		mutex_lock(&c->lock);
+		e = err ? NULL : cache_lookup(c, id);
 	}
-	c->stats.misses++;
-	err = cache_read(c, id, &n);
 	if (err)
-		return err;
-	if (e)
+		goto out;
+	if (e && e->node) {
+		betrkv_node_free(n);	/* another reader was first */
+		e->pins++;
+	} else if (e) {
 		entry_set_node(c, e, n, false);
-	else
+	} else {
 		err = cache_insert(c, n, false);
-	if (err) {
-		betrkv_node_free(n);
-		return err;
+		if (err) {
+			betrkv_node_free(n);
+			goto out;
+		}
+		e = centry_of(n);
 	}
-	*np = n;
+	*np = e->node;
 	cache_shrink(c);
-	return 0;
+out:
+	mutex_unlock(&c->lock);
+	return err;
 }
 
 /**
@@ -500,12 +615,14 @@ void betrkv_cache_put(struct betrkv_cache *c, struct betrkv_node *n)
 {
 	struct betrkv_centry *e = centry_of(n);
 
+	mutex_lock(&c->lock);
 	charge(c, e);
-	if (--e->pins)
-		return;
-	lru_unlink(c, e);
-	lru_push_head(c, e);
-	cache_shrink(c);
+	if (!--e->pins) {
+		lru_unlink(c, e);
+		lru_push_head(c, e);
+		cache_shrink(c);
+	}
+	mutex_unlock(&c->lock);
 }
 
 /**
@@ -731,6 +848,21 @@ int betrkv_cache_write_done(struct betrkv_cache *c, struct betrkv_cache_write *w
 }
 
 /**
+ * betrkv_cache_stats() - the counters and the bytes charged now.
+ * @c: the cache
+ * @st: receives the counters
+ * @used: receives the bytes charged
+ */
+void betrkv_cache_stats(struct betrkv_cache *c, struct betrkv_cache_stats *st,
+			u64 *used)
+{
+	mutex_lock(&c->lock);
+	*st = c->stats;
+	*used = c->used;
+	mutex_unlock(&c->lock);
+}
+
+/**
  * betrkv_cache_create() - a cache over the node region of a store.
  * @p: the parameters
  * @cp: receives the cache
@@ -744,12 +876,11 @@ int betrkv_cache_create(const struct betrkv_cache_params *p,
 
 	if (!c)
 		return -ENOMEM;
+	mutex_init(&c->lock);
 	c->buckets = kcalloc(CACHE_BUCKETS, sizeof(*c->buckets), GFP_KERNEL);
 	c->iobuf = kvmalloc(p->node_size, GFP_KERNEL);
 	if (!c->buckets || !c->iobuf) {
-		kfree(c->buckets);
-		kvfree(c->iobuf);
-		kfree(c);
+		betrkv_cache_destroy(c);
 		return -ENOMEM;
 	}
 	c->dev = p->dev;
@@ -776,5 +907,6 @@ void betrkv_cache_destroy(struct betrkv_cache *c)
 		cache_remove(c, c->lru_head);
 	kfree(c->buckets);
 	kvfree(c->iobuf);
+	mutex_destroy(&c->lock);
 	kfree(c);
 }

@@ -15,6 +15,12 @@
  * a node from the tree for good (its ID and disk space are released once no
  * checkpoint refers to them).  Unpinned clean nodes are evicted when the
  * budget is exceeded; pinned nodes never are.
+ *
+ * Locking: the store's lock, shared or exclusive, is held around every call.
+ * find(), get() and put() may run in parallel under the shared lock (they
+ * serialise on c->lock and read from disk without it); every other call
+ * needs the store's lock exclusive.  A checkpoint's node write may be under
+ * way with no lock held: its node stays pinned.
  */
 #ifndef BETRKV_CACHE_H
 #define BETRKV_CACHE_H
@@ -70,6 +76,7 @@ struct betrkv_cache_params {
 };
 
 struct betrkv_cache {
+	struct mutex lock;	/* for readers running in parallel: see below */
 	struct betrkv_dev *dev;
 	u8 uuid[16];
 	struct betrkv_itable *itable;
@@ -107,6 +114,8 @@ int betrkv_cache_dirty(struct betrkv_cache *c, struct betrkv_node *n);
 int betrkv_cache_new(struct betrkv_cache *c, u32 height, struct betrkv_node **np);
 void betrkv_cache_free(struct betrkv_cache *c, struct betrkv_node *n);
 
+void betrkv_cache_stats(struct betrkv_cache *c, struct betrkv_cache_stats *st,
+			u64 *used);
 int betrkv_cache_checkpoint_begin(struct betrkv_cache *c);
 void betrkv_cache_checkpoint_end(struct betrkv_cache *c);
 bool betrkv_cache_checkpoint_busy(const struct betrkv_cache *c);

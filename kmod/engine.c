@@ -34,8 +34,12 @@
  * mutation fails with -ENOSPC before changing anything.  Deletes get a
  * smaller reserve so they can make room on a full device.
  *
- * All calls are serialised by one mutex, which the checkpoint writer drops
- * while a node write is under way.
+ * Locking: one rw_semaphore.  Queries (get, scan, stats) hold it shared
+ * and run in parallel (the cache serialises its own state and reads from
+ * disk without its lock); mutations, checkpoint steps and recovery hold it
+ * exclusive, and the checkpoint writer drops it while a node write is under
+ * way.  Sync holds it only to read the state: journal writes and flushes
+ * never block queries.
  */
 #include "block.h"
 #include "engine.h"
@@ -47,7 +51,8 @@
 
 struct betrkv_engine {
 	struct betrkv_dev *dev;
-	struct mutex lock;
+	struct rw_semaphore lock;
+	atomic64_t gets, scans, syncs;	/* counted under the shared lock */
 	struct betrkv_sb sb;
 	unsigned int sb_slot;
 	bool read_only;
@@ -196,7 +201,6 @@ static void engine_free(struct betrkv_engine *e)
 	betrkv_cache_destroy(e->cache);
 	betrkv_itable_destroy(&e->itable);
 	kvfree(e->itbuf);
-	mutex_destroy(&e->lock);
 	kfree(e);
 }
 
@@ -232,7 +236,7 @@ int betrkv_engine_open(struct betrkv_dev *dev,
 
 	if (!e)
 		return -ENOMEM;
-	mutex_init(&e->lock);
+	init_rwsem(&e->lock);
 	init_waitqueue_head(&e->cp_wait);
 	e->dev = dev;
 	e->read_only = opts->read_only;
@@ -362,9 +366,9 @@ static void cp_wait(struct betrkv_engine *e)
 			cp_complete(e);
 			return;
 		}
-		mutex_unlock(&e->lock);
+		up_write(&e->lock);
 		wait_event(e->cp_wait, !READ_ONCE(e->cp_active));
-		mutex_lock(&e->lock);
+		down_write(&e->lock);
 	}
 }
 
@@ -439,13 +443,13 @@ static void cp_work(void *arg)
 	struct betrkv_cache_write w;
 	int err, ioerr;
 
-	mutex_lock(&e->lock);
+	down_write(&e->lock);
 	if (e->cp_active || !cp_wanted(e) || cp_begin(e))
 		goto out;
 	while (!(err = betrkv_cache_write_next(e->cache, e->cp_buf, &w))) {
-		mutex_unlock(&e->lock);
+		up_write(&e->lock);
 		ioerr = betrkv_dev_write(e->dev, w.off, e->cp_buf, w.len, 0);
-		mutex_lock(&e->lock);
+		down_write(&e->lock);
 		err = betrkv_cache_write_done(e->cache, &w, ioerr);
 		if (err)
 			break;
@@ -455,7 +459,7 @@ static void cp_work(void *arg)
 	else
 		cp_abort(e, err);
 out:
-	mutex_unlock(&e->lock);
+	up_write(&e->lock);
 }
 
 /* Room for a mutation: the dirty nodes plus a reserve per tree level. */
@@ -566,7 +570,7 @@ int betrkv_engine_apply(struct betrkv_engine *e, const struct betrkv_op *ops,
 {
 	int err;
 
-	mutex_lock(&e->lock);
+	down_write(&e->lock);
 	err = engine_apply_locked(e, ops, nops);
 	if (!err) {
 		e->stats.batches += nops > 1;
@@ -575,7 +579,7 @@ int betrkv_engine_apply(struct betrkv_engine *e, const struct betrkv_op *ops,
 		if (seq)
 			*seq = e->seq;
 	}
-	mutex_unlock(&e->lock);
+	up_write(&e->lock);
 	return err;
 }
 
@@ -598,10 +602,10 @@ int betrkv_engine_get(struct betrkv_engine *e, const u8 *key, u32 klen,
 		return -EINVAL;
 	if (klen > BETRKV_KEY_MAX)
 		return -E2BIG;
-	mutex_lock(&e->lock);
+	down_read(&e->lock);
 	err = betrkv_tree_get(&e->tree, key, klen, val);
-	e->stats.gets++;
-	mutex_unlock(&e->lock);
+	atomic64_inc(&e->gets);
+	up_read(&e->lock);
 	return err;
 }
 
@@ -681,10 +685,10 @@ int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
 		return -EINVAL;
 	if (r->lolen > BETRKV_KEY_MAX || (r->hi && r->hilen > BETRKV_KEY_MAX))
 		return -E2BIG;
-	mutex_lock(&e->lock);
+	down_read(&e->lock);
 	err = scan_locked(e, *r, lo_exclusive, limit, out, more);
-	e->stats.scans++;
-	mutex_unlock(&e->lock);
+	atomic64_inc(&e->scans);
+	up_read(&e->lock);
 	return err;
 }
 
@@ -700,20 +704,23 @@ int betrkv_engine_sync(struct betrkv_engine *e, u64 *durable_seq)
 {
 	int failed, err = 0;
 
-	mutex_lock(&e->lock);
+	down_read(&e->lock);
 	failed = e->failed;
-	mutex_unlock(&e->lock);
+	up_read(&e->lock);
 	/* The journal syncs outside the lock: concurrent syncs share a flush. */
 	if (!e->read_only)
 		err = failed ? -EIO : betrkv_journal_sync(e->journal);
-	mutex_lock(&e->lock);
-	if (err)
+	if (err) {
+		down_write(&e->lock);
 		engine_fail(e, err, "journal write");
-	e->stats.syncs++;
+		up_write(&e->lock);
+	}
+	atomic64_inc(&e->syncs);
+	down_read(&e->lock);
 	if (durable_seq)
 		*durable_seq = max(e->sb.cp.seq,
 				   betrkv_journal_durable_seq(e->journal));
-	mutex_unlock(&e->lock);
+	up_read(&e->lock);
 	return err;
 }
 
@@ -727,9 +734,9 @@ int betrkv_engine_checkpoint(struct betrkv_engine *e)
 {
 	int err;
 
-	mutex_lock(&e->lock);
+	down_write(&e->lock);
 	err = engine_checkpoint(e);
-	mutex_unlock(&e->lock);
+	up_write(&e->lock);
 	return err;
 }
 
@@ -744,13 +751,13 @@ int betrkv_engine_close(struct betrkv_engine *e)
 {
 	int err = 0;
 
-	mutex_lock(&e->lock);
+	down_write(&e->lock);
 	e->closing = true;
 	if (!e->read_only && !e->failed)
 		err = engine_checkpoint(e);
 	else
 		cp_wait(e);
-	mutex_unlock(&e->lock);
+	up_write(&e->lock);
 	engine_free(e);
 	return err;
 }
@@ -762,8 +769,11 @@ int betrkv_engine_close(struct betrkv_engine *e)
  */
 void betrkv_engine_stats(struct betrkv_engine *e, struct betrkv_engine_stats *st)
 {
-	mutex_lock(&e->lock);
+	down_read(&e->lock);
 	*st = e->stats;
+	st->gets = atomic64_read(&e->gets);
+	st->scans = atomic64_read(&e->scans);
+	st->syncs = atomic64_read(&e->syncs);
 	st->seq = e->seq;
 	st->durable_seq = max(e->sb.cp.seq, betrkv_journal_durable_seq(e->journal));
 	betrkv_tree_height(&e->tree, &st->height);
@@ -773,10 +783,9 @@ void betrkv_engine_stats(struct betrkv_engine *e, struct betrkv_engine_stats *st
 	st->slots_total = e->itable.nslots;
 	st->node_size = e->sb.geo.node_size;
 	st->cache_bytes = e->cache->budget;
-	st->cache = e->cache->stats;
-	st->cache_used = e->cache->used;
+	betrkv_cache_stats(e->cache, &st->cache, &st->cache_used);
 	betrkv_journal_stats(e->journal, &st->journal);
-	mutex_unlock(&e->lock);
+	up_read(&e->lock);
 }
 
 /**
@@ -793,11 +802,11 @@ int betrkv_engine_super(struct betrkv_engine *e, struct betrkv_sb *sb,
 {
 	int failed;
 
-	mutex_lock(&e->lock);
+	down_read(&e->lock);
 	*sb = e->sb;
 	*slot = e->sb_slot;
 	*cache_bytes = e->cache->budget;
 	failed = e->failed;
-	mutex_unlock(&e->lock);
+	up_read(&e->lock);
 	return failed;
 }

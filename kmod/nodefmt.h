@@ -46,6 +46,7 @@ struct betrkv_node_hdr {
 	u64 *children;				/* internal: [nsegs] */
 	struct betrkv_pivot **bounds;
 	struct betrkv_seg_ref *segs;		/* [nsegs] */
+	u32 refs;				/* the cache's bookkeeping */
 };
 
 int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],

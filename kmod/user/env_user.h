@@ -88,6 +88,30 @@ struct mutex {
 #define mutex_lock(x)		pthread_mutex_lock(&(x)->m)
 #define mutex_unlock(x)		pthread_mutex_unlock(&(x)->m)
 
+/* Reader-writer semaphores; waiting writers keep new readers out. */
+struct rw_semaphore {
+	pthread_rwlock_t l;
+};
+static inline void init_rwsem(struct rw_semaphore *s)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->l, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+#define down_read(s)		pthread_rwlock_rdlock(&(s)->l)
+#define up_read(s)		pthread_rwlock_unlock(&(s)->l)
+#define down_write(s)		pthread_rwlock_wrlock(&(s)->l)
+#define up_write(s)		pthread_rwlock_unlock(&(s)->l)
+
+typedef struct {
+	long long counter;
+} atomic64_t;
+#define atomic64_inc(a)		__atomic_fetch_add(&(a)->counter, 1, __ATOMIC_RELAXED)
+#define atomic64_read(a)	__atomic_load_n(&(a)->counter, __ATOMIC_RELAXED)
+
 #define READ_ONCE(x)		(*(volatile __typeof__(x) *)&(x))
 #define WRITE_ONCE(x, v)	(*(volatile __typeof__(x) *)&(x) = (v))
 
