@@ -259,18 +259,46 @@ static int cache_writeback(struct betrkv_cache *c, struct betrkv_centry *e)
 	return write_end(c, &w, err);
 }
 
-/* Evict unpinned nodes from the cold end until within the budget. */
+/* Drop the segments a partial entry holds; keep its header. */
+static bool drop_segments(struct betrkv_cache *c, struct betrkv_centry *e)
+{
+	bool any = false;
+	u32 i;
+
+	for (i = 0; e->hdr && i < e->hdr->nsegs; i++) {
+		any |= e->segs[i].n > 0;
+		betrkv_msgbuf_free(&e->segs[i]);
+	}
+	if (any)
+		charge(c, e);
+	return any;
+}
+
+/*
+ * Evict from the cold end until within the budget: unpinned nodes (dirty
+ * ones written first) and the segments of partial nodes, whose small
+ * headers go only in a second pass, so that a query keeps finding its way.
+ */
 static void cache_shrink(struct betrkv_cache *c)
 {
-	struct betrkv_centry *e = c->lru_tail, *prev;
+	struct betrkv_centry *e, *prev;
+	bool headers = false;
 
-	while (e && c->used > c->budget) {
-		prev = e->prev;
-		if (!e->pins && (!e->dirty || !cache_writeback(c, e))) {
-			cache_remove(c, e);
-			c->stats.evictions++;
+	for (;;) {
+		for (e = c->lru_tail; e && c->used > c->budget; e = prev) {
+			prev = e->prev;
+			if (e->pins || (!e->node && !headers && drop_segments(c, e)))
+				continue;
+			if (!e->node && !headers)
+				continue;
+			if (!e->dirty || !cache_writeback(c, e)) {
+				cache_remove(c, e);
+				c->stats.evictions++;
+			}
 		}
-		e = prev;
+		if (c->used <= c->budget || headers)
+			return;
+		headers = true;
 	}
 }
 

@@ -125,33 +125,51 @@ static int dev_check_range(const struct betrkv_dev *dev, u64 off, size_t len)
 }
 
 /*
- * Synchronous I/O of a kernel buffer, split into as many bios as it takes.
- * PREFLUSH goes on the first bio only; FUA on every bio of a write.
+ * I/O of a kernel buffer, split into as many bios as it takes, submitted
+ * together under a plug (so the block layer can merge them) and chained to
+ * the last one, which is waited for: the call returns when all completed,
+ * with the first error.  PREFLUSH goes on the first bio only; FUA on every
+ * bio of a write.
  */
 static int dev_rw(struct betrkv_dev *dev, blk_opf_t opf, u64 off, u8 *buf,
 		  size_t len)
 {
 	bool vmapped = is_vmalloc_addr(buf);
-	size_t done = 0;
-	int err = 0;
+	struct bio *bio = NULL, *next;
+	struct blk_plug plug;
+	size_t done = 0, n;
+	int err = 0, werr;
 
 	if (vmapped && op_is_write(opf))
 		flush_kernel_vmap_range(buf, len);
-	while (done < len && !err) {
+	blk_start_plug(&plug);
+	while (done < len) {
 		unsigned int pages = DIV_ROUND_UP(offset_in_page(buf + done) +
 						  (len - done), PAGE_SIZE);
-		struct bio *bio;
-		size_t n;
 
-		bio = bio_alloc(dev->bdev, min_t(unsigned int, pages, BIO_MAX_VECS),
-				opf, GFP_NOIO);
-		bio->bi_iter.bi_sector = (off + done) >> SECTOR_SHIFT;
-		n = bio_add_buf(bio, buf + done, len - done);
-		err = n ? submit_bio_wait(bio) : -EIO;
-		bio_put(bio);
+		next = bio_alloc(dev->bdev, min_t(unsigned int, pages, BIO_MAX_VECS),
+				 opf, GFP_NOIO);
+		next->bi_iter.bi_sector = (off + done) >> SECTOR_SHIFT;
+		n = bio_add_buf(next, buf + done, len - done);
+		if (!n) {
+			bio_put(next);
+			err = -EIO;
+			break;
+		}
 		done += n;
+		if (bio) {
+			bio_chain(bio, next);
+			submit_bio(bio);
+		}
+		bio = next;
 		opf &= ~REQ_PREFLUSH;
 	}
+	if (bio) {
+		werr = submit_bio_wait(bio);
+		bio_put(bio);
+		err = err ?: werr;
+	}
+	blk_finish_plug(&plug);
 	if (vmapped && !op_is_write(opf))
 		invalidate_kernel_vmap_range(buf, len);
 	return err;
