@@ -55,6 +55,43 @@ void betrkv_node_free(struct betrkv_node *n)
 }
 
 /**
+ * betrkv_leaf_runs() - how a leaf's entries are cut into runs on disk.
+ * @b: the entries
+ * @starts: receives the index of each run's first entry, then @b->n
+ *	    (room for BETRKV_LEAF_RUNS_MAX + 1)
+ *
+ * Return: the number of runs (0 for no entries).
+ */
+u32 betrkv_leaf_runs(const struct betrkv_msgbuf *b, u32 *starts)
+{
+	u32 i, nruns = 0;
+	u64 acc = 0;
+
+	for (i = 0; i < b->n; i++) {
+		if (!nruns || (acc >= BETRKV_LEAF_RUN_BYTES &&
+			       nruns < BETRKV_LEAF_RUNS_MAX)) {
+			starts[nruns++] = i;
+			acc = 0;
+		}
+		acc += betrkv_msg_weight(b->msgs[i]);
+	}
+	starts[nruns] = b->n;
+	return nruns;
+}
+
+/* What a leaf's run index takes in its header. */
+static u64 leaf_index_weight(const struct betrkv_msgbuf *b)
+{
+	u32 starts[BETRKV_LEAF_RUNS_MAX + 1], nruns = betrkv_leaf_runs(b, starts);
+	u64 w = 0;
+	u32 r;
+
+	for (r = 0; r < nruns; r++)
+		w += BETRKV_LEAF_RUN_WEIGHT + b->msgs[starts[r]]->klen;
+	return w;
+}
+
+/**
  * betrkv_node_weight() - bytes the node takes serialized (an upper bound).
  * @n: the node
  *
@@ -66,9 +103,7 @@ u64 betrkv_node_weight(const struct betrkv_node *n)
 	u32 i;
 
 	if (betrkv_node_is_leaf(n))
-		return w + n->entries.bytes + BETRKV_LEAF_RUN_WEIGHT *
-		       min(n->entries.bytes / BETRKV_LEAF_RUN_BYTES + 1,
-			   (u64)BETRKV_NODE_SLOTS);
+		return w + n->entries.bytes + leaf_index_weight(&n->entries);
 	for (i = 0; i < n->nchildren; i++) {
 		w += BETRKV_CHILD_WEIGHT + n->bufs[i].bytes;
 		if (i + 1 < n->nchildren)

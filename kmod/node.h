@@ -24,12 +24,14 @@
 #define BETRKV_NODE_HDR_WEIGHT	64u
 #define BETRKV_CHILD_WEIGHT	32u
 /*
- * A leaf is stored in runs of about BETRKV_LEAF_RUN_BYTES of entries (at
- * most BETRKV_NODE_SLOTS), each indexed in the header by its first key: a
- * leaf's weight reserves an index entry of the largest key per run.
+ * A leaf is stored in runs of at least BETRKV_LEAF_RUN_BYTES of entries (at
+ * most BETRKV_LEAF_RUNS_MAX runs; the last takes the rest), each indexed in
+ * the header by its first key, which a point query reads alone.  A run
+ * costs the header BETRKV_LEAF_RUN_WEIGHT bytes besides that key.
  */
-#define BETRKV_LEAF_RUN_BYTES	(16u << 10)
-#define BETRKV_LEAF_RUN_WEIGHT	(18u + BETRKV_KEY_MAX)
+#define BETRKV_LEAF_RUN_BYTES	(4u << 10)
+#define BETRKV_LEAF_RUNS_MAX	64u
+#define BETRKV_LEAF_RUN_WEIGHT	18u
 
 struct betrkv_pivot {
 	u32 len;
@@ -58,6 +60,7 @@ static inline bool betrkv_node_is_leaf(const struct betrkv_node *n)
 struct betrkv_node *betrkv_node_alloc(u64 id, u32 height);
 void betrkv_node_free(struct betrkv_node *n);
 u64 betrkv_node_weight(const struct betrkv_node *n);
+u32 betrkv_leaf_runs(const struct betrkv_msgbuf *b, u32 *starts);
 u32 betrkv_pivots_index(struct betrkv_pivot *const *pivots, u32 n,
 			const u8 *key, u32 klen);
 const struct betrkv_msg *betrkv_node_find(const struct betrkv_node *n,

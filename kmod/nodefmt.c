@@ -92,23 +92,6 @@ static void nf_put_msg(struct nf_cur *c, const struct betrkv_msg *m)
 	memcpy(nf_take(c, m->klen + m->vlen), m->data, m->klen + m->vlen);
 }
 
-/* Leaf runs: [starts[s], starts[s + 1]) of the entries, each >= RUN bytes. */
-static u32 leaf_runs(const struct betrkv_msgbuf *b, u32 *starts, u32 max)
-{
-	u32 i, nsegs = 0;
-	u64 acc = 0;
-
-	for (i = 0; i < b->n; i++) {
-		if (!nsegs || (acc >= BETRKV_LEAF_RUN_BYTES && nsegs < max)) {
-			starts[nsegs++] = i;
-			acc = 0;
-		}
-		acc += betrkv_msg_weight(b->msgs[i]);
-	}
-	starts[nsegs] = b->n;
-	return nsegs;
-}
-
 /* The messages of segment @s: a child's buffer, or a run of the leaf. */
 static void seg_msgs(const struct betrkv_node *n, const u32 *starts, u32 s,
 		     struct betrkv_msg *const **msgs, u32 *count)
@@ -183,14 +166,18 @@ static void nf_put_segs(const struct betrkv_node *n, const u8 uuid[16],
 int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],
 		       u64 blocknr, u8 *buf, u32 cap, u32 *len)
 {
-	u32 starts[BETRKV_NODE_SLOTS + 1], nsegs, hdr_len, total, i;
+	u32 starts[BETRKV_LEAF_RUNS_MAX + 1], nsegs, hdr_len, total, i;
 	struct nf_cur c = { .p = buf, .left = cap };
 	struct nf_hdr *h;
 	struct nf_seg *segs;
 	__le64 child;
 
+	/* The weights of node.h bound what the encoding takes. */
+	BUILD_BUG_ON(sizeof(struct nf_hdr) > BETRKV_NODE_HDR_WEIGHT);
+	BUILD_BUG_ON(sizeof(struct nf_seg) + sizeof(__le16) != BETRKV_LEAF_RUN_WEIGHT);
+	BUILD_BUG_ON(sizeof(struct nf_msg) != BETRKV_MSG_OVERHEAD);
 	nsegs = betrkv_node_is_leaf(n) ?
-		leaf_runs(&n->entries, starts, BETRKV_NODE_SLOTS) : n->nchildren;
+		betrkv_leaf_runs(&n->entries, starts) : n->nchildren;
 	hdr_len = nf_hdr_len(n, starts, nsegs);
 	total = ALIGN(hdr_len + nf_body_len(n), BETRKV_BLOCK_SIZE);
 	if (total > cap)
@@ -295,7 +282,7 @@ static int nf_hdr_fields(const struct nf_hdr *raw, u32 len, u64 id,
 	if (h->height)
 		return nchildren < 1 || nchildren > BETRKV_FANOUT_MAX ||
 		       h->nsegs != nchildren ? -EUCLEAN : 0;
-	return nchildren || h->nsegs > BETRKV_NODE_SLOTS ? -EUCLEAN : 0;
+	return nchildren || h->nsegs > BETRKV_LEAF_RUNS_MAX ? -EUCLEAN : 0;
 }
 
 /* One allocation: the header, then children, bounds and segments. */
