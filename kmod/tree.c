@@ -7,9 +7,10 @@
  * single batch, into the child's buffers or, at a leaf, into its entries,
  * where deletes finally remove keys.  A node still over weight, or with too
  * many children, splits in two and its parent gains a child; a node left
- * under a quarter of its weight merges with a neighbour when the two fit
- * comfortably in one.  The root splits by growing a new root above it; a
- * root left with a single child and nothing buffered gives way to it.
+ * under a quarter of its weight merges with a neighbour (the right one,
+ * else the left) when the two fit comfortably in one.  The root splits by
+ * growing a new root above it; a root left with a single child and nothing
+ * buffered gives way to it.
  *
  * Every node is pinned (cache get/put) while this code holds it, and marked
  * dirty before it is changed.
@@ -211,32 +212,50 @@ static int merge_pair(struct betrkv_tree *t, struct betrkv_node *parent,
 	return 0;
 }
 
-/* @child (child @i of @parent) is light: merge it with a neighbour if it fits. */
-static int tree_merge(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
-		      struct betrkv_node *child)
+/*
+ * Merge @*childp (child @i of @parent) with its neighbour @j if the two fit
+ * in one; @*childp becomes the merged node.  Return: 1 if merged, 0 if not,
+ * or a negative errno.
+ */
+static int merge_with(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+		      struct betrkv_node **childp, u32 j)
 {
-	u32 j = i + 1 < parent->nchildren ? i + 1 : i - 1;
 	struct betrkv_node *other, *l, *r;
 	int err;
 
 	err = betrkv_cache_get(t->cache, parent->children[j], &other);
 	if (err)
-		goto out;
-	l = j > i ? child : other;
-	r = j > i ? other : child;
+		return err;
+	l = j > i ? *childp : other;
+	r = j > i ? other : *childp;
 	if (!can_merge(t, l, r)) {
 		betrkv_cache_put(t->cache, other);
-		goto out;
+		return 0;
 	}
 	err = merge_pair(t, parent, min(i, j), l, r);
 	if (err) {
 		betrkv_cache_put(t->cache, other);
-		goto out;
+		return err;
 	}
-	child = l;
-out:
+	*childp = l;
+	return 1;
+}
+
+/*
+ * @child (child @i of @parent) is light: merge it with its right neighbour,
+ * or else its left one, if the two fit in one node.
+ */
+static int tree_merge(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+		      struct betrkv_node *child)
+{
+	int ret = 0;
+
+	if (i + 1 < parent->nchildren)
+		ret = merge_with(t, parent, i, &child, i + 1);
+	if (!ret && i > 0)
+		ret = merge_with(t, parent, i, &child, i - 1);
 	betrkv_cache_put(t->cache, child);
-	return err;
+	return min(ret, 0);
 }
 
 /*
