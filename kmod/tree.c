@@ -10,7 +10,8 @@
  * under a quarter of its weight merges with a neighbour (the right one,
  * else the left) when the two fit comfortably in one.  The root splits by
  * growing a new root above it; a root left with a single child and nothing
- * buffered gives way to it.
+ * buffered gives way to it.  A drain (at the end of this file) flushes
+ * every buffer that fits into its child, to bring deletes to the leaves.
  *
  * Every node is pinned (cache get/put) while this code holds it, and marked
  * dirty before it is changed.
@@ -55,6 +56,21 @@ static int push_down(struct betrkv_node *node, struct betrkv_msgbuf *src)
 static int tree_fix(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
 		    struct betrkv_node *child);
 
+/* Push @parent's buffer for @child (child @i, pinned) into it; releases it. */
+static int tree_push(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+		     struct betrkv_node *child)
+{
+	int err;
+
+	betrkv_cache_dirty(t->cache, child);
+	err = push_down(child, &parent->bufs[i]);
+	if (err) {
+		betrkv_cache_put(t->cache, child);
+		return err;
+	}
+	return tree_fix(t, parent, i, child);
+}
+
 /* Flush @parent's buffer for child @i down and restore the child. */
 static int tree_flush(struct betrkv_tree *t, struct betrkv_node *parent, u32 i)
 {
@@ -64,13 +80,7 @@ static int tree_flush(struct betrkv_tree *t, struct betrkv_node *parent, u32 i)
 	err = betrkv_cache_get(t->cache, parent->children[i], &child);
 	if (err)
 		return err;
-	betrkv_cache_dirty(t->cache, child);
-	err = push_down(child, &parent->bufs[i]);
-	if (err) {
-		betrkv_cache_put(t->cache, child);
-		return err;
-	}
-	return tree_fix(t, parent, i, child);
+	return tree_push(t, parent, i, child);
 }
 
 /* Flush the heaviest buffers of @n until it fits or has too many children. */
@@ -576,4 +586,141 @@ int betrkv_tree_height(struct betrkv_tree *t, u32 *height)
 	*height = root->height + 1;
 	betrkv_cache_put(t->cache, root);
 	return 0;
+}
+
+/*
+ * Draining: buffered messages move down only into a child that surely
+ * takes them without growing past a node, so a drain never splits a node
+ * or sets off further flushes.  A flush dirties at most the parent, the
+ * child and, when the child merges, a neighbour; on the way back up, each
+ * ancestor below the root is restored once, and a merge there dirties at
+ * most its parent and a neighbour.  So between two flushes a drain dirties
+ * at most 3 + 2 * (levels - 2) nodes.
+ */
+struct tree_drain {
+	bool (*room)(void *ctx);
+	void *ctx;
+	u32 flushes;
+	bool stopped;		/* @room said no: stop everywhere */
+};
+
+/* An upper bound of @child's weight once @b is pushed into it. */
+static u64 weight_after_push(const struct betrkv_node *child,
+			     const struct betrkv_msgbuf *b)
+{
+	bool leaf = betrkv_node_is_leaf(child);
+	u64 add = 0;
+	u32 k;
+
+	/* A leaf grows only by puts, and by an index entry per run they add. */
+	for (k = 0; k < b->n; k++)
+		if (!leaf || b->msgs[k]->type == BETRKV_OP_PUT)
+			add += betrkv_msg_weight(b->msgs[k]);
+	if (leaf && add)
+		add += BETRKV_LEAF_RUN_WEIGHT * (add / BETRKV_LEAF_RUN_BYTES + 1);
+	return betrkv_node_weight(child) + add;
+}
+
+static int drain_node(struct betrkv_tree *t, struct betrkv_node *n,
+		      struct tree_drain *d);
+
+/*
+ * Drain at child @i of @n (internal, pinned, dirty-able): flush its buffer
+ * if the child takes it whole, else drain the child's own subtree (which
+ * may make room for the buffer); the child is restored if anything moved.
+ */
+static int drain_child(struct betrkv_tree *t, struct betrkv_node *n, u32 i,
+		       struct tree_drain *d)
+{
+	struct betrkv_node *child;
+	u32 before = d->flushes;
+	int err;
+
+	if (!n->bufs[i].n && n->height == 1)
+		return 0;
+	err = betrkv_cache_get(t->cache, n->children[i], &child);
+	if (err)
+		return err;
+	if (n->bufs[i].n &&
+	    weight_after_push(child, &n->bufs[i]) <= t->node_size) {
+		if (!d->room(d->ctx)) {
+			d->stopped = true;
+			betrkv_cache_put(t->cache, child);
+			return 0;
+		}
+		d->flushes++;
+		betrkv_cache_dirty(t->cache, n);
+		return tree_push(t, n, i, child);
+	}
+	if (!betrkv_node_is_leaf(child))
+		err = drain_node(t, child, d);
+	if (err || d->flushes == before) {
+		betrkv_cache_put(t->cache, child);
+		return err;
+	}
+	return tree_fix(t, n, i, child);
+}
+
+/*
+ * Drain the subtree of @n (internal, pinned) from left to right; the caller
+ * restores @n.  A child where something moved is looked at again: it may
+ * have merged with a neighbour and taken over its buffer and subtree.
+ * Ends because every flush moves messages one level down.
+ */
+static int drain_node(struct betrkv_tree *t, struct betrkv_node *n,
+		      struct tree_drain *d)
+{
+	u32 i = 0, before;
+	int err;
+
+	while (!d->stopped && i < n->nchildren) {
+		before = d->flushes;
+		err = drain_child(t, n, i, d);
+		if (err)
+			return err;
+		if (d->flushes == before)
+			i++;
+	}
+	return 0;
+}
+
+/**
+ * betrkv_tree_drain() - move buffered messages down towards the leaves.
+ * @t: the tree
+ * @room: asked before each flush whether the slots for what it dirties are
+ *        there; the drain stops at the first no
+ * @ctx: @room's argument
+ * @flushes: receives how many buffers moved down (0: nothing could move)
+ *
+ * Semantically invisible: no message changes, only its node, so deletes
+ * that reach leaves remove their keys and emptied nodes merge away.  Every
+ * buffer is flushed whose child takes it without growing past a node;
+ * nothing splits.  Between two calls of @room the drain dirties at most
+ * 2 * levels - 1 nodes (levels: see betrkv_tree_height()).
+ *
+ * Return: 0 or a negative errno; after an error, as after one of
+ * betrkv_tree_apply(), the caller must stop mutating the tree.
+ */
+int betrkv_tree_drain(struct betrkv_tree *t, bool (*room)(void *ctx), void *ctx,
+		      u32 *flushes)
+{
+	struct tree_drain d = { .room = room, .ctx = ctx };
+	struct betrkv_node *root;
+	int err;
+
+	*flushes = 0;
+	if (!t->root)
+		return 0;
+	err = betrkv_cache_get(t->cache, t->root, &root);
+	if (err)
+		return err;
+	if (!betrkv_node_is_leaf(root))
+		err = drain_node(t, root, &d);
+	/* Nothing grew: at most the root gives way to a lone child. */
+	while (!err && !betrkv_node_is_leaf(root) && root->nchildren == 1 &&
+	       !root->bufs[0].n)
+		err = tree_shrink(t, &root);
+	betrkv_cache_put(t->cache, root);
+	*flushes = d.flushes;
+	return err;
 }
