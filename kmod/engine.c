@@ -30,9 +30,20 @@
  * Space: a mutation is admitted only while the free node slots cover every
  * dirty node plus a reserve for the splits it may cause, so a checkpoint
  * can always be written; when they do not, a checkpoint frees the slots
- * only the previous checkpoint used, and if that is not enough the
- * mutation fails with -ENOSPC before changing anything.  Deletes get a
- * smaller reserve so they can make room on a full device.
+ * only the previous checkpoint used.  Deletes get a smaller reserve so they
+ * can make room on a full device; but a delete frees space only once it
+ * reaches its leaf, and on its way it sits in buffers.  So when the
+ * checkpoint is not enough, the tree is drained (betrkv_tree_drain(): the
+ * buffered messages move down, leaves shrink, light nodes merge) in rounds:
+ * each round flushes while a delete's reserve stays free beyond the dirty
+ * nodes (a flush dirties fewer nodes than that reserve), then a checkpoint
+ * writes them and frees the slots of the nodes they replaced or that merged
+ * away.  Rounds go on until the mutation fits; if nothing more moves, it
+ * fails with -ENOSPC before changing anything.  A drain changes no key, so
+ * it needs no journal record, and its nodes are written by the checkpoints
+ * like any others.  An explicit checkpoint with under a quarter of the
+ * slots free drains in rounds until nothing more moves, so deletes plus a
+ * checkpoint give their space back.
  *
  * Locking: one rw_semaphore.  Queries (get, scan, stats) hold it shared
  * and run in parallel (the cache serialises its own state and reads from
@@ -48,6 +59,8 @@
 #define SLOTS_PER_LEVEL	4u
 /* A checkpoint begins when the journal is this full (in 1/1024ths). */
 #define CP_JOURNAL_RATIO	512u
+/* A checkpoint drains the tree when under 1/SPACE_LOW of the slots are free. */
+#define SPACE_LOW	4u
 
 struct betrkv_engine {
 	struct betrkv_dev *dev;
@@ -57,6 +70,7 @@ struct betrkv_engine {
 	unsigned int sb_slot;
 	bool read_only;
 	int failed;			/* sticky error: no more writes */
+	bool drained;			/* the last drain moved nothing */
 	u64 seq;
 	struct betrkv_itable itable;
 	struct betrkv_cache *cache;
@@ -387,6 +401,7 @@ static u32 free_slots(const struct betrkv_engine *e)
 	return e->itable.nslots - e->itable.used_slots;
 }
 
+/* Slots to keep free beyond the dirty nodes: a reserve per tree level. */
 static int slots_reserve(struct betrkv_engine *e, bool deletes_only,
 			 u32 *reserve)
 {
@@ -462,7 +477,66 @@ out:
 	up_write(&e->lock);
 }
 
-/* Room for a mutation: the dirty nodes plus a reserve per tree level. */
+struct drain_room {
+	struct betrkv_engine *e;
+	u32 reserve;		/* a delete's */
+};
+
+/*
+ * A drain flush may go on while a delete's reserve, 2 * (levels + 1) slots,
+ * is free beyond the dirty nodes: the 2 * levels - 1 nodes a flush dirties
+ * at most fit in it, so the next checkpoint can always be written.
+ */
+static bool drain_has_room(void *ctx)
+{
+	const struct drain_room *r = ctx;
+
+	return free_slots(r->e) >= r->e->cache->ndirty + r->reserve;
+}
+
+/* One round of draining, as far as the free slots allow. */
+static int engine_drain(struct betrkv_engine *e, u32 *flushes)
+{
+	struct drain_room r = { .e = e };
+	int err;
+
+	*flushes = 0;
+	if (e->drained)
+		return 0;
+	err = slots_reserve(e, true, &r.reserve);
+	if (err)
+		return err;
+	err = betrkv_tree_drain(&e->tree, drain_has_room, &r, flushes);
+	if (err) {
+		engine_fail(e, err, "draining the tree");
+		return err;
+	}
+	e->drained = !*flushes;
+	return 0;
+}
+
+/*
+ * Right after a checkpoint: drain, then checkpoint again, round after round,
+ * until @need node slots are free or nothing more moves (U32_MAX: until
+ * nothing more moves).
+ */
+static int drain_rounds(struct betrkv_engine *e, u32 need)
+{
+	u32 flushes = 1;
+	int err = 0;
+
+	while (!err && flushes && free_slots(e) < need) {
+		err = engine_drain(e, &flushes);
+		if (!err && flushes)
+			err = engine_checkpoint(e);
+	}
+	return err;
+}
+
+/*
+ * Room for a mutation: the dirty nodes plus a reserve per tree level; a
+ * checkpoint, then drain rounds, to find it.
+ */
 static int make_room(struct betrkv_engine *e, bool deletes_only)
 {
 	u32 reserve;
@@ -473,7 +547,7 @@ static int make_room(struct betrkv_engine *e, bool deletes_only)
 		return err;
 	if (free_slots(e) >= e->cache->ndirty + reserve)
 		return 0;
-	err = engine_checkpoint(e);
+	err = engine_checkpoint(e) ?: drain_rounds(e, reserve);
 	if (err)
 		return err;
 	if (free_slots(e) >= e->cache->ndirty + reserve)
@@ -544,6 +618,7 @@ static int engine_apply_locked(struct betrkv_engine *e,
 	}
 	if (!err) {
 		e->seq++;
+		e->drained = false;
 		err = betrkv_tree_apply(&e->tree, &msgs);
 		if (err)
 			engine_fail(e, err, "applying a mutation");
@@ -728,6 +803,10 @@ int betrkv_engine_sync(struct betrkv_engine *e, u64 *durable_seq)
  * betrkv_engine_checkpoint() - write a checkpoint now.
  * @e: the store
  *
+ * With under a quarter of the node slots free, the tree is then drained
+ * and checkpointed in rounds until nothing more moves, so that the space
+ * of deleted keys is free when this returns.
+ *
  * Return: 0 or a negative errno.
  */
 int betrkv_engine_checkpoint(struct betrkv_engine *e)
@@ -736,6 +815,8 @@ int betrkv_engine_checkpoint(struct betrkv_engine *e)
 
 	down_write(&e->lock);
 	err = engine_checkpoint(e);
+	if (!err && free_slots(e) < e->itable.nslots / SPACE_LOW)
+		err = drain_rounds(e, U32_MAX);
 	up_write(&e->lock);
 	return err;
 }
@@ -743,6 +824,9 @@ int betrkv_engine_checkpoint(struct betrkv_engine *e)
 /**
  * betrkv_engine_close() - the final checkpoint (unless read-only), then free.
  * @e: the store
+ *
+ * The final checkpoint is betrkv_engine_checkpoint(): it drains the tree
+ * when space is low.
  *
  * Return: 0 or the error of the final checkpoint; the store is freed either
  * way and recovers from its last durable state.

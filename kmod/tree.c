@@ -7,12 +7,15 @@
  * single batch, into the child's buffers or, at a leaf, into its entries,
  * where deletes finally remove keys.  A node still over weight, or with too
  * many children, splits in two and its parent gains a child; a node left
- * under a quarter of its weight merges with a neighbour when the two fit
- * comfortably in one.  The root splits by growing a new root above it; a
- * root left with a single child and nothing buffered gives way to it.
+ * under a quarter of its weight merges with a neighbour (the right one,
+ * else the left) when the two fit comfortably in one.  The root splits by
+ * growing a new root above it; a root left with a single child and nothing
+ * buffered gives way to it.  A drain (at the end of this file) flushes
+ * every buffer that fits into its child, to bring deletes to the leaves.
  *
  * Every node is pinned (cache get/put) while this code holds it, and marked
- * dirty before it is changed.
+ * dirty before it is changed or freed (a checkpoint in progress may still
+ * need it as it was).
  */
 #include "tree.h"
 
@@ -54,6 +57,21 @@ static int push_down(struct betrkv_node *node, struct betrkv_msgbuf *src)
 static int tree_fix(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
 		    struct betrkv_node *child);
 
+/* Push @parent's buffer for @child (child @i, pinned) into it; releases it. */
+static int tree_push(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+		     struct betrkv_node *child)
+{
+	int err;
+
+	err = betrkv_cache_dirty(t->cache, child) ?:
+	      push_down(child, &parent->bufs[i]);
+	if (err) {
+		betrkv_cache_put(t->cache, child);
+		return err;
+	}
+	return tree_fix(t, parent, i, child);
+}
+
 /* Flush @parent's buffer for child @i down and restore the child. */
 static int tree_flush(struct betrkv_tree *t, struct betrkv_node *parent, u32 i)
 {
@@ -63,13 +81,7 @@ static int tree_flush(struct betrkv_tree *t, struct betrkv_node *parent, u32 i)
 	err = betrkv_cache_get(t->cache, parent->children[i], &child);
 	if (err)
 		return err;
-	err = betrkv_cache_dirty(t->cache, child) ?:
-	      push_down(child, &parent->bufs[i]);
-	if (err) {
-		betrkv_cache_put(t->cache, child);
-		return err;
-	}
-	return tree_fix(t, parent, i, child);
+	return tree_push(t, parent, i, child);
 }
 
 /* Flush the heaviest buffers of @n until it fits or has too many children. */
@@ -212,32 +224,50 @@ static int merge_pair(struct betrkv_tree *t, struct betrkv_node *parent,
 	return 0;
 }
 
-/* @child (child @i of @parent) is light: merge it with a neighbour if it fits. */
-static int tree_merge(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
-		      struct betrkv_node *child)
+/*
+ * Merge @*childp (child @i of @parent) with its neighbour @j if the two fit
+ * in one; @*childp becomes the merged node.  Return: 1 if merged, 0 if not,
+ * or a negative errno.
+ */
+static int merge_with(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+		      struct betrkv_node **childp, u32 j)
 {
-	u32 j = i + 1 < parent->nchildren ? i + 1 : i - 1;
 	struct betrkv_node *other, *l, *r;
 	int err;
 
 	err = betrkv_cache_get(t->cache, parent->children[j], &other);
 	if (err)
-		goto out;
-	l = j > i ? child : other;
-	r = j > i ? other : child;
+		return err;
+	l = j > i ? *childp : other;
+	r = j > i ? other : *childp;
 	if (!can_merge(t, l, r)) {
 		betrkv_cache_put(t->cache, other);
-		goto out;
+		return 0;
 	}
 	err = merge_pair(t, parent, min(i, j), l, r);
 	if (err) {
 		betrkv_cache_put(t->cache, other);
-		goto out;
+		return err;
 	}
-	child = l;
-out:
+	*childp = l;
+	return 1;
+}
+
+/*
+ * @child (child @i of @parent) is light: merge it with its right neighbour,
+ * or else its left one, if the two fit in one node.
+ */
+static int tree_merge(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+		      struct betrkv_node *child)
+{
+	int ret = 0;
+
+	if (i + 1 < parent->nchildren)
+		ret = merge_with(t, parent, i, &child, i + 1);
+	if (!ret && i > 0)
+		ret = merge_with(t, parent, i, &child, i - 1);
 	betrkv_cache_put(t->cache, child);
-	return err;
+	return min(ret, 0);
 }
 
 /*
@@ -283,8 +313,10 @@ static int tree_grow(struct betrkv_tree *t, struct betrkv_node **rootp)
 static int tree_shrink(struct betrkv_tree *t, struct betrkv_node **rootp)
 {
 	struct betrkv_node *root = *rootp, *child;
-	int err;
+	int err = betrkv_cache_dirty(t->cache, root);
 
+	if (err)
+		return err;
 	if (root->bufs[0].n) {
 		err = tree_flush(t, root, 0);
 		if (err || root->nchildren > 1)
@@ -546,4 +578,145 @@ int betrkv_tree_height(struct betrkv_tree *t, u32 *height)
 	*height = root->height + 1;
 	betrkv_cache_put(t->cache, root);
 	return 0;
+}
+
+/*
+ * Draining: buffered messages move down only into a child that surely
+ * takes them without growing past a node, so a drain never splits a node
+ * or sets off further flushes.  A flush dirties at most the parent, the
+ * child and, when the child merges, a neighbour; on the way back up, each
+ * ancestor below the root is restored once, and a merge there dirties at
+ * most its parent and a neighbour.  So between two flushes a drain dirties
+ * at most 3 + 2 * (levels - 2) nodes.
+ */
+struct tree_drain {
+	bool (*room)(void *ctx);
+	void *ctx;
+	u32 flushes;
+	bool stopped;		/* @room said no: stop everywhere */
+};
+
+/* An upper bound of @child's weight once @b is pushed into it. */
+static u64 weight_after_push(const struct betrkv_node *child,
+			     const struct betrkv_msgbuf *b)
+{
+	bool leaf = betrkv_node_is_leaf(child);
+	u64 add = 0;
+	u32 k;
+
+	/* A leaf grows only by puts, and by an index entry per run they add. */
+	for (k = 0; k < b->n; k++)
+		if (!leaf || b->msgs[k]->type == BETRKV_OP_PUT)
+			add += betrkv_msg_weight(b->msgs[k]);
+	if (leaf && add)
+		add += BETRKV_LEAF_RUN_WEIGHT * (add / BETRKV_LEAF_RUN_BYTES + 1);
+	return betrkv_node_weight(child) + add;
+}
+
+static int drain_node(struct betrkv_tree *t, struct betrkv_node *n,
+		      struct tree_drain *d);
+
+/*
+ * Drain at child @i of @n (internal, pinned, dirty-able): flush its buffer
+ * if the child takes it whole, else drain the child's own subtree (which
+ * may make room for the buffer); the child is restored if anything moved.
+ */
+static int drain_child(struct betrkv_tree *t, struct betrkv_node *n, u32 i,
+		       struct tree_drain *d)
+{
+	struct betrkv_node *child;
+	u32 before = d->flushes;
+	int err;
+
+	if (!n->bufs[i].n && n->height == 1)
+		return 0;
+	err = betrkv_cache_get(t->cache, n->children[i], &child);
+	if (err)
+		return err;
+	if (n->bufs[i].n &&
+	    weight_after_push(child, &n->bufs[i]) <= t->node_size) {
+		if (!d->room(d->ctx)) {
+			d->stopped = true;
+			betrkv_cache_put(t->cache, child);
+			return 0;
+		}
+		d->flushes++;
+		err = betrkv_cache_dirty(t->cache, n);
+		if (err) {
+			betrkv_cache_put(t->cache, child);
+			return err;
+		}
+		return tree_push(t, n, i, child);
+	}
+	if (!betrkv_node_is_leaf(child))
+		err = drain_node(t, child, d);
+	if (err || d->flushes == before) {
+		betrkv_cache_put(t->cache, child);
+		return err;
+	}
+	return tree_fix(t, n, i, child);
+}
+
+/*
+ * Drain the subtree of @n (internal, pinned) from left to right; the caller
+ * restores @n.  A child where something moved is looked at again: it may
+ * have merged with a neighbour and taken over its buffer and subtree.
+ * Ends because every flush moves messages one level down.
+ */
+static int drain_node(struct betrkv_tree *t, struct betrkv_node *n,
+		      struct tree_drain *d)
+{
+	u32 i = 0, before;
+	int err;
+
+	while (!d->stopped && i < n->nchildren) {
+		before = d->flushes;
+		err = drain_child(t, n, i, d);
+		if (err)
+			return err;
+		if (d->flushes == before)
+			i++;
+	}
+	return 0;
+}
+
+/**
+ * betrkv_tree_drain() - move buffered messages down towards the leaves.
+ * @t: the tree
+ * @room: asked before each flush whether the slots for what it dirties are
+ *        there; the drain stops at the first no
+ * @ctx: @room's argument
+ * @flushes: receives how many buffers moved down (0: nothing could move)
+ *
+ * Semantically invisible: no message changes, only its node, so deletes
+ * that reach leaves remove their keys and emptied nodes merge away.  Every
+ * buffer is flushed whose child takes it without growing past a node;
+ * nothing splits.  Between two calls of @room the drain dirties at most
+ * 2 * levels - 1 nodes (levels: see betrkv_tree_height()).
+ *
+ * Return: 0 or a negative errno; after an error, as after one of
+ * betrkv_tree_apply(), the caller must stop mutating the tree.
+ */
+int betrkv_tree_drain(struct betrkv_tree *t, bool (*room)(void *ctx), void *ctx,
+		      u32 *flushes)
+{
+	struct tree_drain d = { .room = room, .ctx = ctx };
+	struct betrkv_node *root;
+	int err;
+
+	*flushes = 0;
+	if (!t->root)
+		return 0;
+	err = betrkv_cache_get(t->cache, t->root, &root);
+	if (err)
+		return err;
+	if (!betrkv_node_is_leaf(root))
+		err = drain_node(t, root, &d);
+	/* Nothing grew: at most the root gives way to a lone child. */
+	while (!err && !betrkv_node_is_leaf(root) && root->nchildren == 1 &&
+	       !root->bufs[0].n)
+		err = tree_shrink(t, &root);
+	betrkv_cache_put(t->cache, root);
+	*flushes = d.flushes;
+	return err;
 }

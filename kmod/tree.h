@@ -10,6 +10,13 @@
  * - a message in an internal node's buffer i is newer than anything for its
  *   key below child i, and lies in child i's key range.
  * The caller serialises mutations; queries may not run during a mutation.
+ *
+ * Draining (betrkv_tree_drain()) moves buffered messages towards the leaves
+ * without changing what the tree holds, so that deletes reach the leaves,
+ * leaves shrink and light nodes merge: the way to give back the space of
+ * deleted keys.  It never splits a node and asks its caller before each
+ * flush, so the caller can bound the nodes it dirties (each needs a fresh
+ * slot at the next checkpoint).
  */
 #ifndef BETRKV_TREE_H
 #define BETRKV_TREE_H
@@ -36,5 +43,7 @@ int betrkv_tree_get(struct betrkv_tree *t, const u8 *key, u32 klen,
 int betrkv_tree_scan(struct betrkv_tree *t, const struct betrkv_range *r,
 		     u32 limit, struct betrkv_msgbuf *out, bool *more);
 int betrkv_tree_height(struct betrkv_tree *t, u32 *height);
+int betrkv_tree_drain(struct betrkv_tree *t, bool (*room)(void *ctx), void *ctx,
+		      u32 *flushes);
 
 #endif /* BETRKV_TREE_H */

@@ -2,8 +2,10 @@
 /*
  * A full device: puts fail with -ENOSPC and change nothing, the store stays
  * consistent and readable (also after reopening), and deletes still go
- * through.  Overwriting the same keys forever does not grow the space in
- * use.
+ * through.  Deletes make room for new keys again (with a checkpoint, or
+ * when a put needs it), also across a crash in the middle; deleting
+ * everything gives back all but a few slots.  Overwriting the same keys
+ * forever does not grow the space in use.
  */
 #include <stdio.h>
 
@@ -13,6 +15,7 @@
 
 #define MiB	(1ull << 20)
 #define NKEYS	20000u
+#define VLEN	2000u	/* the value size of the tests that fill the device */
 
 FIXTURE(space) {
 	struct betrkv_dev *dev;
@@ -99,29 +102,229 @@ static void check_all(struct __test_metadata *_metadata, FIXTURE_DATA(space) *se
 	}
 }
 
-TEST_F_TIMEOUT(space, full_device, 120)
+/* Put keys 0, 1, ... until the device is full; how many fit. */
+static u32 fill(struct __test_metadata *_metadata, FIXTURE_DATA(space) *self)
 {
 	u32 i, stored = 0;
 	int err = 0;
 
 	for (i = 0; i < NKEYS && !err; i++) {
-		err = put(self, i, 2000);
+		err = put(self, i, VLEN);
 		stored += !err;
 	}
-	ASSERT_EQ(-ENOSPC, err) TH_LOG("the device never filled: %u keys", stored);
-	TH_LOG("%u keys of 2000 bytes before ENOSPC", stored);
-	EXPECT_LT(stored * 2000ull, 16 * MiB);
-	EXPECT_GT(stored * 2000ull, 4 * MiB);
+	EXPECT_EQ(-ENOSPC, err) TH_LOG("the device never filled: %u keys", stored);
+	return stored;
+}
+
+static void reopen(struct __test_metadata *_metadata, FIXTURE_DATA(space) *self)
+{
+	ASSERT_EQ(0, betrkv_engine_close(self->e));
+	self->e = NULL;
+	ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));
+}
+
+TEST_F_TIMEOUT(space, full_device, 120)
+{
+	u32 i, stored = fill(_metadata, self);
+
+	TH_LOG("%u keys of %u bytes before ENOSPC", stored, VLEN);
+	EXPECT_LT(stored * (u64)VLEN, 16 * MiB);
+	EXPECT_GT(stored * (u64)VLEN, 4 * MiB);
 	/* Consistent and readable, now and after reopening. */
 	check_all(_metadata, self);
-	ASSERT_EQ(0, betrkv_engine_close(self->e));
-	ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));
+	reopen(_metadata, self);
 	check_all(_metadata, self);
-	EXPECT_EQ(-ENOSPC, put(self, NKEYS - 1, 2000));
+	EXPECT_EQ(-ENOSPC, put(self, NKEYS - 1, VLEN));
 	/* Deletes still go through on a full device. */
 	for (i = 0; i < stored; i += 2)
 		ASSERT_EQ(0, del(self, i)) TH_LOG("delete %u", i);
 	ASSERT_EQ(0, betrkv_engine_checkpoint(self->e));
+	check_all(_metadata, self);
+}
+
+/* Delete three keys in four of the first @stored; how many were deleted. */
+static u32 delete_most(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(space) *self, u32 stored)
+{
+	u32 i, deleted = 0;
+
+	for (i = 0; i < stored; i++) {
+		if (i % 4 == 0)
+			continue;
+		EXPECT_EQ(0, del(self, i)) TH_LOG("delete %u", i);
+		deleted++;
+	}
+	return deleted;
+}
+
+/* Put new keys from @from on until the device is full; how many fit. */
+static u32 put_new(FIXTURE_DATA(space) *self, u32 from)
+{
+	u32 i, n = 0;
+	int err = 0;
+
+	for (i = from; i < NKEYS && !err; i++) {
+		err = put(self, i, VLEN);
+		n += !err;
+	}
+	return n;
+}
+
+/*
+ * Deletes plus a checkpoint make room: after deleting three keys in four
+ * of a full device, new keys of at least a third of the bytes deleted fit
+ * again.
+ */
+TEST_F_TIMEOUT(space, deletes_make_room, 120)
+{
+	struct betrkv_engine_stats full, st;
+	u32 stored = fill(_metadata, self), deleted, reput;
+
+	betrkv_engine_stats(self->e, &full);
+	deleted = delete_most(_metadata, self, stored);
+	ASSERT_EQ(0, betrkv_engine_checkpoint(self->e));
+	betrkv_engine_stats(self->e, &st);
+	TH_LOG("%u keys stored, %u deleted: slots %llu -> %llu of %llu",
+	       stored, deleted, full.slots_used, st.slots_used, st.slots_total);
+	EXPECT_GT(full.slots_used - full.slots_used / 3, st.slots_used);
+	check_all(_metadata, self);
+	reput = put_new(self, stored);
+	TH_LOG("%u new keys fit after the deletes", reput);
+	EXPECT_GE(reput, deleted / 3);
+	check_all(_metadata, self);
+	model_check_scan(_metadata, self->e, &self->m, 0, NKEYS, 100);
+	reopen(_metadata, self);
+	check_all(_metadata, self);
+	model_check_scan(_metadata, self->e, &self->m, 0, NKEYS, 100);
+}
+
+/* Without a checkpoint of its own, a put that needs the room finds it. */
+TEST_F_TIMEOUT(space, deletes_make_room_for_puts, 120)
+{
+	u32 stored = fill(_metadata, self), deleted, reput;
+
+	deleted = delete_most(_metadata, self, stored);
+	reput = put_new(self, stored);
+	TH_LOG("%u keys stored, %u deleted, %u new keys fit",
+	       stored, deleted, reput);
+	EXPECT_GE(reput, deleted / 3);
+	check_all(_metadata, self);
+	reopen(_metadata, self);
+	check_all(_metadata, self);
+}
+
+/*
+ * A crash at any I/O of a checkpoint and its drain rounds recovers the
+ * store as it was before (the deletes were synced), and the room is still
+ * there to be had.
+ */
+TEST_F_TIMEOUT(space, crash_while_draining, 600)
+{
+	u32 *vlen = malloc(NKEYS * sizeof(u32));
+	u32 *version = malloc(NKEYS * sizeof(u32));
+	u32 stored = fill(_metadata, self), deleted, reput;
+	struct betrkv_simdisk_stats before, after;
+	struct betrkv_engine_stats st;
+	struct betrkv_dev *snap;
+	u64 ios = 1, n, rng = 1;
+
+	deleted = delete_most(_metadata, self, stored);
+	ASSERT_EQ(0, betrkv_engine_sync(self->e, NULL));
+	ASSERT_EQ(0, betrkv_simdisk_clone(self->dev, &snap));
+	memcpy(vlen, self->m.vlen, NKEYS * sizeof(u32));
+	memcpy(version, self->m.version, NKEYS * sizeof(u32));
+	/* Round 0 counts the I/Os of the checkpoint; round n dies at I/O n. */
+	for (n = 0; n < ios; n++) {
+		betrkv_engine_close(self->e);
+		self->e = NULL;
+		betrkv_user_dev_close(self->dev);
+		ASSERT_EQ(0, betrkv_simdisk_clone(snap, &self->dev));
+		ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));
+		betrkv_simdisk_stats(self->dev, &before);
+		if (n)
+			betrkv_simdisk_arm(self->dev, n - 1);
+		ASSERT_EQ(n ? -EIO : 0, betrkv_engine_checkpoint(self->e))
+			TH_LOG("I/O %llu", n);
+		if (!n) {
+			betrkv_simdisk_stats(self->dev, &after);
+			betrkv_engine_stats(self->e, &st);
+			ios = after.reads + after.writes - before.reads - before.writes;
+			TH_LOG("%llu checkpoints in %llu I/Os", st.checkpoints, ios);
+			ASSERT_LT(2, st.checkpoints) TH_LOG("no drain rounds");
+		}
+		betrkv_simdisk_arm(self->dev, 0);
+		betrkv_engine_close(self->e);
+		self->e = NULL;
+		betrkv_simdisk_crash(self->dev, rng_next(&rng));
+		ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e))
+			TH_LOG("I/O %llu: recovery failed", n);
+		check_all(_metadata, self);
+		reput = put_new(self, stored);
+		EXPECT_GE(reput, deleted / 3) TH_LOG("I/O %llu", n);
+		check_all(_metadata, self);
+		memcpy(self->m.vlen, vlen, NKEYS * sizeof(u32));
+		memcpy(self->m.version, version, NKEYS * sizeof(u32));
+	}
+	betrkv_user_dev_close(snap);
+	free(vlen);
+	free(version);
+}
+
+/* Deleting every key of a full device and checkpointing frees its nodes. */
+TEST_F_TIMEOUT(space, delete_everything, 120)
+{
+	struct betrkv_engine_stats st;
+	u32 i, stored = fill(_metadata, self);
+
+	for (i = 0; i < stored; i++)
+		ASSERT_EQ(0, del(self, i)) TH_LOG("delete %u", i);
+	ASSERT_EQ(0, betrkv_engine_checkpoint(self->e));
+	betrkv_engine_stats(self->e, &st);
+	TH_LOG("%u keys deleted: %llu nodes in %llu of %llu slots, height %u",
+	       stored, st.nodes, st.slots_used, st.slots_total, st.height);
+	EXPECT_GE(4, st.slots_used);
+	check_all(_metadata, self);
+	reopen(_metadata, self);
+	check_all(_metadata, self);
+	/* The room is there: the same keys fit again. */
+	EXPECT_LE(stored - stored / 10, fill(_metadata, self));
+}
+
+/*
+ * Random puts of every size and deletes on a full device: a put succeeds
+ * or fails with -ENOSPC, a delete succeeds, the store always matches the
+ * model (also after reopening), and puts keep succeeding as deletes make
+ * room.
+ */
+TEST_F_TIMEOUT(space, random_full, 300)
+{
+	u32 op, k, r, puts = 0, full = 0, late = 0;
+	u64 rng = 3;
+	int err;
+
+	for (op = 1; op <= 60000; op++) {
+		k = rng_below(&rng, NKEYS);
+		r = rng_below(&rng, 100);
+		if (r < 60) {
+			err = put(self, k, model_vlen(&rng));
+			ASSERT_TRUE(!err || err == -ENOSPC) TH_LOG("op %u: %d", op, err);
+			puts += !err;
+			full += !!err;
+			late += !err && full;
+		} else if (r < 99) {
+			ASSERT_EQ(0, del(self, k)) TH_LOG("op %u", op);
+		} else {
+			ASSERT_EQ(0, betrkv_engine_checkpoint(self->e)) TH_LOG("op %u", op);
+		}
+		if (op % 20000 == 0)
+			check_all(_metadata, self);
+	}
+	TH_LOG("%u puts went in, %u found the device full, %u after the first did",
+	       puts, full, late);
+	EXPECT_LT(0, full);
+	EXPECT_LT(1000, late);
+	model_check_scan(_metadata, self->e, &self->m, 0, NKEYS, 100);
+	reopen(_metadata, self);
 	check_all(_metadata, self);
 }
 
