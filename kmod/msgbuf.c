@@ -170,13 +170,57 @@ static void apply_one(struct betrkv_msgbuf *out, struct betrkv_msg *old,
 	out->bytes += betrkv_msg_weight(m);
 }
 
+/*
+ * Few messages into a large buffer (a put entering the root): a binary
+ * search and a move of pointers each, in place.
+ */
+static int apply_few(struct betrkv_msgbuf *dst, struct betrkv_msgbuf *src,
+		     bool leaf)
+{
+	struct betrkv_msg *m;
+	bool found;
+	u32 i, j;
+
+	if (msgbuf_reserve(dst, dst->n + src->n))
+		return -ENOMEM;
+	for (j = 0; j < src->n; j++) {
+		m = src->msgs[j];
+		i = betrkv_msgbuf_lower_bound(dst, betrkv_msg_key(m), m->klen);
+		found = i < dst->n && !betrkv_msg_cmp(dst->msgs[i], betrkv_msg_key(m),
+						      m->klen);
+		if (found) {
+			dst->bytes -= betrkv_msg_weight(dst->msgs[i]);
+			kfree(dst->msgs[i]);
+		}
+		if (leaf && m->type == BETRKV_OP_DEL) {
+			kfree(m);	/* a tombstone dies at the leaf */
+			if (found) {
+				dst->n--;
+				memmove(&dst->msgs[i], &dst->msgs[i + 1],
+					(dst->n - i) * sizeof(*dst->msgs));
+			}
+			continue;
+		}
+		if (!found) {
+			memmove(&dst->msgs[i + 1], &dst->msgs[i],
+				(dst->n - i) * sizeof(*dst->msgs));
+			dst->n++;
+		}
+		dst->msgs[i] = m;
+		dst->bytes += betrkv_msg_weight(m);
+	}
+	src->n = 0;
+	src->bytes = 0;
+	return 0;
+}
+
 /**
  * betrkv_msgbuf_apply() - merge newer messages into a buffer.
  * @dst: the older buffer (a leaf's entries if @leaf)
  * @src: the newer messages; emptied, its messages moved or freed
  * @leaf: @dst is a leaf: deletes remove entries instead of being kept
  *
- * Linear in the sizes of both buffers.
+ * Linear in the sizes of both buffers; a few messages go in one by one.
  *
  * Return: 0, or -ENOMEM with both buffers unchanged.
  */
@@ -187,6 +231,8 @@ int betrkv_msgbuf_apply(struct betrkv_msgbuf *dst, struct betrkv_msgbuf *src,
 	u32 i = 0, j = 0;
 	int c;
 
+	if (src->n * 8 <= dst->n)
+		return apply_few(dst, src, leaf);
 	betrkv_msgbuf_init(&out);
 	if (msgbuf_reserve(&out, dst->n + src->n))
 		return -ENOMEM;
