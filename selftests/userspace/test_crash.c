@@ -176,11 +176,13 @@ static int mutate(FIXTURE_DATA(crash) *self)
 static void workload(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *self)
 {
 	u32 ops = rng_below(&self->rng, 80), i, r;
+	struct betrkv_simdisk_stats before, after;
 	struct betrkv_engine_stats st;
-	u64 durable;
+	u64 durable, ordered;
 	bool in_cp = false;
 	int err = 0;
 
+	betrkv_simdisk_stats(self->dev, &before);
 	if (rng_below(&self->rng, 5))
 		betrkv_simdisk_arm(self->dev, rng_below(&self->rng, 300));
 	for (i = 0; i < ops && !err; i++) {
@@ -201,8 +203,18 @@ static void workload(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *sel
 		betrkv_engine_stats(self->e, &st);
 		in_cp |= st.checkpointing;
 	}
-	/* The crash: nothing more reaches the disk, then it resolves. */
+	/*
+	 * Ordered writes are counted: each journal flush and superblock write
+	 * is one PREFLUSH|FUA write, and there are no others.
+	 */
 	betrkv_engine_stats(self->e, &st);
+	betrkv_simdisk_stats(self->dev, &after);
+	ordered = st.journal.flushes + st.sb_writes;
+	if (!err) {
+		ASSERT_EQ(ordered, after.flushes - before.flushes);
+		ASSERT_EQ(ordered, after.fuas - before.fuas);
+	}
+	/* The crash: nothing more reaches the disk, then it resolves. */
 	self->crashed_in_cp += st.checkpointing;
 	self->saw_cp += in_cp;
 	self->cp_forced += st.cache.cp_forced;

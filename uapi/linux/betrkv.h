@@ -379,7 +379,10 @@ struct betrkv_stats_args {
 	/* cache */
 	__u64 cache_hits, cache_misses, cache_evictions, cache_bytes,
 	      cache_used, cache_high_water;
-	/* device traffic */
+	/*
+	 * Device traffic.  Each of journal_flushes and sb_writes is one write
+	 * with PREFLUSH and FUA; the store issues no other ordered writes.
+	 */
 	__u64 node_reads, node_bytes_read, node_writes, node_bytes_written;
 	__u64 journal_blocks_written, journal_bytes_written, journal_flushes;
 	__u64 sb_writes, itable_bytes_written;
