@@ -497,8 +497,12 @@ static int get_partial(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 			continue;
 		}
 		s = betrkv_node_hdr_route(e->hdr, key, klen);
-		if (s < 0 || !e->hdr->segs[s].nmsgs || e->segs[s].n)
+		if (s < 0 || e->segs[s].n)
 			break;
+		if (!betrkv_node_hdr_may_hold(e->hdr, s, key, klen)) {
+			c->stats.bloom_skips += e->hdr->segs[s].nmsgs > 0;
+			break;
+		}
 		hdr_put(*hp);
 		*hp = e->hdr;
 		e->hdr->refs++;

@@ -62,6 +62,7 @@ struct betrkv_cache_stats {
 	u64 node_writes;
 	u64 node_bytes_written;
 	u64 cp_forced;		/* nodes a change had to write for the checkpoint */
+	u64 bloom_skips;	/* segment reads a Bloom filter saved */
 };
 
 struct betrkv_cache_params {

@@ -3,6 +3,7 @@
  * Tree nodes in memory: allocation, weight, routing a key to a child, and
  * adding or removing a child of an internal node.  See node.h.
  */
+#include "bloom.h"
 #include "node.h"
 
 /**
@@ -105,7 +106,8 @@ u64 betrkv_node_weight(const struct betrkv_node *n)
 	if (betrkv_node_is_leaf(n))
 		return w + n->entries.bytes + leaf_index_weight(&n->entries);
 	for (i = 0; i < n->nchildren; i++) {
-		w += BETRKV_CHILD_WEIGHT + n->bufs[i].bytes;
+		w += BETRKV_CHILD_WEIGHT + n->bufs[i].bytes +
+		     betrkv_bloom_bytes(n->bufs[i].n);
 		if (i + 1 < n->nchildren)
 			w += n->pivots[i]->len;
 	}

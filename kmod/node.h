@@ -18,7 +18,7 @@
  * many: a flush into a child can split it into pieces before the node's own
  * parent splits the node in turn.
  */
-#define BETRKV_FANOUT_MAX	16u
+#define BETRKV_FANOUT_MAX	8u
 #define BETRKV_NODE_SLOTS	(2 * BETRKV_FANOUT_MAX)
 /* Bytes a node takes for its header, and per child in an internal node. */
 #define BETRKV_NODE_HDR_WEIGHT	64u

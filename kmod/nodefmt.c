@@ -6,12 +6,15 @@
  *   internal: __le64 children[nchildren]; nchildren - 1 pivots
  *   struct nf_seg segs[nsegs]
  *   leaf: the first key of each segment
+ *   internal: the Bloom filter of each segment's keys, of
+ *	       betrkv_bloom_bytes(nmsgs) bytes
  *   (header ends: hdr_len) segment bytes ... zero padding to total_len
  *
  * A key (pivot or first key) is __le16 length + bytes; a message is
  * struct nf_msg + key + value.
  */
 #include "block.h"
+#include "bloom.h"
 #include "nodefmt.h"
 
 struct nf_hdr {
@@ -115,9 +118,21 @@ static u32 nf_hdr_len(const struct betrkv_node *n, const u32 *starts, u32 nsegs)
 		return len;
 	}
 	len += n->nchildren * sizeof(__le64);
+	for (i = 0; i < n->nchildren; i++)
+		len += betrkv_bloom_bytes(n->bufs[i].n);
 	for (i = 0; i + 1 < n->nchildren; i++)
 		len += 2 + n->pivots[i]->len;
 	return len;
+}
+
+/* The Bloom filter of a child buffer's keys (@c's bytes are zeroed). */
+static void nf_put_bloom(struct nf_cur *c, const struct betrkv_msgbuf *b)
+{
+	u32 nbytes = betrkv_bloom_bytes(b->n), i;
+	u8 *bits = nf_take(c, nbytes);
+
+	for (i = 0; i < b->n; i++)
+		betrkv_bloom_add(bits, nbytes, b->msgs[i]->data, b->msgs[i]->klen);
 }
 
 static u32 nf_body_len(const struct betrkv_node *n)
@@ -200,6 +215,8 @@ int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],
 	for (i = 0; betrkv_node_is_leaf(n) && i < nsegs; i++)
 		nf_put_key(&c, n->entries.msgs[starts[i]]->data,
 			   n->entries.msgs[starts[i]]->klen);
+	for (i = 0; !betrkv_node_is_leaf(n) && i < nsegs; i++)
+		nf_put_bloom(&c, &n->bufs[i]);
 	nf_put_segs(n, uuid, starts, nsegs, &c, hdr_len, segs);
 	betrkv_block_seal(buf, hdr_len, BETRKV_BLOCK_NODE, blocknr, uuid);
 	*len = total;
@@ -301,6 +318,31 @@ static struct betrkv_node_hdr *nf_hdr_alloc(u32 nsegs)
 	return h;
 }
 
+/* An internal node's filters, one per segment, sized by its messages. */
+static int nf_get_blooms(struct nf_cur *c, struct betrkv_node_hdr *h)
+{
+	u32 s, total = 0;
+	const u8 *p;
+
+	for (s = 0; s < h->nsegs; s++) {
+		/* A message takes more than BETRKV_MSG_OVERHEAD bytes. */
+		if (h->segs[s].len > h->total_len ||
+		    h->segs[s].nmsgs > h->segs[s].len / (BETRKV_MSG_OVERHEAD + 1))
+			return -EUCLEAN;
+		h->segs[s].bloom_off = total;
+		h->segs[s].bloom_len = betrkv_bloom_bytes(h->segs[s].nmsgs);
+		total += h->segs[s].bloom_len;
+	}
+	p = nf_take(c, total);
+	if (!p)
+		return -EUCLEAN;
+	h->blooms = kmalloc(max(total, 1u), GFP_KERNEL);
+	if (!h->blooms)
+		return -ENOMEM;
+	memcpy(h->blooms, p, total);
+	return 0;
+}
+
 /* Bounds rise strictly; internal nodes never have child 0. */
 static int nf_get_tables(struct nf_cur *c, struct betrkv_node_hdr *h)
 {
@@ -336,6 +378,11 @@ static int nf_get_tables(struct nf_cur *c, struct betrkv_node_hdr *h)
 	}
 	for (i = 0; !h->height && i < nbounds; i++) {
 		err = nf_get_key(c, &b[i]);
+		if (err)
+			return err;
+	}
+	if (h->height) {
+		err = nf_get_blooms(c, h);
 		if (err)
 			return err;
 	}
@@ -416,6 +463,7 @@ void betrkv_node_hdr_free(struct betrkv_node_hdr *h)
 		return;
 	for (i = 0; i < h->nsegs; i++)
 		kfree(h->bounds[i]);
+	kfree(h->blooms);
 	kfree(h);
 }
 
@@ -426,9 +474,11 @@ u64 betrkv_node_hdr_mem(const struct betrkv_node_hdr *h)
 					   sizeof(*h->bounds) + sizeof(*h->segs));
 	u32 i;
 
-	for (i = 0; i < h->nsegs; i++)
+	for (i = 0; i < h->nsegs; i++) {
 		if (h->bounds[i])
 			mem += sizeof(*h->bounds[i]) + h->bounds[i]->len;
+		mem += h->segs[i].bloom_len;
+	}
 	return mem;
 }
 
@@ -450,6 +500,26 @@ int betrkv_node_hdr_route(const struct betrkv_node_hdr *h, const u8 *key,
 					h->bounds[0]->len) < 0)
 		return -1;
 	return betrkv_pivots_index(h->bounds + 1, h->nsegs - 1, key, klen);
+}
+
+/**
+ * betrkv_node_hdr_may_hold() - may segment @s hold a message for @key?
+ * @h: the header
+ * @s: a segment index from betrkv_node_hdr_route()
+ * @key: the key
+ * @klen: its length
+ *
+ * Return: false if the segment is empty or its Bloom filter rules @key out.
+ */
+bool betrkv_node_hdr_may_hold(const struct betrkv_node_hdr *h, u32 s,
+			      const u8 *key, u32 klen)
+{
+	const struct betrkv_seg_ref *ref = &h->segs[s];
+
+	if (!ref->nmsgs)
+		return false;
+	return !h->height ||
+	       betrkv_bloom_test(h->blooms + ref->bloom_off, ref->bloom_len, key, klen);
 }
 
 /*
@@ -531,6 +601,32 @@ static int nf_check_padding(const u8 *buf, const struct betrkv_node_hdr *h)
 	return 0;
 }
 
+/* An internal node's filters are exactly those of its buffers' keys. */
+static int nf_check_blooms(const struct betrkv_node_hdr *h,
+			   const struct betrkv_node *n)
+{
+	u32 s, i, len, most = 0;
+	int err = 0;
+	u8 *bits;
+
+	for (s = 0; s < h->nsegs; s++)
+		most = max(most, h->segs[s].bloom_len);
+	bits = kmalloc(max(most, 1u), GFP_KERNEL);
+	if (!bits)
+		return -ENOMEM;
+	for (s = 0; s < h->nsegs && !err; s++) {
+		len = h->segs[s].bloom_len;
+		memset(bits, 0, len);
+		for (i = 0; i < n->bufs[s].n; i++)
+			betrkv_bloom_add(bits, len, n->bufs[s].msgs[i]->data,
+					 n->bufs[s].msgs[i]->klen);
+		if (memcmp(bits, h->blooms + h->segs[s].bloom_off, len))
+			err = -EUCLEAN;
+	}
+	kfree(bits);
+	return err;
+}
+
 /* The node @h describes, its pivots taken from @h. */
 static int nf_node_from_hdr(struct betrkv_node_hdr *h, const u8 *buf,
 			    const u8 uuid[16], struct betrkv_node **np)
@@ -552,6 +648,11 @@ static int nf_node_from_hdr(struct betrkv_node_hdr *h, const u8 *buf,
 			betrkv_node_free(n);
 			return err;
 		}
+	}
+	err = h->height ? nf_check_blooms(h, n) : 0;
+	if (err) {
+		betrkv_node_free(n);
+		return err;
 	}
 	/* The pivots bound the segments above: take them only now. */
 	if (h->height) {

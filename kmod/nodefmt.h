@@ -8,7 +8,8 @@
  *   header   struct betrkv_block_header (type NODE, salted with the UUID,
  *            checksum over the header only), node ID, height, sizes; an
  *            internal node's child IDs and pivot keys; the segment table;
- *            for a leaf, the first key of every segment
+ *            for a leaf, the first key of every segment; for an internal
+ *            node, a Bloom filter of every segment's keys
  *   segments one per child buffer (internal) or per run of entries (leaf),
  *            each a sequence of messages with its own crc32c, salted with
  *            the UUID, the node ID and the segment's index
@@ -29,6 +30,8 @@ struct betrkv_seg_ref {
 	u32 len;
 	u32 nmsgs;
 	u32 csum;
+	u32 bloom_off;				/* internal: in blooms */
+	u32 bloom_len;
 };
 
 /*
@@ -46,6 +49,7 @@ struct betrkv_node_hdr {
 	u64 *children;				/* internal: [nsegs] */
 	struct betrkv_pivot **bounds;
 	struct betrkv_seg_ref *segs;		/* [nsegs] */
+	u8 *blooms;				/* internal: each segment's filter */
 	u32 refs;				/* the cache's bookkeeping */
 };
 
@@ -62,6 +66,8 @@ void betrkv_node_hdr_free(struct betrkv_node_hdr *h);
 u64 betrkv_node_hdr_mem(const struct betrkv_node_hdr *h);
 int betrkv_node_hdr_route(const struct betrkv_node_hdr *h, const u8 *key,
 			  u32 klen);
+bool betrkv_node_hdr_may_hold(const struct betrkv_node_hdr *h, u32 s,
+			      const u8 *key, u32 klen);
 int betrkv_node_seg_decode(const struct betrkv_node_hdr *h, const u8 uuid[16],
 			   u32 s, const u8 *seg, struct betrkv_msgbuf *out);
 

@@ -261,7 +261,7 @@ static int sb_validate(const struct betrkv_sb *sb, const char **why)
  *
  * Return: 0; -ENODATA if the block has no betrkv magic; -EUCLEAN if its
  * checksum, location or contents are wrong; -EOPNOTSUPP if it is intact but
- * of a newer format version (then only @sb's generation and format_version
+ * of another format version (then only @sb's generation and format_version
  * are filled in).
  */
 int betrkv_sb_decode(const void *blk, unsigned int slot, struct betrkv_sb *sb,
@@ -281,13 +281,13 @@ int betrkv_sb_decode(const void *blk, unsigned int slot, struct betrkv_sb *sb,
 		return ret;
 	sb->format_version = le32_to_cpu(d->format_version);
 	sb->generation = le64_to_cpu(d->generation);
-	if (sb->format_version > BETRKV_FORMAT_VERSION) {
-		*why = "format version newer than this code";
-		return -EOPNOTSUPP;
-	}
 	if (!sb->format_version || d->pad || d->cp_pad || !sb_tail_is_zero(blk)) {
 		*why = "bad version or reserved bytes";
 		return -EUCLEAN;
+	}
+	if (sb->format_version != BETRKV_FORMAT_VERSION) {
+		*why = "format version not this code's";
+		return -EOPNOTSUPP;
 	}
 	sb_unpack(d, sb);
 	return sb_validate(sb, why);

@@ -620,7 +620,7 @@ static int dump_slot(const struct sb_source *src, unsigned int slot,
 	} else {
 		ret = betrkv_sb_decode(blk, slot, sb, &why);
 		if (ret == -EOPNOTSUPP)
-			fprintf(out, "intact, generation %llu, but format version %u is newer than this tool\n",
+			fprintf(out, "intact, generation %llu, but format version %u is not this tool's\n",
 				(unsigned long long)sb->generation,
 				(unsigned int)sb->format_version);
 		else if (ret)
@@ -690,7 +690,7 @@ static int dump_verdict(const struct sb_source *src, const char *path,
 	fprintf(out, "newest: copy %d (generation %llu)\n", pick,
 		(unsigned long long)sb[pick].generation);
 	if (ret[pick]) {
-		cmd_error(err, "dump-super", "%s: the newest copy has format version %u, newer than this tool",
+		cmd_error(err, "dump-super", "%s: the newest copy has format version %u, not this tool's",
 			  path, (unsigned int)sb[pick].format_version);
 		return CLI_EXIT_FAIL;
 	}

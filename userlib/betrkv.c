@@ -262,7 +262,7 @@ static const struct {
 	{ ENODEV, "betrkv module not loaded (no /dev/" BETRKV_CONTROL_NAME ")" },
 	{ ENODATA, "no betrkv store on the device (not formatted)" },
 	{ EUCLEAN, "stored data is corrupt (checksum or structure check failed)" },
-	{ EOPNOTSUPP, "store format is newer than this module" },
+	{ EOPNOTSUPP, "store format version is not this module's" },
 	{ EMEDIUMTYPE, "store geometry does not match the device" },
 	{ EBUSY, "device or store is busy (claimed by someone else, or open)" },
 	{ ENOTBLK, "not a block device" },

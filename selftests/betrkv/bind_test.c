@@ -98,7 +98,7 @@ TEST_F(store, device_node_and_sysfs)
 	EXPECT_STREQ("live", store_attr(index, "state"));
 	EXPECT_STREQ("67108864", store_attr(index, "device_bytes"));
 	EXPECT_STREQ("262144", store_attr(index, "node_size"));
-	EXPECT_STREQ("1", store_attr(index, "format_version"));
+	EXPECT_EQ(BETRKV_FORMAT_VERSION, strtoul(store_attr(index, "format_version"), NULL, 10));
 	ASSERT_EQ(0, betrkv_unbind(index));
 	EXPECT_NE(0, stat(path, &st));
 	EXPECT_STREQ("(missing)", store_attr(index, "uuid"));

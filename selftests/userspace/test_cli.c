@@ -1856,7 +1856,7 @@ TEST_F(image, valid)
 	EXPECT_TRUE(has(r.out, " (software, as asked)\n"));
 	EXPECT_FALSE(has(r.out, "crc32c: kcapi"));
 	EXPECT_TRUE(has(r.out, "\ncopy 0 (block 0): valid\n"
-			"  format version:      1\n"
+			"  format version:      2\n"
 			"  uuid:                01234567-89ab-4def-8edc-ba9876543210\n"
 			"  generation:          1\n"
 			"  format time:         1700000000 (2023-11-14 22:13:20 UTC)\n"
@@ -2027,11 +2027,13 @@ TEST_F(image, newer_format_version)
 	write_slot(self->path, &self->sb, 1);
 	dump(&r, self->path);
 	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
-	EXPECT_TRUE(has(r.out, "\ncopy 1 (block 1): intact, generation 5, but format version 2 is newer than this tool\n"
-			"newest: copy 1 (generation 5)\n"));
 	snprintf(want, sizeof(want),
-		 "betrkvctl: dump-super: %s: the newest copy has format version 2, newer than this tool\n",
-		 self->path);
+		 "\ncopy 1 (block 1): intact, generation 5, but format version %u is not this tool's\n"
+		 "newest: copy 1 (generation 5)\n", BETRKV_FORMAT_VERSION + 1);
+	EXPECT_TRUE(has(r.out, want));
+	snprintf(want, sizeof(want),
+		 "betrkvctl: dump-super: %s: the newest copy has format version %u, not this tool's\n",
+		 self->path, BETRKV_FORMAT_VERSION + 1);
 	EXPECT_STREQ(want, r.err);
 	run_free(&r);
 }

@@ -1476,7 +1476,7 @@ TEST(errstr_betrkv_meanings)
 	EXPECT_STREQ("no betrkv store on the device (not formatted)",
 		     betrkv_errstr(-ENODATA));
 	EXPECT_STREQ("stored data is corrupt (checksum or structure check failed)", betrkv_errstr(-EUCLEAN));
-	EXPECT_STREQ("store format is newer than this module",
+	EXPECT_STREQ("store format version is not this module's",
 		     betrkv_errstr(-EOPNOTSUPP));
 	EXPECT_STREQ("store geometry does not match the device",
 		     betrkv_errstr(-EMEDIUMTYPE));

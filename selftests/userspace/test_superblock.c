@@ -215,6 +215,12 @@ TEST(semantic_refusals)
 	EXPECT_EQ(3, out.generation);
 	EXPECT_EQ(BETRKV_FORMAT_VERSION + 1, out.format_version);
 
+	/* An older format is refused too: its nodes do not decode here. */
+	make_sb(&sb, 3);
+	sb.format_version = BETRKV_FORMAT_VERSION - 1;
+	betrkv_sb_encode(&sb, 0, blk);
+	EXPECT_EQ(-EOPNOTSUPP, betrkv_sb_decode(blk, 0, &out, &why));
+
 	make_sb(&sb, 3);
 	sb.format_version = 0;
 	betrkv_sb_encode(&sb, 0, blk);

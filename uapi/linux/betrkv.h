@@ -24,7 +24,7 @@
  *   ENOSPC       the device is too small for a store (format)
  *   ENODATA      no betrkv superblock on the device (not formatted)
  *   EUCLEAN      both superblock copies are corrupt
- *   EOPNOTSUPP   the store's format version is newer than this module
+ *   EOPNOTSUPP   the store's format version is not this module's
  *   EMEDIUMTYPE  the store's geometry does not match the device
  * The kernel log carries one line naming the reason.
  */
@@ -39,8 +39,11 @@
 
 /* Size of a metadata block and of the unit every region is aligned to. */
 #define BETRKV_BLOCK_SIZE	4096u
-/* Highest on-disk format version this header describes. */
-#define BETRKV_FORMAT_VERSION	1u
+/*
+ * The on-disk format version this header describes (2: nodes with Bloom
+ * filters and leaf runs of 4 KiB); a store of another version is refused.
+ */
+#define BETRKV_FORMAT_VERSION	2u
 /* Most stores bound at once. */
 #define BETRKV_MAX_STORES	64u
 /* Longest block device path accepted, including the terminating NUL. */
