@@ -423,7 +423,7 @@ int betrkv_node_hdr_decode(const u8 *buf, u32 len, const u8 uuid[16],
 			   u64 blocknr, u64 id, struct betrkv_node_hdr **hp,
 			   const char **why)
 {
-	struct betrkv_node_hdr fields, *h;
+	struct betrkv_node_hdr fields = { 0 }, *h;
 	struct nf_cur c;
 	u32 hdr_len;
 	int err;

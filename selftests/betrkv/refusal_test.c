@@ -70,17 +70,32 @@ TEST_F(refusal, one_copy_missing_other_corrupt)
 		    "(copy 0: no betrkv superblock magic; copy 1: checksum mismatch)");
 }
 
-TEST_F(refusal, format_version_from_the_future)
+/* The newest copy is of another format version: refused, whichever way. */
+static void other_version(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(refusal) *self, u32 version)
 {
 	struct betrkv_sb sb;
+	char reason[96];
 
 	ASSERT_EQ(0, sb_read(DISK_A, 0, &sb));
 	sb.generation = 2;
-	sb.format_version = BETRKV_FORMAT_VERSION + 1;
+	sb.format_version = version;
 	sb_put(DISK_A, 1, &sb);
 	snap(self, DISK_A);
-	expect_bind(_metadata, self, -EOPNOTSUPP,
-		    "vda: store has format version 2, this module supports 1");
+	snprintf(reason, sizeof(reason),
+		 "vda: store has format version %u, this module supports %u",
+		 version, BETRKV_FORMAT_VERSION);
+	expect_bind(_metadata, self, -EOPNOTSUPP, reason);
+}
+
+TEST_F(refusal, format_version_from_the_future)
+{
+	other_version(_metadata, self, BETRKV_FORMAT_VERSION + 1);
+}
+
+TEST_F(refusal, format_version_from_the_past)
+{
+	other_version(_metadata, self, BETRKV_FORMAT_VERSION - 1);
 }
 
 TEST_F(refusal, geometry_does_not_match_device)
