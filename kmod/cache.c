@@ -57,28 +57,42 @@ static u64 entry_mem(const struct betrkv_centry *e)
 	return mem;
 }
 
+/*
+ * The list an entry is on follows what it holds, so callers unlink it
+ * before that changes and push it back after.
+ */
+static struct betrkv_lru *lru_of(struct betrkv_cache *c,
+				 const struct betrkv_centry *e)
+{
+	return e->node || e->nloaded ? &c->lru : &c->hdr_lru;
+}
+
 static void lru_unlink(struct betrkv_cache *c, struct betrkv_centry *e)
 {
+	struct betrkv_lru *l = lru_of(c, e);
+
 	if (e->prev)
 		e->prev->next = e->next;
 	else
-		c->lru_head = e->next;
+		l->head = e->next;
 	if (e->next)
 		e->next->prev = e->prev;
 	else
-		c->lru_tail = e->prev;
+		l->tail = e->prev;
 	e->prev = e->next = NULL;
 }
 
 static void lru_push_head(struct betrkv_cache *c, struct betrkv_centry *e)
 {
-	e->next = c->lru_head;
+	struct betrkv_lru *l = lru_of(c, e);
+
+	e->next = l->head;
 	e->prev = NULL;
-	if (c->lru_head)
-		c->lru_head->prev = e;
-	c->lru_head = e;
-	if (!c->lru_tail)
-		c->lru_tail = e;
+	if (l->head)
+		l->head->prev = e;
+	l->head = e;
+	if (!l->tail)
+		l->tail = e;
 }
 
 static struct betrkv_centry *cache_lookup(struct betrkv_cache *c, u64 id)
@@ -100,7 +114,7 @@ static void charge(struct betrkv_cache *c, struct betrkv_centry *e)
 	c->stats.high_water = max(c->stats.high_water, c->used);
 }
 
-/* A new entry for @id (the caller fills it and charges it). */
+/* A new entry for @id (the caller fills it, charges it and lists it). */
 static struct betrkv_centry *cache_add(struct betrkv_cache *c, u64 id)
 {
 	struct betrkv_centry *e = kzalloc(sizeof(*e), GFP_KERNEL);
@@ -111,7 +125,6 @@ static struct betrkv_centry *cache_add(struct betrkv_cache *c, u64 id)
 	e->id = id;
 	e->hnext = c->buckets[b];
 	c->buckets[b] = e;
-	lru_push_head(c, e);
 	c->count++;
 	return e;
 }
@@ -134,6 +147,7 @@ static void entry_free_partial(struct betrkv_centry *e)
 	hdr_put(e->hdr);
 	e->segs = NULL;
 	e->hdr = NULL;
+	e->nloaded = 0;
 }
 
 /* Make @e hold the whole node @n, pinned once. */
@@ -156,6 +170,7 @@ static int cache_insert(struct betrkv_cache *c, struct betrkv_node *n, bool dirt
 	if (!e)
 		return -ENOMEM;
 	entry_set_node(c, e, n, dirty);
+	lru_push_head(c, e);
 	return 0;
 }
 
@@ -260,45 +275,42 @@ static int cache_writeback(struct betrkv_cache *c, struct betrkv_centry *e)
 }
 
 /* Drop the segments a partial entry holds; keep its header. */
-static bool drop_segments(struct betrkv_cache *c, struct betrkv_centry *e)
+static void drop_segments(struct betrkv_cache *c, struct betrkv_centry *e)
 {
-	bool any = false;
 	u32 i;
 
-	for (i = 0; e->hdr && i < e->hdr->nsegs; i++) {
-		any |= e->segs[i].n > 0;
+	lru_unlink(c, e);
+	for (i = 0; i < e->hdr->nsegs; i++)
 		betrkv_msgbuf_free(&e->segs[i]);
-	}
-	if (any)
-		charge(c, e);
-	return any;
+	e->nloaded = 0;
+	lru_push_head(c, e);
+	charge(c, e);
 }
 
 /*
  * Evict from the cold end until within the budget: unpinned nodes (dirty
- * ones written first) and the segments of partial nodes, whose small
- * headers go only in a second pass, so that a query keeps finding its way.
+ * ones written first) and the segments of partial nodes; their small
+ * headers only after that, so that queries keep finding their way.
  */
 static void cache_shrink(struct betrkv_cache *c)
 {
 	struct betrkv_centry *e, *prev;
-	bool headers = false;
 
-	for (;;) {
-		for (e = c->lru_tail; e && c->used > c->budget; e = prev) {
-			prev = e->prev;
-			if (e->pins || (!e->node && !headers && drop_segments(c, e)))
-				continue;
-			if (!e->node && !headers)
-				continue;
-			if (!e->dirty || !cache_writeback(c, e)) {
-				cache_remove(c, e);
-				c->stats.evictions++;
-			}
+	for (e = c->lru.tail; e && c->used > c->budget; e = prev) {
+		prev = e->prev;
+		if (e->pins)
+			continue;
+		if (!e->node) {
+			drop_segments(c, e);
+		} else if (!e->dirty || !cache_writeback(c, e)) {
+			cache_remove(c, e);
+			c->stats.evictions++;
 		}
-		if (c->used <= c->budget || headers)
-			return;
-		headers = true;
+	}
+	for (e = c->hdr_lru.tail; e && c->used > c->budget; e = prev) {
+		prev = e->prev;
+		cache_remove(c, e);
+		c->stats.evictions++;
 	}
 }
 
@@ -460,6 +472,7 @@ static struct betrkv_centry *add_partial(struct betrkv_cache *c,
 	h->refs++;
 	e->hdr = h;
 	e->segs = segs;
+	lru_push_head(c, e);
 	charge(c, e);
 	return e;
 }
@@ -515,7 +528,10 @@ static int get_partial(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 		*read = true;
 		e = cache_lookup(c, id);
 		if (e && e->hdr == *hp && !e->segs[s].n) {
+			lru_unlink(c, e);
 			e->segs[s] = seg;
+			e->nloaded++;
+			lru_push_head(c, e);
 			charge(c, e);
 		} else {
 			betrkv_msgbuf_free(&seg);
@@ -622,7 +638,9 @@ int betrkv_cache_get(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
 		betrkv_node_free(n);	/* another reader was first */
 		e->pins++;
 	} else if (e) {
+		lru_unlink(c, e);
 		entry_set_node(c, e, n, false);
+		lru_push_head(c, e);
 	} else {
 		err = cache_insert(c, n, false);
 		if (err) {
@@ -747,7 +765,7 @@ int betrkv_cache_checkpoint_begin(struct betrkv_cache *c)
 	c->cp_ids = kvmalloc(max(c->ndirty, 1ull) * sizeof(*c->cp_ids), GFP_KERNEL);
 	if (!c->cp_ids)
 		return -ENOMEM;
-	for (e = c->lru_head; e; e = e->next) {
+	for (e = c->lru.head; e; e = e->next) {
 		if (!e->dirty)
 			continue;
 		e->cp_pending = true;
@@ -935,8 +953,10 @@ void betrkv_cache_destroy(struct betrkv_cache *c)
 {
 	if (!c)
 		return;
-	while (c->lru_head)
-		cache_remove(c, c->lru_head);
+	while (c->lru.head)
+		cache_remove(c, c->lru.head);
+	while (c->hdr_lru.head)
+		cache_remove(c, c->hdr_lru.head);
 	kfree(c->buckets);
 	kvfree(c->iobuf);
 	mutex_destroy(&c->lock);

@@ -33,8 +33,9 @@ struct betrkv_centry {
 	struct betrkv_node *node;		/* the whole node, or NULL: */
 	struct betrkv_node_hdr *hdr;		/* its header and */
 	struct betrkv_msgbuf *segs;		/* the segments read so far */
+	u32 nloaded;				/* how many */
 	struct betrkv_centry *hnext;		/* hash chain */
-	struct betrkv_centry *prev, *next;	/* LRU list */
+	struct betrkv_centry *prev, *next;	/* on one of the LRU lists */
 	u64 mem;				/* bytes charged */
 	u32 pins;
 	bool dirty;
@@ -98,7 +99,13 @@ struct betrkv_cache {
 	u64 npending;		/* cp_pending entries */
 	u64 nwriting;		/* writing entries */
 	struct betrkv_centry **buckets;
-	struct betrkv_centry *lru_head, *lru_tail;
+	/*
+	 * Least recently used last: whole nodes and partial ones with
+	 * segments; partial ones with only their header.
+	 */
+	struct betrkv_lru {
+		struct betrkv_centry *head, *tail;
+	} lru, hdr_lru;
 	u8 *iobuf;		/* node_size bytes for encoding and decoding */
 	struct betrkv_cache_stats stats;
 };
