@@ -2,15 +2,20 @@
 /*
  * The block cache: see cache.h.
  *
- * Entries live in a hash table by node ID and on an LRU list (most recently
- * released first).  An entry holds a whole node, or (filled by find()) a
- * partial node: its checked header and the segments read so far.  Only
- * clean nodes are partial, so a partial entry always matches the node's
- * copy on disk; get() replaces it by the whole node.  A node's memory is charged when it is released (put),
- * so the charge follows its changes; the budget is enforced by evicting
- * unpinned nodes from the cold end, writing dirty ones back first.  A write
- * goes to a fresh slot (copy-on-write) and then the indirection table
- * points the node's ID there.
+ * Entries live in a hash table by node ID and on one of two LRU lists
+ * (most recently used first).  An entry holds a whole node, or (filled by
+ * find()) a partial node: its checked header and the segments read so far.
+ * Only clean nodes are partial, so a partial entry always matches the
+ * node's copy on disk; get() replaces it by the whole node.  Whole nodes and
+ * partial ones with segments are on one list, partial ones with only their
+ * header on the other, which is evicted only after the first: headers are
+ * small and lead queries down.
+ *
+ * A node's memory is charged when it is released (put), so the charge
+ * follows its changes; the budget is enforced by evicting unpinned entries
+ * from the cold end, writing dirty nodes back first.  A write goes to a
+ * fresh slot (copy-on-write) and then the indirection table points the
+ * node's ID there.
  *
  * A read-only cache never writes: a dirty node (from journal replay) stays
  * resident, beyond the budget if it must.  After a failed write the cache
