@@ -8,7 +8,9 @@
  * the journal into the cache without writing anything.  Every mutation gets
  * the next sequence number, is appended to the journal and applied to the
  * tree; sync makes the journal durable; a checkpoint writes the dirty nodes,
- * the indirection table and the next superblock, and frees the journal.
+ * the indirection table and the next superblock, and frees the journal (on
+ * a worker with opts.background, while mutations go on).  Any number of
+ * threads may call in at once; queries run in parallel.
  *
  * Errors: mutations fail with -EROFS on a read-only store, -E2BIG or
  * -EINVAL for bad keys and values, -ENOSPC when the device is full (nothing
