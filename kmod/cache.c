@@ -55,9 +55,12 @@ static u64 entry_mem(const struct betrkv_centry *e)
 			mem += sizeof(e->segs[i]) + msgbuf_mem(&e->segs[i]);
 		return mem;
 	}
-	mem += sizeof(*n) + betrkv_node_weight(n) - n->entries.bytes +
-	       msgbuf_mem(&n->entries);
-	for (i = 0; !betrkv_node_is_leaf(n) && i < n->nchildren; i++)
+	/* Not the weight of a leaf: its run index is only on disk. */
+	mem += sizeof(*n);
+	if (betrkv_node_is_leaf(n))
+		return mem + msgbuf_mem(&n->entries);
+	mem += betrkv_node_weight(n);
+	for (i = 0; i < n->nchildren; i++)
 		mem += (u64)n->bufs[i].n * CACHE_MSG_MEM;
 	return mem;
 }
