@@ -11,11 +11,14 @@
 
 #include <linux/align.h>
 #include <linux/blkdev.h>
+#include <linux/bug.h>
 #include <linux/errno.h>
 #include <linux/kernel.h>
+#include <linux/lockdep.h>
 #include <linux/log2.h>
 #include <linux/minmax.h>
 #include <linux/mutex.h>
+#include <linux/overflow.h>
 #include <linux/random.h>
 #include <linux/rwsem.h>
 #include <linux/atomic.h>

@@ -57,6 +57,12 @@ void betrkv_user_log(int level, const char *fmt, ...)
 	log_fn(level, line);
 }
 
+void betrkv_user_warn(const char *file, int line, const char *cond)
+{
+	fprintf(stderr, "WARNING: %s:%d: %s\n", file, line, cond);
+	abort();
+}
+
 void get_random_bytes(void *buf, size_t len)
 {
 	u8 *p = buf;

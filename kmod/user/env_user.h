@@ -79,18 +79,62 @@ static inline void *betrkv_user_alloc(size_t n, bool zero)
 #define likely(c)		__builtin_expect(!!(c), 1)
 #define __packed		__attribute__((packed))
 
-/* Sleeping locks. */
+/*
+ * Assertions.  A warning here is a bug in the core, never a reaction to
+ * what a device holds: the host tests and fuzzers stop at the first one.
+ */
+void betrkv_user_warn(const char *file, int line, const char *cond)
+	__attribute__((noreturn));
+#define WARN_ON(c)		({ bool _c = !!(c); \
+				   if (unlikely(_c)) \
+					   betrkv_user_warn(__FILE__, __LINE__, #c); \
+				   _c; })
+#define WARN_ON_ONCE(c)		WARN_ON(c)
+
+/* Overflow-checked arithmetic: true if the result wrapped. */
+#define check_add_overflow(a, b, d)	__builtin_add_overflow(a, b, d)
+#define check_sub_overflow(a, b, d)	__builtin_sub_overflow(a, b, d)
+#define check_mul_overflow(a, b, d)	__builtin_mul_overflow(a, b, d)
+
+/*
+ * Sleeping locks.  They record their holders, so that the lockdep
+ * assertions below hold the host tests to the rules the kernel's lockdep
+ * checks: a mutex knows its owner, a rw_semaphore its writer and how many
+ * readers it has.
+ */
 struct mutex {
 	pthread_mutex_t m;
+	pthread_t owner;
+	bool locked;
 };
-#define mutex_init(x)		pthread_mutex_init(&(x)->m, NULL)
+#define mutex_init(x)		do { pthread_mutex_init(&(x)->m, NULL); \
+				     (x)->locked = false; } while (0)
 #define mutex_destroy(x)	pthread_mutex_destroy(&(x)->m)
-#define mutex_lock(x)		pthread_mutex_lock(&(x)->m)
-#define mutex_unlock(x)		pthread_mutex_unlock(&(x)->m)
+static inline void mutex_lock(struct mutex *x)
+{
+	pthread_mutex_lock(&x->m);
+	x->owner = pthread_self();
+	__atomic_store_n(&x->locked, true, __ATOMIC_RELAXED);
+}
+
+static inline void mutex_unlock(struct mutex *x)
+{
+	__atomic_store_n(&x->locked, false, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&x->m);
+}
+
+static inline bool betrkv_user_mutex_held(struct mutex *x)
+{
+	return __atomic_load_n(&x->locked, __ATOMIC_RELAXED) &&
+	       pthread_equal(x->owner, pthread_self());
+}
 
 /* Reader-writer semaphores; waiting writers keep new readers out. */
 struct rw_semaphore {
 	pthread_rwlock_t l;
+	pthread_t writer;
+	bool write_locked;
+	int readers;
 };
 static inline void init_rwsem(struct rw_semaphore *s)
 {
@@ -100,11 +144,52 @@ static inline void init_rwsem(struct rw_semaphore *s)
 	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&s->l, &a);
 	pthread_rwlockattr_destroy(&a);
+	s->write_locked = false;
+	s->readers = 0;
 }
-#define down_read(s)		pthread_rwlock_rdlock(&(s)->l)
-#define up_read(s)		pthread_rwlock_unlock(&(s)->l)
-#define down_write(s)		pthread_rwlock_wrlock(&(s)->l)
-#define up_write(s)		pthread_rwlock_unlock(&(s)->l)
+
+static inline void down_read(struct rw_semaphore *s)
+{
+	pthread_rwlock_rdlock(&s->l);
+	__atomic_fetch_add(&s->readers, 1, __ATOMIC_RELAXED);
+}
+
+static inline void up_read(struct rw_semaphore *s)
+{
+	__atomic_fetch_sub(&s->readers, 1, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&s->l);
+}
+
+static inline void down_write(struct rw_semaphore *s)
+{
+	pthread_rwlock_wrlock(&s->l);
+	s->writer = pthread_self();
+	__atomic_store_n(&s->write_locked, true, __ATOMIC_RELAXED);
+}
+
+static inline void up_write(struct rw_semaphore *s)
+{
+	__atomic_store_n(&s->write_locked, false, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&s->l);
+}
+
+static inline bool betrkv_user_rwsem_write_held(struct rw_semaphore *s)
+{
+	return __atomic_load_n(&s->write_locked, __ATOMIC_RELAXED) &&
+	       pthread_equal(s->writer, pthread_self());
+}
+
+/* Shared or exclusive; a reader cannot be told from another reader here. */
+static inline bool betrkv_user_rwsem_held(struct rw_semaphore *s)
+{
+	return betrkv_user_rwsem_write_held(s) ||
+	       __atomic_load_n(&s->readers, __ATOMIC_RELAXED) > 0;
+}
+
+#define lockdep_assert_held(l)	WARN_ON(!_Generic((l), \
+		struct mutex *: betrkv_user_mutex_held, \
+		struct rw_semaphore *: betrkv_user_rwsem_held)(l))
+#define lockdep_assert_held_write(l) WARN_ON(!betrkv_user_rwsem_write_held(l))
 
 typedef struct {
 	long long counter;
