@@ -4,6 +4,7 @@
 #
 #   make            the module (kbuild), libbetrkv, the tools and the tests
 #   make check      install what is missing, then run every test (host + VM)
+#   make check-debug the in-VM tests on a debug kernel (KASAN, lockdep, ...)
 #   make demo       install what is missing, then the main job in a VM
 #   make install    modules_install, library, header, pkg-config file, tools
 #   make clean
@@ -35,7 +36,7 @@ SANFLAGS	:= -fsanitize=address,undefined -fno-sanitize-recover=all \
 		   -fno-omit-frame-pointer
 KSELFTEST	:= $(BUILD)/kselftest/kselftest_harness.h
 
-.PHONY: all module user tests check demo install clean deps
+.PHONY: all module user tests check check-debug demo install clean deps
 all: module user tests
 
 module:
@@ -43,7 +44,7 @@ module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
 $(KSELFTEST):
-	tools/fetch-kselftest.sh $(BUILD)/kselftest
+	tools/fetch-kselftest.sh $(BUILD)/kselftest $(BUILD)/linux-source
 
 # Objects: $(BUILD)/obj/<path>.o (normal) and $(BUILD)/san/<path>.o
 # (AddressSanitizer + UndefinedBehaviorSanitizer).
@@ -70,6 +71,19 @@ deps:
 check: deps
 	$(MAKE) all
 	tools/run-tests.sh
+
+# The debug kernel is built once (tools/vm/build-debug-kernel.sh) and the
+# module is built against it from a copy of its sources, beside the normal one.
+DEBUG_KERNEL	:= $(BUILD)/debug-kernel
+check-debug: deps
+	$(MAKE) all
+	tools/vm/build-debug-kernel.sh $(DEBUG_KERNEL)
+	rm -rf $(DEBUG_KERNEL)/module
+	mkdir -p $(DEBUG_KERNEL)/module
+	cp -r Kbuild kmod uapi $(DEBUG_KERNEL)/module/
+	$(MAKE) -C $(DEBUG_KERNEL)/obj M=$(CURDIR)/$(DEBUG_KERNEL)/module modules
+	VM_ROOT=$(DEBUG_KERNEL)/root MODULE=$(DEBUG_KERNEL)/module/betrkv.ko \
+		tools/run-tests.sh vm
 
 demo: deps
 	$(MAKE) all

@@ -27,6 +27,11 @@ libclang-rt-14-dev
 dmsetup
 librocksdb-dev
 liblmdb-dev
+flex
+bison
+bc
+libelf-dev
+libssl-dev
 "
 
 missing=""

@@ -9,10 +9,14 @@
 # vm:   boots the installed kernel in QEMU with the disks the in-VM tests
 #       expect (selftests/betrkv/vmtest.h) and runs selftests/betrkv/run.sh;
 #       then the hard-reset test (two boots on the same disk images).
+#       VM_ROOT boots the kernel under that directory instead (betrkv-vm
+#       --root) and MODULE names the betrkv.ko built for it (make check-debug).
 # Expects `make all` to have run.  Logs go to build/test-logs/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
+MODULE=${MODULE:-betrkv.ko}
+vm_kernel=(${VM_ROOT:+--root "$VM_ROOT"})
 logs=$BUILD/test-logs
 rm -rf "$logs"
 mkdir -p "$logs"
@@ -68,7 +72,7 @@ run_fuzz() {
 
 run_vm() {
 	local rc
-	tools/vm/betrkv-vm --module betrkv.ko \
+	tools/vm/betrkv-vm "${vm_kernel[@]}" --module "$MODULE" \
 		--dir "$BUILD/vmtests:/selftests" --dir "$BUILD/tests:/unittests" \
 		--bin selftests/betrkv/run.sh --bin "$(command -v dmsetup)" \
 		--bin "$BUILD/bin/betrkv-log-replay" --bin "$BUILD/bin/betrkvctl" \
@@ -92,7 +96,7 @@ run_reset() {
 	dir=$(mktemp -d)
 	truncate -s 64M "$dir/data.img"
 	truncate -s 1M "$dir/note.img"
-	tools/vm/betrkv-vm --module betrkv.ko --bin "$BUILD/vmtests/crash_test" \
+	tools/vm/betrkv-vm "${vm_kernel[@]}" --module "$MODULE" --bin "$BUILD/vmtests/crash_test" \
 		--image "$dir/data.img" --image "$dir/note.img" --timeout 300 \
 		--log "$logs/reset1.log" -- \
 		'insmod /lib/modules/betrkv.ko && crash_test --reset-phase1' \
@@ -108,7 +112,7 @@ run_reset() {
 		rm -rf "$dir"
 		return
 	fi
-	tools/vm/betrkv-vm --module betrkv.ko --bin "$BUILD/vmtests/crash_test" \
+	tools/vm/betrkv-vm "${vm_kernel[@]}" --module "$MODULE" --bin "$BUILD/vmtests/crash_test" \
 		--image "$dir/data.img" --image "$dir/note.img" --timeout 300 \
 		--log "$logs/reset2.log" -- \
 		'insmod /lib/modules/betrkv.ko && crash_test --reset-phase2' \
