@@ -228,8 +228,9 @@ static int store_close(struct betrkv_store *store)
 	failed = betrkv_engine_super(store->engine, &sb, &slot, &cache_bytes);
 	err = betrkv_engine_close(store->engine) ?: failed;
 	if (err)
-		pr_err("betrkv%u: unbound %s after a failed write or checkpoint (error %d): acknowledged mutations no sync covered may be lost\n",
-		       store->index, store->dev.name, err);
+		pr_err("betrkv%u: unbound %s, but %s (error %d): acknowledged mutations no sync covered may be lost\n",
+		       store->index, store->dev.name,
+		       failed ? "a write had failed" : "the final checkpoint failed", err);
 	else
 		pr_info("betrkv%u: unbound %s\n", store->index, store->dev.name);
 	return err;
