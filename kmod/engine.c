@@ -231,14 +231,62 @@ static int start_worker(struct betrkv_engine *e, const struct betrkv_engine_opts
 	return betrkv_worker_start(engine_name(e), cp_work, e, &e->worker);
 }
 
+static int check_commit(struct betrkv_engine *e, const struct betrkv_engine_opts *o)
+{
+	if (o->commit_ms > BETRKV_COMMIT_MS_MAX) {
+		pr_err("%s: commit interval of %u ms is over %u ms\n",
+		       engine_name(e), o->commit_ms, BETRKV_COMMIT_MS_MAX);
+		return -EINVAL;
+	}
+	if (o->commit_ms && !o->background && !o->read_only) {
+		pr_err("%s: a periodic commit needs the background worker\n",
+		       engine_name(e));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The periodic commit, on the worker: sync the journal if it holds records
+ * no sync has made durable yet.  An idle store costs one look at two
+ * sequence numbers under the shared lock, and no I/O.
+ */
+static void commit_work(void *arg)
+{
+	struct betrkv_engine *e = arg;
+	bool behind;
+	int err;
+
+	down_read(&e->lock);
+	behind = !e->failed && e->seq > max(e->sb.cp.seq,
+					    betrkv_journal_durable_seq(e->journal));
+	up_read(&e->lock);
+	if (!behind)
+		return;
+	err = betrkv_journal_sync(e->journal);
+	if (err) {
+		down_write(&e->lock);
+		engine_fail(e, err, "periodic journal commit");
+		up_write(&e->lock);
+	}
+}
+
+/* The periodic commit of a writable store that asked for one. */
+static void start_commit(struct betrkv_engine *e, const struct betrkv_engine_opts *o)
+{
+	if (e->worker && o->commit_ms)
+		betrkv_worker_every(e->worker, commit_work, o->commit_ms);
+}
+
 /**
  * betrkv_engine_open() - open the store on @dev: recovery, reads only.
  * @dev: the device
- * @opts: cache budget and read-only
+ * @opts: cache budget, read-only, background worker, commit interval
  * @ep: receives the store
  *
- * Return: 0, or an error of betrkv_sb_load(), -EUCLEAN for a corrupt
- * indirection table or root path, -EIO, -ENOMEM.
+ * Return: 0, -EINVAL for a bad commit interval, or an error of
+ * betrkv_sb_load(), -EUCLEAN for a corrupt indirection table or root path,
+ * -EIO, -ENOMEM.
  */
 int betrkv_engine_open(struct betrkv_dev *dev,
 		       const struct betrkv_engine_opts *opts,
@@ -254,12 +302,13 @@ int betrkv_engine_open(struct betrkv_dev *dev,
 	init_waitqueue_head(&e->cp_wait);
 	e->dev = dev;
 	e->read_only = opts->read_only;
-	err = betrkv_sb_load(dev, &e->sb, &e->sb_slot) ?: check_budget(e, &o) ?:
-	      open_parts(e, &o) ?: start_worker(e, &o);
+	err = check_commit(e, &o) ?: betrkv_sb_load(dev, &e->sb, &e->sb_slot) ?:
+	      check_budget(e, &o) ?: open_parts(e, &o) ?: start_worker(e, &o);
 	if (err) {
 		engine_free(e);
 		return err;
 	}
+	start_commit(e, &o);
 	*ep = e;
 	return 0;
 }

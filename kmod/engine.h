@@ -9,8 +9,10 @@
  * the next sequence number, is appended to the journal and applied to the
  * tree; sync makes the journal durable; a checkpoint writes the dirty nodes,
  * the indirection table and the next superblock, and frees the journal (on
- * a worker with opts.background, while mutations go on).  Any number of
- * threads may call in at once; queries run in parallel.
+ * a worker with opts.background, while mutations go on).  With
+ * opts.commit_ms, that worker also syncs the journal periodically, so an
+ * acknowledged mutation is durable within that time without a sync.  Any
+ * number of threads may call in at once; queries run in parallel.
  *
  * Errors: mutations fail with -EROFS on a read-only store, -E2BIG or
  * -EINVAL for bad keys and values, -ENOSPC when the device is full (nothing
@@ -30,6 +32,13 @@ struct betrkv_engine_opts {
 	u64 cache_bytes;	/* block cache budget; 0 for the default */
 	bool read_only;		/* never write */
 	bool background;	/* checkpoints on a worker, not in mutations */
+	bool salvage;		/* read-only: open the state before a corrupt journal block */
+	/*
+	 * Periodic commit: every commit_ms milliseconds (at most
+	 * BETRKV_COMMIT_MS_MAX; 0 = off) the worker syncs the journal if it
+	 * holds unsynced records.  Needs background; ignored read-only.
+	 */
+	u32 commit_ms;
 };
 
 struct betrkv_engine_stats {
@@ -54,6 +63,7 @@ struct betrkv_engine_stats {
 	struct betrkv_cache_stats cache;
 	u64 cache_used;
 	struct betrkv_journal_stats journal;
+	bool salvaged;		/* opened the state before a corrupt journal block */
 };
 
 struct betrkv_engine;

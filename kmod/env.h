@@ -71,14 +71,18 @@ u32 betrkv_crc32c(const void *head, size_t head_len, const void *body,
 
 /*
  * A background worker: runs @fn(@arg) in its own context each time it is
- * kicked (a kick while @fn runs makes it run once more).  stop() waits for
- * a run under way and allows no more.
+ * kicked (a kick while @fn runs makes it run once more).  Its timer, once
+ * set with betrkv_worker_every(), also runs @tfn(@arg) there every @ms
+ * milliseconds, never at the same time as @fn.  stop() waits for a run
+ * under way and allows no more.
  */
 struct betrkv_worker;
 
 int betrkv_worker_start(const char *name, void (*fn)(void *arg), void *arg,
 			struct betrkv_worker **wp);
 void betrkv_worker_kick(struct betrkv_worker *w);
+void betrkv_worker_every(struct betrkv_worker *w, void (*tfn)(void *arg),
+			 unsigned int ms);
 void betrkv_worker_stop(struct betrkv_worker *w);
 
 #endif /* BETRKV_ENV_H */

@@ -8,6 +8,7 @@
 #include <linux/bio.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
 #include <linux/vmalloc.h>
 #include <crypto/hash.h>
 
@@ -200,15 +201,42 @@ int betrkv_dev_write(struct betrkv_dev *dev, u64 off, const void *buf,
 struct betrkv_worker {
 	struct workqueue_struct *wq;
 	struct work_struct work;
+	struct delayed_work timer;
 	void (*fn)(void *arg);
+	void (*tfn)(void *arg);
+	unsigned long period;		/* of the timer, in jiffies */
 	void *arg;
 };
+
+/*
+ * The queue has WQ_MEM_RECLAIM (a checkpoint is how dirty nodes leave, so
+ * it must make progress under memory pressure), and its work allocates
+ * with GFP_KERNEL: each run is a memalloc_noio scope, which makes those
+ * allocations GFP_NOIO, so that reclaim never waits for I/O that this very
+ * queue would have to issue.
+ */
+static void worker_call(void (*fn)(void *arg), void *arg)
+{
+	unsigned int noio = memalloc_noio_save();
+
+	fn(arg);
+	memalloc_noio_restore(noio);
+}
 
 static void worker_run(struct work_struct *work)
 {
 	struct betrkv_worker *w = container_of(work, struct betrkv_worker, work);
 
-	w->fn(w->arg);
+	worker_call(w->fn, w->arg);
+}
+
+static void worker_tick(struct work_struct *work)
+{
+	struct betrkv_worker *w = container_of(to_delayed_work(work),
+					       struct betrkv_worker, timer);
+
+	worker_call(w->tfn, w->arg);
+	queue_delayed_work(w->wq, &w->timer, w->period);
 }
 
 /**
@@ -218,7 +246,7 @@ static void worker_run(struct work_struct *work)
  * @arg: @fn's argument
  * @wp: receives the worker
  *
- * The workqueue may reclaim memory: a checkpoint is how dirty nodes leave.
+ * Ordered: @fn and the timer's function never run at the same time.
  *
  * Return: 0 or -ENOMEM.
  */
@@ -235,21 +263,49 @@ int betrkv_worker_start(const char *name, void (*fn)(void *arg), void *arg,
 		return -ENOMEM;
 	}
 	INIT_WORK(&w->work, worker_run);
+	INIT_DELAYED_WORK(&w->timer, worker_tick);
 	w->fn = fn;
 	w->arg = arg;
 	*wp = w;
 	return 0;
 }
 
+/**
+ * betrkv_worker_kick() - run the worker's function once more, soon.
+ * @w: the worker
+ */
 void betrkv_worker_kick(struct betrkv_worker *w)
 {
 	queue_work(w->wq, &w->work);
 }
 
+/**
+ * betrkv_worker_every() - start the worker's timer.
+ * @w: the worker, whose timer is not started yet
+ * @tfn: what the timer runs on the worker, with the worker's argument
+ * @ms: its period in milliseconds, at least 1
+ *
+ * A delayed work on the worker's queue that queues itself again after
+ * each run, until betrkv_worker_stop().
+ */
+void betrkv_worker_every(struct betrkv_worker *w, void (*tfn)(void *arg),
+			 unsigned int ms)
+{
+	WARN_ON_ONCE(w->tfn || !ms);
+	w->tfn = tfn;
+	w->period = msecs_to_jiffies(ms);
+	queue_delayed_work(w->wq, &w->timer, w->period);
+}
+
+/**
+ * betrkv_worker_stop() - stop the timer, wait for the runs under way, free.
+ * @w: the worker, or NULL
+ */
 void betrkv_worker_stop(struct betrkv_worker *w)
 {
 	if (!w)
 		return;
+	cancel_delayed_work_sync(&w->timer);
 	destroy_workqueue(w->wq);
 	kfree(w);
 }

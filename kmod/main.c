@@ -35,6 +35,26 @@ static int ctl_format(void __user *uarg)
 	return err ?: betrkv_args_out(uarg, &args, sizeof(args), usize);
 }
 
+/* The bind options that do not need the device. */
+static int bind_check(const struct betrkv_bind_args *args)
+{
+	if (args->flags & ~BETRKV_BIND_FLAGS)
+		return betrkv_reject(-EINVAL, "bind: unknown flags 0x%x",
+				     args->flags & ~BETRKV_BIND_FLAGS);
+	if (args->index || args->pad ||
+	    !betrkv_all_zero(args->reserved, sizeof(args->reserved)) ||
+	    !betrkv_all_zero(args->uuid, sizeof(args->uuid)))
+		return betrkv_reject(-EINVAL, "bind: non-zero output or reserved fields");
+	if ((args->flags & BETRKV_BIND_SALVAGE) && !(args->flags & BETRKV_BIND_RDONLY))
+		return betrkv_reject(-EINVAL, "bind: salvage needs a read-only bind");
+	if (!(args->flags & BETRKV_BIND_COMMIT_MS) && args->commit_ms)
+		return betrkv_reject(-EINVAL, "bind: commit interval given without its flag");
+	if (args->commit_ms > BETRKV_COMMIT_MS_MAX)
+		return betrkv_reject(-EINVAL, "bind: commit interval of %u ms is over %u ms",
+				     args->commit_ms, BETRKV_COMMIT_MS_MAX);
+	return 0;
+}
+
 static int ctl_bind(void __user *uarg)
 {
 	struct betrkv_bind_args args;
@@ -44,12 +64,9 @@ static int ctl_bind(void __user *uarg)
 	usize = betrkv_args_in(&args, sizeof(args), uarg, "bind");
 	if (usize < 0)
 		return usize;
-	if (args.flags & ~BETRKV_BIND_FLAGS)
-		return betrkv_reject(-EINVAL, "bind: unknown flags 0x%x",
-				     args.flags & ~BETRKV_BIND_FLAGS);
-	if (args.index || !betrkv_all_zero(args.reserved, sizeof(args.reserved)) ||
-	    !betrkv_all_zero(args.uuid, sizeof(args.uuid)))
-		return betrkv_reject(-EINVAL, "bind: non-zero output or reserved fields");
+	err = bind_check(&args);
+	if (err)
+		return err;
 	path = betrkv_path_in(args.path, args.path_len, "bind");
 	if (IS_ERR(path))
 		return PTR_ERR(path);

@@ -115,6 +115,8 @@ static int store_load(struct betrkv_store *store, const char *path,
 {
 	struct betrkv_engine_opts opts = { .cache_bytes = cache_bytes,
 					   .read_only = store->read_only,
+					   .salvage = store->salvage,
+					   .commit_ms = store->commit_ms,
 					   .background = true };
 	u64 ram = ((u64)totalram_pages() << PAGE_SHIFT) / 2;
 	int err;
@@ -160,6 +162,10 @@ int betrkv_store_bind(struct betrkv_bind_args *args, const char *path)
 	if (!store)
 		return -ENOMEM;
 	store->read_only = args->flags & BETRKV_BIND_RDONLY;
+	store->salvage = args->flags & BETRKV_BIND_SALVAGE;
+	if (!store->read_only)
+		store->commit_ms = args->flags & BETRKV_BIND_COMMIT_MS ?
+				   args->commit_ms : BETRKV_COMMIT_MS_DEFAULT;
 	err = store_load(store, path, args->cache_bytes);
 	if (err)
 		goto out_free;
@@ -190,9 +196,9 @@ int betrkv_store_bind(struct betrkv_bind_args *args, const char *path)
 	args->index = index;
 	betrkv_store_describe(store, &st);
 	memcpy(args->uuid, st.uuid, sizeof(args->uuid));
-	pr_info("betrkv%d: bound %s (uuid %pU, generation %llu, %s)\n", index,
-		store->dev.name, st.uuid, st.generation,
-		store->read_only ? "read-only" : "read-write");
+	pr_info("betrkv%d: bound %s (uuid %pU, generation %llu, %s, commit every %u ms)\n",
+		index, store->dev.name, st.uuid, st.generation,
+		store->read_only ? "read-only" : "read-write", store->commit_ms);
 	return 0;
 
 out_unreserve:
@@ -207,15 +213,40 @@ out_free:
 	return err;
 }
 
+/*
+ * Close the store's engine: its error, or the one that had already stopped
+ * the store's writes.  Either way acknowledged mutations that no sync
+ * covered may be lost, and the log says so in one line.
+ */
+static int store_close(struct betrkv_store *store)
+{
+	struct betrkv_sb sb;
+	unsigned int slot;
+	u64 cache_bytes;
+	int failed, err;
+
+	failed = betrkv_engine_super(store->engine, &sb, &slot, &cache_bytes);
+	err = betrkv_engine_close(store->engine) ?: failed;
+	if (err)
+		pr_err("betrkv%u: unbound %s, but %s (error %d): acknowledged mutations no sync covered may be lost\n",
+		       store->index, store->dev.name,
+		       failed ? "a write had failed" : "the final checkpoint failed", err);
+	else
+		pr_info("betrkv%u: unbound %s\n", store->index, store->dev.name);
+	return err;
+}
+
 /**
  * betrkv_store_unbind() - unbind /dev/betrkv<N>.
  * @index: N
  *
  * Refuses with -EBUSY while /dev/betrkv<N> is open.  Otherwise the store is
- * always released; a read-write store first writes its final checkpoint,
- * whose error, if any, is returned.
+ * always released; a read-write store first writes its final checkpoint.
+ * A store whose writes had failed, or whose final checkpoint fails, is
+ * released too, and the error is returned: the store recovers from its last
+ * durable state.
  *
- * Return: 0, -ENOENT, -EBUSY, or the error of the final checkpoint.
+ * Return: 0, -ENOENT, -EBUSY, or the error of the failed store (-EIO).
  */
 int betrkv_store_unbind(u32 index)
 {
@@ -235,11 +266,7 @@ int betrkv_store_unbind(u32 index)
 		return betrkv_reject(err, "unbind: betrkv%u is open", index);
 
 	device_destroy(stores_class, MKDEV(MAJOR(stores_devt), index));
-	err = betrkv_engine_close(store->engine);
-	if (err)
-		pr_err("betrkv%u: final checkpoint failed (error %d); the store will recover from its last durable state\n",
-		       index, err);
-	pr_info("betrkv%u: unbound %s\n", index, store->dev.name);
+	err = store_close(store);
 	betrkv_bdev_close(&store->bh);
 	kfree(store);
 
@@ -283,11 +310,15 @@ void betrkv_store_describe(struct betrkv_store *store,
 			   struct betrkv_status_args *st)
 {
 	const struct betrkv_geometry *geo;
+	struct betrkv_engine_stats es;
 	struct betrkv_sb sb;
 	unsigned int slot;
 	int failed;
 
 	failed = betrkv_engine_super(store->engine, &sb, &slot, &st->cache_bytes);
+	betrkv_engine_stats(store->engine, &es);
+	st->salvaged = es.salvaged;
+	st->commit_ms = store->commit_ms;
 	geo = &sb.geo;
 	st->state = failed ? BETRKV_STATE_FAILED :
 		    store->read_only ? BETRKV_STATE_READONLY : BETRKV_STATE_LIVE;

@@ -16,6 +16,8 @@
  * struct betrkv_store - one bound store.
  * @index:      N of /dev/betrkv<N>
  * @read_only:  bound with BETRKV_BIND_RDONLY: nothing is ever written
+ * @salvage:    bound with BETRKV_BIND_SALVAGE (read-only)
+ * @commit_ms:  the periodic commit interval, 0 = off (always, read-only)
  * @open_count: openers of /dev/betrkv<N>; protected by the registry lock
  * @engine:     the store itself
  * @bh:         the claimed block device
@@ -25,6 +27,8 @@
 struct betrkv_store {
 	u32 index;
 	bool read_only;
+	bool salvage;
+	u32 commit_ms;
 	unsigned int open_count;
 	struct betrkv_engine *engine;
 	struct betrkv_bdev_handle bh;

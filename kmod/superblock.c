@@ -7,7 +7,9 @@
  * block size, node size, journal size): betrkv_layout().  A decoded
  * superblock is accepted only if its geometry is exactly what that function
  * computes for its parameters, which rejects every inconsistent or
- * out-of-bounds region with one rule.
+ * out-of-bounds region with one rule.  Every sum and product of sizes in
+ * that function is checked for overflow: no region may pass 2^64, so a
+ * crafted device size cannot make the regions wrap around and "fit".
  */
 #include "block.h"
 #include "superblock.h"
@@ -48,21 +50,41 @@ struct betrkv_sb_disk {
 /* Indirection table entries one slot reserves per node. */
 #define LAYOUT_ENTRIES_PER_NODE	2u
 
-static u64 layout_itable_size(u64 nodes)
+/* ALIGN(@x, @a) for a power of two @a; false if it passes 2^64. */
+static bool align_up(u64 x, u64 a, u64 *res)
 {
-	return ALIGN(BETRKV_BLOCK_SIZE +
-		     nodes * LAYOUT_ENTRIES_PER_NODE * BETRKV_ITABLE_ENTRY_BYTES,
-		     (u64)BETRKV_BLOCK_SIZE);
+	if (check_add_overflow(x, a - 1, res))
+		return false;
+	*res = ALIGN_DOWN(*res, a);
+	return true;
 }
 
-/* Place the two itable slots and the node region after the journal. */
-static void layout_regions(struct betrkv_geometry *geo, u64 nodes)
+static bool layout_itable_size(u64 nodes, u64 *size)
 {
-	geo->itable_offset = geo->journal_offset + geo->journal_size;
-	geo->itable_size = layout_itable_size(nodes);
-	geo->nodes_offset = ALIGN(geo->itable_offset + 2 * geo->itable_size,
-				  (u64)geo->node_size);
-	geo->nodes_size = nodes * geo->node_size;
+	u64 bytes;
+
+	return !check_mul_overflow(nodes, (u64)LAYOUT_ENTRIES_PER_NODE *
+				   BETRKV_ITABLE_ENTRY_BYTES, &bytes) &&
+	       !check_add_overflow(bytes, (u64)BETRKV_BLOCK_SIZE, &bytes) &&
+	       align_up(bytes, BETRKV_BLOCK_SIZE, size);
+}
+
+/*
+ * Place the two itable slots and the node region after the journal; false
+ * if any of them would pass 2^64 (so the device cannot hold @nodes).
+ */
+static bool layout_regions(struct betrkv_geometry *geo, u64 nodes)
+{
+	u64 itables, end;
+
+	return !check_add_overflow(geo->journal_offset, geo->journal_size,
+				   &geo->itable_offset) &&
+	       layout_itable_size(nodes, &geo->itable_size) &&
+	       !check_mul_overflow(geo->itable_size, 2ull, &itables) &&
+	       !check_add_overflow(geo->itable_offset, itables, &end) &&
+	       align_up(end, geo->node_size, &geo->nodes_offset) &&
+	       !check_mul_overflow(nodes, (u64)geo->node_size, &geo->nodes_size) &&
+	       !check_add_overflow(geo->nodes_offset, geo->nodes_size, &end);
 }
 
 static int layout_journal(u64 *journal_size, u64 device_bytes,
@@ -139,12 +161,14 @@ int betrkv_layout(struct betrkv_geometry *geo, u64 device_bytes,
 	nodes = avail / (node_size + 2ull * LAYOUT_ENTRIES_PER_NODE *
 				     BETRKV_ITABLE_ENTRY_BYTES);
 	for (;;) {
-		layout_regions(geo, nodes);
+		bool fits = layout_regions(geo, nodes) &&
+			    geo->nodes_offset + geo->nodes_size <= device_bytes;
+
 		if (nodes < BETRKV_MIN_NODES) {
 			*why = "device too small for 64 nodes, the journal and the indirection tables";
 			return -ENOSPC;
 		}
-		if (geo->nodes_offset + geo->nodes_size <= device_bytes)
+		if (fits)
 			return 0;
 		nodes--;
 	}

@@ -33,6 +33,8 @@ STORE_ATTR_RO(cache_bytes, "%llu", st.cache_bytes);
 STORE_ATTR_RO(generation, "%llu", st.generation);
 STORE_ATTR_RO(format_version, "%u", st.format_version);
 STORE_ATTR_RO(state, "%s", betrkv_state_name(st.state));
+STORE_ATTR_RO(commit_ms, "%u", st.commit_ms);
+STORE_ATTR_RO(salvaged, "%u", st.salvaged);
 
 static struct attribute *store_attrs[] = {
 	&dev_attr_uuid.attr,
@@ -46,6 +48,8 @@ static struct attribute *store_attrs[] = {
 	&dev_attr_generation.attr,
 	&dev_attr_format_version.attr,
 	&dev_attr_state.attr,
+	&dev_attr_commit_ms.attr,
+	&dev_attr_salvaged.attr,
 	NULL,
 };
 

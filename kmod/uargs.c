@@ -6,19 +6,28 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
 #include <linux/mm.h>
+#include <linux/ratelimit.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
 #include "uargs.h"
+
+/* Refusals of callers without CAP_SYS_ADMIN: 10 lines per 5 s at most. */
+static DEFINE_RATELIMIT_STATE(reject_rs, DEFAULT_RATELIMIT_INTERVAL,
+			      DEFAULT_RATELIMIT_BURST);
 
 /**
  * betrkv_reject() - log why a request is refused and return @err.
  * @err: the negative errno
  * @fmt: the reason, printf-style, without a trailing newline
  *
- * Not ratelimited: only root can open /dev/betrkv-control, and an
- * administrator wants every reason.
+ * An administrator (CAP_SYS_ADMIN: the only caller that can open
+ * /dev/betrkv-control) wants every reason, and gets it.  Anyone else got
+ * here through a store's /dev/betrkv<N> and must not be able to flood the
+ * kernel log: those refusals are ratelimited, each line still naming its
+ * reason.
  *
  * Return: @err.
  */
@@ -27,6 +36,9 @@ int betrkv_reject(int err, const char *fmt, ...)
 	struct va_format vaf;
 	va_list args;
 
+	if (!ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN) &&
+	    !__ratelimit(&reject_rs))
+		return err;
 	va_start(args, fmt);
 	vaf.fmt = fmt;
 	vaf.va = &args;

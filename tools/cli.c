@@ -3,7 +3,7 @@
  * betrkvctl: administration of betrkv stores, and access to their data.
  *
  *   betrkvctl format DEVICE --yes [--node-size SIZE] [--journal-size SIZE]
- *   betrkvctl bind DEVICE [--read-only] [--cache SIZE]
+ *   betrkvctl bind DEVICE [--read-only [--salvage]] [--cache SIZE] [--commit-ms N]
  *   betrkvctl unbind STORE
  *   betrkvctl list
  *   betrkvctl status STORE [--json]
@@ -266,6 +266,12 @@ void cli_print_status(FILE *out, const struct betrkv_status_args *st)
 		     st->itable_size);
 	print_region(out, "nodes:", st->nodes_offset, st->nodes_size);
 	print_bytes_field(out, "cache:", st->cache_bytes);
+	if (st->commit_ms)
+		print_field(out, "commit interval:", "%u ms", st->commit_ms);
+	else
+		print_field(out, "commit interval:", "off");
+	print_field(out, "salvaged:", "%s", st->salvaged ?
+		    "yes (the state before a corrupt journal block)" : "no");
 }
 
 static void print_json_string(FILE *out, const char *s, size_t len)
@@ -312,14 +318,15 @@ void cli_print_status_json(FILE *out, const struct betrkv_status_args *st)
 	fprintf(out, "\"journal_offset\": %llu, \"journal_size\": %llu, "
 		"\"itable_offset\": %llu, \"itable_size\": %llu, "
 		"\"nodes_offset\": %llu, \"nodes_size\": %llu, "
-		"\"cache_bytes\": %llu}\n",
+		"\"cache_bytes\": %llu, \"commit_ms\": %u, \"salvaged\": %s}\n",
 		(unsigned long long)st->journal_offset,
 		(unsigned long long)st->journal_size,
 		(unsigned long long)st->itable_offset,
 		(unsigned long long)st->itable_size,
 		(unsigned long long)st->nodes_offset,
 		(unsigned long long)st->nodes_size,
-		(unsigned long long)st->cache_bytes);
+		(unsigned long long)st->cache_bytes, st->commit_ms,
+		st->salvaged ? "true" : "false");
 }
 
 /* ---- keys and values as text ------------------------------------------ */
@@ -743,7 +750,7 @@ int cli_dump_super(const char *path, bool software_crc, FILE *out, FILE *err)
 
 /* ---- the command line -------------------------------------------------- */
 
-#define CLI_MAX_OPTS	4
+#define CLI_MAX_OPTS	6
 #define CLI_MAX_POS	3
 
 /* An option of a command; the first of every table is --help. */
@@ -915,6 +922,23 @@ static int option_size(const struct cli_cmd *cmd, const struct cli_args *args,
 	return 0;
 }
 
+/* Parse the count given to option @opt (decimal digits only). */
+static int option_count(const struct cli_cmd *cmd, const struct cli_args *args,
+			int opt, uint64_t *count, FILE *err)
+{
+	const char *s = args->val[opt];
+
+	*count = UINT64_MAX;
+	if (!s)
+		return 0;
+	if (!*s || s[strspn(s, "0123456789")] || cli_parse_size(s, count)) {
+		usage_error(err, cmd, "invalid count '%s' for --%s", s,
+			    cmd->opts[opt].name);
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
 /* Parse the store reference of positional argument 0; 0 or CLI_EXIT_USAGE. */
 static int store_arg(const struct cli_cmd *cmd, const struct cli_args *args,
 		     uint32_t *index, FILE *err)
@@ -988,7 +1012,33 @@ static int run_format(const struct cli_cmd *cmd, const struct cli_args *args,
 	return CLI_EXIT_OK;
 }
 
-enum { BIND_READ_ONLY = 1, BIND_CACHE };
+enum { BIND_READ_ONLY = 1, BIND_CACHE, BIND_COMMIT_MS, BIND_SALVAGE };
+
+/* --commit-ms and --salvage; 0 or CLI_EXIT_USAGE. */
+static int bind_options(const struct cli_cmd *cmd, const struct cli_args *args,
+			struct betrkv_bind_opts *opts, FILE *err)
+{
+	uint64_t ms;
+	int ret;
+
+	opts->read_only = args->val[BIND_READ_ONLY];
+	opts->salvage = args->val[BIND_SALVAGE];
+	if (opts->salvage && !opts->read_only) {
+		usage_error(err, cmd, "--salvage needs --read-only");
+		return CLI_EXIT_USAGE;
+	}
+	ret = option_count(cmd, args, BIND_COMMIT_MS, &ms, err);
+	if (ret || !args->val[BIND_COMMIT_MS])
+		return ret;
+	if (ms > BETRKV_COMMIT_MS_MAX) {
+		usage_error(err, cmd, "--commit-ms must be at most %u (0 = off)",
+			    BETRKV_COMMIT_MS_MAX);
+		return CLI_EXIT_USAGE;
+	}
+	opts->set_commit_ms = true;
+	opts->commit_ms = ms;
+	return 0;
+}
 
 static int run_bind(const struct cli_cmd *cmd, const struct cli_args *args,
 		    FILE *in, FILE *out, FILE *err)
@@ -998,10 +1048,10 @@ static int run_bind(const struct cli_cmd *cmd, const struct cli_args *args,
 	uint32_t index;
 	int ret;
 
-	ret = option_size(cmd, args, BIND_CACHE, &opts.cache_bytes, err);
+	ret = option_size(cmd, args, BIND_CACHE, &opts.cache_bytes, err) ?:
+	      bind_options(cmd, args, &opts, err);
 	if (ret)
 		return ret;
-	opts.read_only = args->val[BIND_READ_ONLY];
 	ret = betrkv_bind(dev, &opts, &index);
 	if (ret) {
 		cmd_error(err, cmd->name, "%s: %s", dev, betrkv_errstr(ret));
@@ -1009,6 +1059,17 @@ static int run_bind(const struct cli_cmd *cmd, const struct cli_args *args,
 	}
 	fprintf(out, "/dev/" BETRKV_DEVICE_PREFIX "%u\n", index);
 	return CLI_EXIT_OK;
+}
+
+/* Does this error of betrkv_unbind() leave the store bound (a refusal)? */
+static bool unbind_refused(int ret)
+{
+	switch (-ret) {
+	case ENOENT: case EBUSY: case EPERM: case EINVAL: case E2BIG:
+	case EFAULT: case ENODEV: case ENOTTY: case EACCES:
+		return true;
+	}
+	return false;
 }
 
 static int run_unbind(const struct cli_cmd *cmd, const struct cli_args *args,
@@ -1021,7 +1082,14 @@ static int run_unbind(const struct cli_cmd *cmd, const struct cli_args *args,
 	if (ret)
 		return ret;
 	ret = betrkv_unbind(index);
-	return ret ? store_error(err, cmd, index, ret) : CLI_EXIT_OK;
+	if (!ret)
+		return CLI_EXIT_OK;
+	if (!unbind_refused(ret)) {
+		cmd_error(err, cmd->name, BETRKV_DEVICE_PREFIX "%u: unbound, but a write or the final checkpoint had failed (%s): acknowledged mutations that no sync covered may be lost",
+			  index, betrkv_errstr(ret));
+		return CLI_EXIT_FAIL;
+	}
+	return store_error(err, cmd, index, ret);
 }
 
 /* The indices of all bound stores, in a malloc'd array; count or -errno. */
@@ -1344,23 +1412,6 @@ static int run_del(const struct cli_cmd *cmd, const struct cli_args *args,
 }
 
 enum { SCAN_LIMIT = 1, SCAN_KEYS_ONLY };
-
-/* Parse the count given to option @opt (decimal digits only). */
-static int option_count(const struct cli_cmd *cmd, const struct cli_args *args,
-			int opt, uint64_t *count, FILE *err)
-{
-	const char *s = args->val[opt];
-
-	*count = UINT64_MAX;
-	if (!s)
-		return 0;
-	if (!*s || s[strspn(s, "0123456789")] || cli_parse_size(s, count)) {
-		usage_error(err, cmd, "invalid count '%s' for --%s", s,
-			    cmd->opts[opt].name);
-		return CLI_EXIT_USAGE;
-	}
-	return 0;
-}
 
 /* Print the pairs of @it, at most @limit of them; 0 or a negative errno. */
 static int scan_print(struct betrkv_iter *it, uint64_t limit, bool keys_only,
@@ -1709,17 +1760,26 @@ static const struct cli_cmd commands[] = {
 	{
 		.name = "bind", .synopsis = "DEVICE",
 		.help = "Open the store on DEVICE as /dev/betrkvN and print that path.\n\n"
-			"  -r, --read-only   never write to DEVICE\n"
-			"  -c, --cache SIZE  block cache budget (default 64M)\n"
-			"  -h, --help        show this help\n",
+			"  -r, --read-only     never write to DEVICE\n"
+			"  -c, --cache SIZE    block cache budget (default 64M)\n"
+			"      --commit-ms N   make acknowledged mutations durable within N\n"
+			"                      milliseconds without a sync (default 5000,\n"
+			"                      0 = only on sync; at most 600000)\n"
+			"      --salvage       with --read-only: if the journal holds a\n"
+			"                      corrupt block of synced data, open the state\n"
+			"                      before it instead of refusing\n"
+			"  -h, --help          show this help\n",
 		.opts = { OPT_HELP, { "read-only", 'r', false },
-			  { "cache", 'c', true } },
+			  { "cache", 'c', true }, { "commit-ms", 0, true },
+			  { "salvage", 0, false } },
 		.min_pos = 1, .max_pos = 1, .run = run_bind,
 	},
 	{
 		.name = "unbind", .synopsis = "STORE",
 		.help = "Checkpoint and close a bound store.  STORE is N, betrkvN or\n"
-			"/dev/betrkvN.\n\n"
+			"/dev/betrkvN.  A store whose writes had failed is unbound too,\n"
+			"with exit status 1: acknowledged mutations that no sync covered\n"
+			"may be lost.\n\n"
 			"  -h, --help  show this help\n",
 		.opts = { OPT_HELP },
 		.min_pos = 1, .max_pos = 1, .run = run_unbind,

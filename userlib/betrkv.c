@@ -175,6 +175,12 @@ int betrkv_bind(const char *dev_path, const struct betrkv_bind_opts *opts,
 		args.cache_bytes = opts->cache_bytes;
 		if (opts->read_only)
 			args.flags |= BETRKV_BIND_RDONLY;
+		if (opts->salvage)
+			args.flags |= BETRKV_BIND_SALVAGE;
+		if (opts->set_commit_ms) {
+			args.flags |= BETRKV_BIND_COMMIT_MS;
+			args.commit_ms = opts->commit_ms;
+		}
 	}
 	ret = control_ioctl(BETRKV_IOC_BIND, &args);
 	if (ret)
@@ -188,7 +194,9 @@ int betrkv_bind(const char *dev_path, const struct betrkv_bind_opts *opts,
  * @index: N
  *
  * Return: 0, -ENOENT if nothing is bound there, -EBUSY while the store's
- * device is open, or another negative errno.
+ * device is open, or another negative errno.  -EIO means the store was
+ * unbound but a write had failed (or the final checkpoint did):
+ * acknowledged mutations that no sync covered may be lost.
  */
 BETRKV_EXPORT
 int betrkv_unbind(uint32_t index)

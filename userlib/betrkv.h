@@ -44,10 +44,18 @@ struct betrkv_format_opts {
  * struct betrkv_bind_opts - options of betrkv_bind().
  * @cache_bytes: block cache budget, 0 = BETRKV_CACHE_BYTES_DEFAULT
  * @read_only: never write to the device
+ * @salvage: with @read_only only: if the journal holds a corrupt block of
+ *           durable data, open the state before it (STATUS says "salvaged")
+ * @set_commit_ms: use @commit_ms, not BETRKV_COMMIT_MS_DEFAULT
+ * @commit_ms: with @set_commit_ms, the periodic commit interval in
+ *             milliseconds, at most BETRKV_COMMIT_MS_MAX; 0 = off
  */
 struct betrkv_bind_opts {
 	uint64_t cache_bytes;
 	bool read_only;
+	bool salvage;
+	bool set_commit_ms;
+	uint32_t commit_ms;
 };
 
 /**
@@ -77,7 +85,9 @@ int betrkv_bind(const char *dev_path, const struct betrkv_bind_opts *opts,
  * @index: N
  *
  * Return: 0, -ENOENT if nothing is bound there, -EBUSY while the store's
- * device is open, or another negative errno.
+ * device is open, or another negative errno.  -EIO means the store was
+ * unbound but a write had failed (or the final checkpoint did):
+ * acknowledged mutations that no sync covered may be lost.
  */
 int betrkv_unbind(uint32_t index);
 

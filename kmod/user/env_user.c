@@ -254,12 +254,53 @@ int betrkv_dev_write(struct betrkv_dev *dev, u64 off, const void *buf,
 struct betrkv_worker {
 	pthread_t thread;
 	pthread_mutex_t m;
-	pthread_cond_t c;
+	pthread_cond_t c;		/* on CLOCK_MONOTONIC */
 	bool kicked;
 	bool stop;
 	void (*fn)(void *arg);
 	void *arg;
+	void (*tfn)(void *arg);		/* the timer's, NULL until it is set */
+	unsigned int period_ms;
+	struct timespec due;		/* of the timer's next run */
 };
+
+static void timespec_add_ms(struct timespec *t, unsigned int ms)
+{
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+}
+
+static bool timer_due(const struct betrkv_worker *w)
+{
+	struct timespec now;
+
+	if (!w->tfn)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > w->due.tv_sec ||
+	       (now.tv_sec == w->due.tv_sec && now.tv_nsec >= w->due.tv_nsec);
+}
+
+/* Wait for a kick or a stop, and with a timer set, at most until it is due. */
+static void worker_wait(struct betrkv_worker *w)
+{
+	if (w->tfn)
+		pthread_cond_timedwait(&w->c, &w->m, &w->due);
+	else
+		pthread_cond_wait(&w->c, &w->m);
+}
+
+/* Run @fn(@arg) with the worker's mutex, which the caller holds, dropped. */
+static void worker_call(struct betrkv_worker *w, void (*fn)(void *arg))
+{
+	pthread_mutex_unlock(&w->m);
+	fn(w->arg);
+	pthread_mutex_lock(&w->m);
+}
 
 static void *worker_main(void *p)
 {
@@ -267,14 +308,18 @@ static void *worker_main(void *p)
 
 	pthread_mutex_lock(&w->m);
 	for (;;) {
-		while (!w->kicked && !w->stop)
-			pthread_cond_wait(&w->c, &w->m);
+		while (!w->kicked && !w->stop && !timer_due(w))
+			worker_wait(w);
 		if (w->stop)
 			break;
-		w->kicked = false;
-		pthread_mutex_unlock(&w->m);
-		w->fn(w->arg);
-		pthread_mutex_lock(&w->m);
+		if (w->kicked) {
+			w->kicked = false;
+			worker_call(w, w->fn);
+			continue;
+		}
+		worker_call(w, w->tfn);
+		clock_gettime(CLOCK_MONOTONIC, &w->due);
+		timespec_add_ms(&w->due, w->period_ms);
 	}
 	pthread_mutex_unlock(&w->m);
 	return NULL;
@@ -284,11 +329,15 @@ int betrkv_worker_start(const char *name, void (*fn)(void *arg), void *arg,
 			struct betrkv_worker **wp)
 {
 	struct betrkv_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
+	pthread_condattr_t attr;
 
 	if (!w)
 		return -ENOMEM;
 	pthread_mutex_init(&w->m, NULL);
-	pthread_cond_init(&w->c, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->c, &attr);
+	pthread_condattr_destroy(&attr);
 	w->fn = fn;
 	w->arg = arg;
 	if (pthread_create(&w->thread, NULL, worker_main, w)) {
@@ -303,6 +352,20 @@ void betrkv_worker_kick(struct betrkv_worker *w)
 {
 	pthread_mutex_lock(&w->m);
 	w->kicked = true;
+	pthread_cond_signal(&w->c);
+	pthread_mutex_unlock(&w->m);
+}
+
+/* The timer: a timed wait in the worker's thread. */
+void betrkv_worker_every(struct betrkv_worker *w, void (*tfn)(void *arg),
+			 unsigned int ms)
+{
+	WARN_ON_ONCE(w->tfn || !ms);
+	pthread_mutex_lock(&w->m);
+	w->tfn = tfn;
+	w->period_ms = ms;
+	clock_gettime(CLOCK_MONOTONIC, &w->due);
+	timespec_add_ms(&w->due, ms);
 	pthread_cond_signal(&w->c);
 	pthread_mutex_unlock(&w->m);
 }

@@ -136,9 +136,9 @@ TEST_F(ctl, flags_and_reserved)
 	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &a));
 	EXPECT_TRUE(klog_has("bind: unknown flags 0x80"));
 	a.flags = 0;
-	a.reserved[7] = 1;
+	a.reserved[6] = 1;
 	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &a));
-	a.reserved[7] = 0;
+	a.reserved[6] = 0;
 	a.index = 3;
 	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &a));
 	f.flags = 1;
@@ -152,6 +152,7 @@ TEST_F(ctl, flags_and_reserved)
 	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_STATUS, &s));
 	l.reserved[3] = 9;
 	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_LIST, &l));
+	l.reserved[3] = 0;
 	s.flags = 0;
 	s.index = 0;
 	EXPECT_EQ(-ENOENT, ctl(self->fd, BETRKV_IOC_STATUS, &s));
@@ -159,6 +160,34 @@ TEST_F(ctl, flags_and_reserved)
 	EXPECT_EQ(-ENOENT, ctl(self->fd, BETRKV_IOC_STATUS, &s));
 	EXPECT_EQ(-ENOTTY, ctl(self->fd, _IOWR(BETRKV_IOCTL_TYPE, 0x3f, u64), &s));
 	EXPECT_EQ(-ENOTTY, ctl(self->fd, _IOWR('x', 0x01, struct betrkv_format_args), &f));
+}
+
+/*
+ * The bind options: salvage only read-only, a commit interval only with
+ * its flag and up to its maximum; each refusal names its reason and binds
+ * nothing.
+ */
+TEST_F(ctl, bind_options)
+{
+	struct betrkv_bind_args a = bind_args(DISK_A);
+
+	klog_clear();
+	a.flags = BETRKV_BIND_SALVAGE;
+	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &a));
+	EXPECT_TRUE(klog_has("bind: salvage needs a read-only bind"));
+	a.flags = 0;
+	a.commit_ms = 100;
+	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &a));
+	EXPECT_TRUE(klog_has("bind: commit interval given without its flag"));
+	a.flags = BETRKV_BIND_COMMIT_MS;
+	a.commit_ms = BETRKV_COMMIT_MS_MAX + 1;
+	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &a));
+	EXPECT_TRUE(klog_has("bind: commit interval of 600001 ms is over 600000 ms"));
+	a.commit_ms = ~0u;
+	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &a));
+	a.commit_ms = 0;
+	a.pad = 1;
+	EXPECT_EQ(-EINVAL, ctl(self->fd, BETRKV_IOC_BIND, &a));
 }
 
 /* Without CAP_SYS_ADMIN: no format, bind or unbind; list and status work. */

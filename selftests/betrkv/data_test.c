@@ -4,10 +4,15 @@
  * semantics, limits, batches, scans and paging, sync and stats, data
  * surviving unbind and bind, read-only binds, every malformed request with
  * its errno (and nothing changed), and several threads at once against
- * per-thread reference models.
+ * per-thread reference models.  Also: the commit interval in STATUS and
+ * sysfs, the periodic commit making a put durable without a sync, and
+ * refusals of a user without CAP_SYS_ADMIN not flooding the kernel log.
  */
 #include <pthread.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 
 #include "kselftest_harness.h"
 #include "vmtest.h"
@@ -64,17 +69,24 @@ static u64 sync_store(int fd)
 	return ioctl(fd, BETRKV_IOC_SYNC, &a) ? 0 : a.durable_seq;
 }
 
-static int open_store(struct store *s, bool read_only, int mode)
+static int open_store_opts(struct store *s, const struct betrkv_bind_opts *opts,
+			   int mode)
 {
-	struct betrkv_bind_opts opts = { .read_only = read_only };
 	char path[64];
-	int err = betrkv_bind(DISK_A, &opts, &s->index);
+	int err = betrkv_bind(DISK_A, opts, &s->index);
 
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "/dev/betrkv%u", s->index);
 	s->fd = open(path, mode);
 	return s->fd < 0 ? -errno : 0;
+}
+
+static int open_store(struct store *s, bool read_only, int mode)
+{
+	struct betrkv_bind_opts opts = { .read_only = read_only };
+
+	return open_store_opts(s, &opts, mode);
 }
 
 static void close_store(struct store *s)
@@ -292,6 +304,123 @@ TEST_F(data, sync_stats_and_persistence)
 	self->s.fd = open(path, O_RDWR);
 	ASSERT_LE(0, self->s.fd);
 	EXPECT_EQ(-EROFS, put(self->s.fd, "no", "no", NULL));
+}
+
+/* STATUS and sysfs show the commit interval: default, given, read-only. */
+TEST_F(data, commit_interval_in_status)
+{
+	struct betrkv_bind_opts opts = { .read_only = true, .salvage = true };
+	struct betrkv_status_args st;
+
+	ASSERT_EQ(0, betrkv_status(self->s.index, &st));
+	EXPECT_EQ(BETRKV_COMMIT_MS_DEFAULT, st.commit_ms);
+	EXPECT_EQ(0, st.salvaged);
+	EXPECT_STREQ("5000", store_attr(self->s.index, "commit_ms"));
+	EXPECT_STREQ("0", store_attr(self->s.index, "salvaged"));
+	close_store(&self->s);
+	/* Read-only never commits; a clean journal salvages nothing. */
+	ASSERT_EQ(0, open_store_opts(&self->s, &opts, O_RDONLY));
+	ASSERT_EQ(0, betrkv_status(self->s.index, &st));
+	EXPECT_EQ(0, st.commit_ms);
+	EXPECT_EQ(0, st.salvaged);
+	EXPECT_STREQ("0", store_attr(self->s.index, "commit_ms"));
+	close_store(&self->s);
+	opts = (struct betrkv_bind_opts){ .set_commit_ms = true, .commit_ms = 1500 };
+	ASSERT_EQ(0, open_store_opts(&self->s, &opts, O_RDWR));
+	ASSERT_EQ(0, betrkv_status(self->s.index, &st));
+	EXPECT_EQ(1500, st.commit_ms);
+	EXPECT_STREQ("1500", store_attr(self->s.index, "commit_ms"));
+}
+
+/*
+ * An acknowledged put becomes durable within the commit interval with no
+ * sync: the journal is written and flushed by the store itself.
+ */
+TEST_F_TIMEOUT(data, periodic_commit, 120)
+{
+	struct betrkv_bind_opts opts = { .set_commit_ms = true, .commit_ms = 200 };
+	struct betrkv_stats_args st = { .size = sizeof(st) };
+	u64 seq, flushes;
+	int i;
+
+	close_store(&self->s);
+	ASSERT_EQ(0, open_store_opts(&self->s, &opts, O_RDWR));
+	ASSERT_EQ(0, ioctl(self->s.fd, BETRKV_IOC_STATS, &st));
+	flushes = st.journal_flushes;
+	ASSERT_EQ(0, put(self->s.fd, "committed", "without a sync", &seq));
+	for (i = 0; i < 600; i++) {	/* TCG is slow: up to a minute */
+		ASSERT_EQ(0, ioctl(self->s.fd, BETRKV_IOC_STATS, &st));
+		if (st.durable_seq >= seq)
+			break;
+		usleep(100000);
+	}
+	TH_LOG("durable after about %d ms", i * 100);
+	EXPECT_LE(seq, st.durable_seq);
+	EXPECT_LT(flushes, st.journal_flushes);
+	EXPECT_LT(0, st.journal_blocks_written);
+	EXPECT_EQ(0, st.syncs);
+}
+
+/* Drop or restore CAP_SYS_ADMIN in the effective set. */
+static int set_sys_admin(bool on)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[2];
+
+	if (syscall(SYS_capget, &hdr, caps))
+		return -errno;
+	if (on)
+		caps[CAP_SYS_ADMIN / 32].effective |= 1u << (CAP_SYS_ADMIN % 32);
+	else
+		caps[CAP_SYS_ADMIN / 32].effective &= ~(1u << (CAP_SYS_ADMIN % 32));
+	return syscall(SYS_capset, &hdr, caps) ? -errno : 0;
+}
+
+/* Lines of the kernel log that hold @needle. */
+static int klog_count(const char *needle)
+{
+	static char buf[1 << 20];
+	int n = klogctl(3, buf, sizeof(buf) - 1), count = 0;
+	const char *p = buf;
+
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	while ((p = strstr(p, needle))) {
+		count++;
+		p += strlen(needle);
+	}
+	return count;
+}
+
+/*
+ * 200 malformed requests from a user without CAP_SYS_ADMIN leave a bounded
+ * number of log lines (the ratelimit: 10 per 5 seconds), each still naming
+ * its reason; an administrator's refusals are all logged.
+ */
+TEST_F_TIMEOUT(data, refusals_do_not_flood_the_log, 120)
+{
+	struct betrkv_kv_args a = { .size = 8, .key = (u64)(uintptr_t)"k", .key_len = 1 };
+	struct timespec t0, t1;
+	int i, lines, bound;
+
+	klog_clear();
+	ASSERT_EQ(0, set_sys_admin(false));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 200; i++)
+		EXPECT_EQ(-1, ioctl(self->s.fd, BETRKV_IOC_GET, &a));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ASSERT_EQ(0, set_sys_admin(true));
+	lines = klog_count("get: argument size 8, expected");
+	bound = 10 * ((t1.tv_sec - t0.tv_sec) / 5 + 2);
+	TH_LOG("%d lines in %ld s", lines, (long)(t1.tv_sec - t0.tv_sec));
+	EXPECT_LE(1, lines);
+	EXPECT_GE(bound, lines);
+	/* Root sees every reason. */
+	klog_clear();
+	for (i = 0; i < 20; i++)
+		EXPECT_EQ(-1, ioctl(self->s.fd, BETRKV_IOC_GET, &a));
+	EXPECT_EQ(20, klog_count("get: argument size 8, expected"));
 }
 
 TEST_F(data, malformed_requests)

@@ -148,6 +148,8 @@ static int fake_status(struct betrkv_status_args *a)
 	a->nodes_offset = 17301504;
 	a->nodes_size = 4030ull << 18;
 	a->cache_bytes = 64 << 20;
+	a->commit_ms = a->index ? 0 : BETRKV_COMMIT_MS_DEFAULT;
+	a->salvaged = a->index ? 1 : 0;
 	/* 259:300 in the kernel's new encoding */
 	a->backing_dev = (300 & 0xff) | (259 << 8) | ((300 & ~0xff) << 12);
 	strcpy(a->backing_name, a->index ? "vdc" : "vdb");
@@ -495,7 +497,10 @@ TEST(status_human_text)
 		     "  journal:             offset 8192, size 16777216 (16 MiB)\n"
 		     "  indirection table:   offset 16785408, size 258048 (252 KiB)\n"
 		     "  nodes:               offset 17301504, size 1056440320 (1007.5 MiB)\n"
-		     "  cache:               67108864 (64 MiB)\n", text);
+		     "  cache:               67108864 (64 MiB)\n"
+		     "  commit interval:     off\n"
+		     "  salvaged:            yes (the state before a corrupt journal block)\n",
+		     text);
 	free(text);
 }
 
@@ -515,7 +520,8 @@ TEST(status_json_text)
 		     "\"journal_offset\": 8192, \"journal_size\": 16777216, "
 		     "\"itable_offset\": 16785408, \"itable_size\": 258048, "
 		     "\"nodes_offset\": 17301504, \"nodes_size\": 1056440320, "
-		     "\"cache_bytes\": 67108864}\n", text);
+		     "\"cache_bytes\": 67108864, \"commit_ms\": 5000, "
+		     "\"salvaged\": false}\n", text);
 	free(text);
 	/* A hostile name is escaped and never read past its 32 bytes. */
 	memset(st.backing_name, '"', sizeof(st.backing_name));
@@ -641,6 +647,13 @@ TEST(usage_errors)
 		  "betrkvctl: bind: unknown option '-ry'\nTry 'betrkvctl bind --help'.\n" },
 		{ { "bind", "/dev/vdb", "--read" },
 		  "betrkvctl: bind: unknown option '--read'\nTry 'betrkvctl bind --help'.\n" },
+		{ { "bind", "/dev/vdb", "--salvage" },
+		  "betrkvctl: bind: --salvage needs --read-only\nTry 'betrkvctl bind --help'.\n" },
+		{ { "bind", "/dev/vdb", "--commit-ms", "600001" },
+		  "betrkvctl: bind: --commit-ms must be at most 600000 (0 = off)\n"
+		  "Try 'betrkvctl bind --help'.\n" },
+		{ { "bind", "/dev/vdb", "--commit-ms", "5s" },
+		  "betrkvctl: bind: invalid count '5s' for --commit-ms\nTry 'betrkvctl bind --help'.\n" },
 		{ { "unbind" }, "betrkvctl: unbind: missing STORE\nTry 'betrkvctl unbind --help'.\n" },
 		{ { "unbind", "sda" },
 		  "betrkvctl: unbind: invalid store 'sda' (expected N, betrkvN or /dev/betrkvN)\n"
@@ -798,7 +811,22 @@ TEST(bind_prints_device)
 	run_cli(&r, "bind", "-c", "32M", "/dev/vdc", NULL);
 	EXPECT_EQ(CLI_EXIT_OK, r.status);
 	EXPECT_EQ(0, fake_bind_seen.flags);
+	EXPECT_EQ(0, fake_bind_seen.commit_ms);
 	EXPECT_EQ(32 << 20, fake_bind_seen.cache_bytes);
+	run_free(&r);
+	run_cli(&r, "bind", "/dev/vdc", "--commit-ms", "250", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_EQ(BETRKV_BIND_COMMIT_MS, fake_bind_seen.flags);
+	EXPECT_EQ(250, fake_bind_seen.commit_ms);
+	run_free(&r);
+	run_cli(&r, "bind", "/dev/vdc", "--commit-ms=0", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_EQ(BETRKV_BIND_COMMIT_MS, fake_bind_seen.flags);
+	EXPECT_EQ(0, fake_bind_seen.commit_ms);
+	run_free(&r);
+	run_cli(&r, "bind", "/dev/vdc", "--salvage", "-r", NULL);
+	EXPECT_EQ(CLI_EXIT_OK, r.status);
+	EXPECT_EQ(BETRKV_BIND_RDONLY | BETRKV_BIND_SALVAGE, fake_bind_seen.flags);
 	run_free(&r);
 }
 
@@ -848,6 +876,14 @@ TEST(cmd_unbind)
 	run_cli(&r, "unbind", "12", NULL);
 	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
 	EXPECT_STREQ("betrkvctl: unbind: betrkv12: device or store is busy (claimed by someone else, or open)\n",
+		     r.err);
+	run_free(&r);
+	/* A store whose writes had failed: unbound, but not a success. */
+	fake_ret = EIO;
+	run_cli(&r, "unbind", "12", NULL);
+	EXPECT_EQ(CLI_EXIT_FAIL, r.status);
+	EXPECT_STREQ("", r.out);
+	EXPECT_STREQ("betrkvctl: unbind: betrkv12: unbound, but a write or the final checkpoint had failed (Input/output error): acknowledged mutations that no sync covered may be lost\n",
 		     r.err);
 	run_free(&r);
 }

@@ -115,6 +115,9 @@ static int fake_bind(struct betrkv_bind_args *a)
 	return 0;
 }
 
+/* Store 7 had a failed write: unbind releases it, and says so. */
+static bool fake_failed;
+
 static int fake_unbind(struct betrkv_unbind_args *a)
 {
 	int ret = fake_check(a->size, sizeof(*a), a->reserved, sizeof(a->reserved));
@@ -122,7 +125,9 @@ static int fake_unbind(struct betrkv_unbind_args *a)
 	fake_seen.unbind = *a;
 	if (ret || a->flags || a->pad)
 		return ret ?: -EINVAL;
-	return a->index == 7 ? 0 : -ENOENT;
+	if (a->index != 7)
+		return -ENOENT;
+	return fake_failed ? -EIO : 0;
 }
 
 /* Bound: 2, 7 and 40. */
@@ -611,6 +616,24 @@ TEST(bind_fills_args)
 	ASSERT_EQ(0, betrkv_bind("/dev/vdc", NULL, &index));
 	EXPECT_EQ(0, fake_seen.bind.flags);
 	EXPECT_EQ(0, fake_seen.bind.cache_bytes);
+	EXPECT_EQ(0, fake_seen.bind.commit_ms);
+	/* Salvage and the commit interval: flags, and the field with its flag. */
+	opts.salvage = true;
+	opts.set_commit_ms = true;
+	opts.commit_ms = 1234;
+	ASSERT_EQ(0, betrkv_bind("/dev/vdb", &opts, &index));
+	EXPECT_EQ(BETRKV_BIND_RDONLY | BETRKV_BIND_SALVAGE | BETRKV_BIND_COMMIT_MS,
+		  fake_seen.bind.flags);
+	EXPECT_EQ(1234, fake_seen.bind.commit_ms);
+	opts = (struct betrkv_bind_opts){ .set_commit_ms = true };
+	ASSERT_EQ(0, betrkv_bind("/dev/vdb", &opts, &index));
+	EXPECT_EQ(BETRKV_BIND_COMMIT_MS, fake_seen.bind.flags);
+	EXPECT_EQ(0, fake_seen.bind.commit_ms);
+	/* Without set_commit_ms, commit_ms is not sent: the default applies. */
+	opts = (struct betrkv_bind_opts){ .commit_ms = 77 };
+	ASSERT_EQ(0, betrkv_bind("/dev/vdb", &opts, &index));
+	EXPECT_EQ(0, fake_seen.bind.flags);
+	EXPECT_EQ(0, fake_seen.bind.commit_ms);
 }
 
 TEST(bind_reports_module_errors)
@@ -640,6 +663,18 @@ TEST(unbind_fills_args)
 	EXPECT_EQ(8, fake_seen.unbind.index);
 	fake_ret = EBUSY;
 	EXPECT_EQ(-EBUSY, betrkv_unbind(7));
+	fake_ret = 0;
+}
+
+/* Unbinding a store whose writes had failed reports it: -EIO, not 0. */
+TEST(unbind_reports_a_failed_store)
+{
+	use_fake();
+	fake_failed = true;
+	EXPECT_EQ(-EIO, betrkv_unbind(7));
+	EXPECT_EQ(7, fake_seen.unbind.index);
+	fake_failed = false;
+	EXPECT_EQ(0, betrkv_unbind(7));
 }
 
 TEST(list_counts_and_fills)

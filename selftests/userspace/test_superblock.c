@@ -11,6 +11,7 @@
 #include "kselftest_harness.h"
 #include "block.h"
 #include "superblock.h"
+#include "../rng.h"
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
@@ -92,6 +93,36 @@ TEST(layout_rejects)
 	EXPECT_EQ(-ENOSPC, betrkv_layout(&g, 0, 512, 0, 0, &why));
 }
 
+/* Device sizes near 2^64: the regions must fit without wrapping around. */
+static const u64 huge_sizes[] = {
+	0xfffffffffffff000ull, 0xffffffffffffe000ull, 0xfffffffffff00000ull,
+	0xffffffff00000000ull, 0xfffff00000000000ull, 1ull << 63,
+};
+
+TEST(layout_never_wraps)
+{
+	struct betrkv_geometry g;
+	unsigned long long rng = 13;
+	const char *why;
+	u64 end, size;
+	u32 node, i;
+
+	for (node = BETRKV_NODE_SIZE_MIN; node <= BETRKV_NODE_SIZE_MAX; node *= 2) {
+		for (i = 0; i < 64; i++) {
+			size = i < ARRAY_SIZE(huge_sizes) ? huge_sizes[i] :
+			       ~0ull - rng_next(&rng) % (1ull << 50) * 4096 - 4095;
+			ASSERT_EQ(0, betrkv_layout(&g, size, 4096, node, 0, &why))
+				TH_LOG("size %llx: %s", (unsigned long long)size, why);
+			ASSERT_FALSE(__builtin_add_overflow(g.nodes_offset,
+							    g.nodes_size, &end));
+			ASSERT_LE(end, size);
+			ASSERT_LE(g.itable_offset + 2 * g.itable_size, g.nodes_offset);
+			ASSERT_GE(g.itable_size, BETRKV_BLOCK_SIZE + g.nodes_size /
+				  node * 2 * BETRKV_ITABLE_ENTRY_BYTES);
+		}
+	}
+}
+
 /* The smallest device that holds a store: one byte less does not. */
 TEST(layout_minimum_device)
 {
@@ -122,6 +153,61 @@ static void make_sb(struct betrkv_sb *sb, u64 generation)
 	sb->generation = generation;
 	sb->format_time = 1700000000;
 	betrkv_layout(&sb->geo, GiB, 512, 0, 0, &why);
+}
+
+/*
+ * The regions of @nodes nodes after a journal of @journal bytes, computed
+ * the way superblock.h lays them out, in plain u64 arithmetic that wraps.
+ */
+static void wrapped_geometry(struct betrkv_geometry *g, u64 device_bytes,
+			     u32 node_size, u64 journal, u64 nodes)
+{
+	memset(g, 0, sizeof(*g));
+	g->device_bytes = device_bytes;
+	g->logical_block_size = 4096;
+	g->node_size = node_size;
+	g->journal_offset = 2 * BETRKV_BLOCK_SIZE;
+	g->journal_size = journal;
+	g->itable_offset = g->journal_offset + journal;
+	g->itable_size = ALIGN(BETRKV_BLOCK_SIZE + nodes * 2 * BETRKV_ITABLE_ENTRY_BYTES,
+			       (u64)BETRKV_BLOCK_SIZE);
+	g->nodes_offset = ALIGN(g->itable_offset + 2 * g->itable_size, (u64)node_size);
+	g->nodes_size = nodes * node_size;
+}
+
+/*
+ * A checksum-valid superblock whose node region runs past 2^64 and wraps
+ * around to "end" inside the device is corrupt, whatever node count near
+ * the layout's first estimate (space / (node + its itable entries)) it
+ * claims.
+ */
+TEST(wrapping_geometry_is_corrupt)
+{
+	static u8 blk[BETRKV_BLOCK_SIZE];
+	struct betrkv_sb sb, out;
+	u64 size, avail, nodes, end;
+	u32 i, k, tried = 0;
+	const char *why;
+
+	for (i = 0; i < ARRAY_SIZE(huge_sizes) - 1; i++) {
+		size = huge_sizes[i];
+		avail = size - 2 * BETRKV_BLOCK_SIZE - BETRKV_JOURNAL_SIZE_MAX;
+		nodes = avail / (BETRKV_NODE_SIZE_MIN + 4 * BETRKV_ITABLE_ENTRY_BYTES);
+		for (k = 0; k < 8; k++) {
+			make_sb(&sb, 3);
+			wrapped_geometry(&sb.geo, size, BETRKV_NODE_SIZE_MIN,
+					 BETRKV_JOURNAL_SIZE_MAX, nodes - k);
+			end = sb.geo.nodes_offset + sb.geo.nodes_size;
+			if (end >= sb.geo.nodes_offset || end > size)
+				continue;	/* no wrap, or it does not "fit" */
+			tried++;
+			betrkv_sb_encode(&sb, 0, blk);
+			EXPECT_EQ(-EUCLEAN, betrkv_sb_decode(blk, 0, &out, &why))
+				TH_LOG("size %llx, %llu nodes", (unsigned long long)size,
+				       (unsigned long long)(nodes - k));
+		}
+	}
+	EXPECT_LT(0, tried);
 }
 
 TEST(encode_decode_roundtrip)

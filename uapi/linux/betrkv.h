@@ -98,7 +98,22 @@ struct betrkv_format_args {
 
 /* Bind without ever writing to the device. */
 #define BETRKV_BIND_RDONLY	(1u << 0)
-#define BETRKV_BIND_FLAGS	(BETRKV_BIND_RDONLY)
+/* @commit_ms is given; without it the store commits every BETRKV_COMMIT_MS_DEFAULT. */
+#define BETRKV_BIND_COMMIT_MS	(1u << 1)
+/*
+ * With BETRKV_BIND_RDONLY only: when the journal holds a corrupt block of
+ * durable data, open the state before it instead of refusing the bind.
+ */
+#define BETRKV_BIND_SALVAGE	(1u << 2)
+#define BETRKV_BIND_FLAGS	(BETRKV_BIND_RDONLY | BETRKV_BIND_COMMIT_MS | \
+				 BETRKV_BIND_SALVAGE)
+
+/*
+ * Periodic commit: an acknowledged mutation is durable at most this many
+ * milliseconds after it returned, without a sync (0 = no periodic commit).
+ */
+#define BETRKV_COMMIT_MS_DEFAULT	5000u
+#define BETRKV_COMMIT_MS_MAX		600000u
 
 /**
  * struct betrkv_bind_args - BETRKV_IOC_BIND: open a store on a block device.
@@ -110,9 +125,14 @@ struct betrkv_format_args {
  * @cache_bytes: memory budget of the block cache; 0 = default; at least
  *               BETRKV_CACHE_NODES_MIN nodes, at most half of RAM
  * @uuid:        out: the store's UUID
+ * @commit_ms:   with BETRKV_BIND_COMMIT_MS: the periodic commit interval in
+ *               milliseconds, at most BETRKV_COMMIT_MS_MAX, 0 = off; must
+ *               be 0 without that flag.  A read-only store never commits.
+ * @pad:         must be zero
  * @reserved:    must be zero
  *
- * Claims the device exclusively.  Needs CAP_SYS_ADMIN.
+ * Claims the device exclusively.  Needs CAP_SYS_ADMIN.  BETRKV_BIND_SALVAGE
+ * without BETRKV_BIND_RDONLY fails with EINVAL.
  */
 struct betrkv_bind_args {
 	__u32 size;
@@ -122,7 +142,9 @@ struct betrkv_bind_args {
 	__u32 index;
 	__u64 cache_bytes;
 	__u8 uuid[16];
-	__u64 reserved[8];
+	__u32 commit_ms;
+	__u32 pad;
+	__u64 reserved[7];
 };
 
 /**
@@ -135,7 +157,10 @@ struct betrkv_bind_args {
  *
  * Writes a final checkpoint (read-write binds) and releases the device.
  * Fails with EBUSY while /dev/betrkv<N> is open, ENOENT if nothing is bound
- * at @index.  Needs CAP_SYS_ADMIN.
+ * at @index.  Needs CAP_SYS_ADMIN.  Otherwise the store is released even
+ * when the call fails: EIO (or another errno) says that a write had failed
+ * before or the final checkpoint failed, and that acknowledged mutations no
+ * sync covered may be lost; the store recovers from its last durable state.
  */
 struct betrkv_unbind_args {
 	__u32 size;
@@ -200,6 +225,9 @@ enum betrkv_state {
  * @cache_bytes:       out: memory budget of the block cache
  * @backing_dev:       out: the backing device's dev_t (new encoding)
  * @backing_name:      out: the backing device's name, e.g. "vdb"
+ * @commit_ms:         out: the periodic commit interval (0 = off)
+ * @salvaged:          out: 1 if a salvage bind (BETRKV_BIND_SALVAGE) opened
+ *                     the state before a corrupt journal block, else 0
  * @reserved:          must be zero
  */
 struct betrkv_status_args {
@@ -224,7 +252,9 @@ struct betrkv_status_args {
 	__u32 backing_dev;
 	__u32 pad;
 	char backing_name[32];
-	__u64 reserved[8];
+	__u32 commit_ms;
+	__u32 salvaged;
+	__u64 reserved[7];
 };
 
 /* ---- Data: ioctls on /dev/betrkv<N> ---- */
