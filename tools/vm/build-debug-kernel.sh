@@ -28,7 +28,8 @@ obj=$dir/obj
 mkdir -p "$obj"
 kmake() { make -C "$src" O="$obj" LOCALVERSION=-betrkv-debug "$@"; }
 kmake -s tinyconfig
-"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$frag" >/dev/null
+# (merge_config.sh leaves its temporary files in the current directory)
+(cd "$obj" && "$src/scripts/kconfig/merge_config.sh" -m -O . .config "$frag" >/dev/null)
 kmake -s olddefconfig
 # Every option of the fragment must have survived: a dependency that is
 # not met drops one silently.
