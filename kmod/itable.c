@@ -346,7 +346,7 @@ void betrkv_itable_commit(struct betrkv_itable *it)
  */
 u64 betrkv_itable_disk_bytes(const struct betrkv_itable *it)
 {
-	BUILD_BUG_ON(BETRKV_BLOCK_SIZE > IT_PER_BLOCK * BETRKV_ITABLE_ENTRY_BYTES);
+	BUILD_BUG_ON(IT_PER_BLOCK * BETRKV_ITABLE_ENTRY_BYTES < BETRKV_BLOCK_SIZE);
 	return max(1ull, DIV_ROUND_UP(it->frozen_map.count, (u64)IT_PER_BLOCK)) *
 	       BETRKV_BLOCK_SIZE;
 }
