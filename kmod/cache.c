@@ -15,7 +15,11 @@
  * follows its changes; the budget is enforced by evicting unpinned entries
  * from the cold end, writing dirty nodes back first.  A write goes to a
  * fresh slot (copy-on-write) and then the indirection table points the
- * node's ID there.
+ * node's ID there, recording the checksum of the header written.  Every
+ * read from disk (a whole node, or a header on its own) compares the header
+ * it finds with that checksum, so an older copy of the node that a lost or
+ * misdirected write left in the slot fails like a corrupt one; a segment
+ * read on its own is checked by the header's checksum of it.
  *
  * A read-only cache never writes: a dirty node (from journal replay) stays
  * resident, beyond the budget if it must.  After a failed write the cache
@@ -234,6 +238,7 @@ static int write_begin(struct betrkv_cache *c, struct betrkv_centry *e, u8 *buf,
 		betrkv_itable_release(c->itable, w->slot);
 		return err;
 	}
+	w->csum = betrkv_node_csum(buf);
 	w->e = e;
 	w->for_cp = e->cp_pending;
 	c->npending -= e->cp_pending;
@@ -249,9 +254,11 @@ static int write_end(struct betrkv_cache *c, struct betrkv_cache_write *w, int e
 	struct betrkv_centry *e = w->e;
 	unsigned int maps = (w->for_cp ? BETRKV_ITABLE_FROZEN : 0) |
 			    (e->freed ? 0 : BETRKV_ITABLE_LIVE);
+	struct betrkv_itable_ent ent = { .id = e->id, .slot = w->slot,
+					 .len = w->len, .csum = w->csum };
 
 	if (!err)
-		err = betrkv_itable_map(c->itable, e->id, w->slot, w->len, maps);
+		err = betrkv_itable_map(c->itable, &ent, maps);
 	if (!err) {
 		c->stats.node_writes++;
 		c->stats.node_bytes_written += w->len;
@@ -341,18 +348,25 @@ static int cache_corrupt(struct betrkv_cache *c, u64 id, u32 slot, const char *w
 	return -EUCLEAN;
 }
 
-/* Where node @id lies on disk. */
-static int cache_locate(struct betrkv_cache *c, u64 id, u32 *slot, u32 *len)
+/* Where node @id lies on disk, and the checksum of its header there. */
+static int cache_locate(struct betrkv_cache *c, u64 id, u32 *slot, u32 *len,
+			u32 *csum)
 {
+	struct betrkv_itable_ent ent;
 	int err;
 
 	mutex_lock(&c->lock);
-	err = betrkv_itable_lookup(c->itable, id, slot, len);
+	err = betrkv_itable_lookup(c->itable, id, &ent);
 	if (err)
 		pr_err("%s: node %llu is not in the indirection table\n",
 		       betrkv_dev_name(c->dev), id);
 	mutex_unlock(&c->lock);
-	return err ? -EUCLEAN : 0;
+	if (err)
+		return -EUCLEAN;
+	*slot = ent.slot;
+	*len = ent.len;
+	*csum = ent.csum;
+	return 0;
 }
 
 /* Count @bytes read and report a corrupt node; return @err. */
@@ -378,21 +392,34 @@ static u64 slot_blocknr(const struct betrkv_cache *c, u32 slot)
 	return slot_offset(c, slot) / BETRKV_BLOCK_SIZE;
 }
 
+/*
+ * Is the node's first block at @buf the version the indirection table
+ * records (@csum)?  With the header's own check (in decode), this verifies
+ * the header and, through the segment checksums it holds, every segment.
+ */
+static int check_version(const u8 *buf, u32 csum, const char **why)
+{
+	if (betrkv_node_csum(buf) == csum)
+		return 0;
+	*why = "not the version the indirection table records (stale or misdirected)";
+	return -EUCLEAN;
+}
+
 /* Read and check the whole node @id. */
 static int read_node(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
 {
 	const char *why = NULL;
-	u32 slot, len;
+	u32 slot, len, csum;
 	u8 *buf;
 	int err;
 
-	err = cache_locate(c, id, &slot, &len);
+	err = cache_locate(c, id, &slot, &len, &csum);
 	if (err)
 		return err;
 	buf = kvmalloc(len, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	err = read_bytes(c, slot, 0, buf, len);
+	err = read_bytes(c, slot, 0, buf, len) ?: check_version(buf, csum, &why);
 	if (!err)
 		err = betrkv_node_decode(buf, len, c->uuid, slot_blocknr(c, slot),
 					 id, np, &why);
@@ -403,12 +430,12 @@ static int read_node(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
 /* Read and check node @id's header alone: its first block, more if need be. */
 static int read_hdr(struct betrkv_cache *c, u64 id, struct betrkv_node_hdr **hp)
 {
-	u32 slot, len, hdr_len, got = BETRKV_BLOCK_SIZE;
+	u32 slot, len, csum, hdr_len, got = BETRKV_BLOCK_SIZE;
 	const char *why = "too short";
 	u8 *buf;
 	int err;
 
-	err = cache_locate(c, id, &slot, &len);
+	err = cache_locate(c, id, &slot, &len, &csum);
 	if (err)
 		return err;
 	if (len < BETRKV_BLOCK_SIZE)
@@ -427,6 +454,8 @@ static int read_hdr(struct betrkv_cache *c, u64 id, struct betrkv_node_hdr **hp)
 		err = buf ? read_bytes(c, slot, 0, buf, got) : -ENOMEM;
 	}
 	if (!err)
+		err = check_version(buf, csum, &why);
+	if (!err)
 		err = betrkv_node_hdr_decode(buf, len, c->uuid, slot_blocknr(c, slot),
 					     id, hp, &why);
 	kvfree(buf);
@@ -442,11 +471,13 @@ static int read_seg(struct betrkv_cache *c, const struct betrkv_node_hdr *h,
 {
 	const struct betrkv_seg_ref *ref = &h->segs[s];
 	u32 start = ALIGN_DOWN(ref->off, BETRKV_BLOCK_SIZE);
-	u32 slot, len, n = ALIGN(ref->off + ref->len, BETRKV_BLOCK_SIZE) - start;
+	u32 n = ALIGN(ref->off + ref->len, BETRKV_BLOCK_SIZE) - start;
+	u32 slot, len, csum;
 	u8 *buf;
 	int err;
 
-	err = cache_locate(c, h->id, &slot, &len);
+	/* The header, checked against @csum when it was read, checks the segment. */
+	err = cache_locate(c, h->id, &slot, &len, &csum);
 	if (err)
 		return err;
 	buf = kvmalloc(n, GFP_KERNEL);

@@ -50,6 +50,7 @@ struct betrkv_cache_write {
 	u64 off;		/* byte offset on the device */
 	u32 slot;
 	u32 len;
+	u32 csum;		/* of the encoded header: the itable records it */
 	bool for_cp;
 };
 

@@ -7,6 +7,7 @@
  */
 #include "block.h"
 #include "itable.h"
+#include "superblock.h"
 
 #define BITS_PER_WORD	(8 * sizeof(unsigned long))
 
@@ -21,6 +22,7 @@ struct it_disk_ent {
 	__le64 id;
 	__le32 slot;
 	__le32 len;
+	__le32 csum;
 } __packed;
 
 #define IT_PER_BLOCK	((BETRKV_BLOCK_SIZE - sizeof(struct it_block)) / \
@@ -56,9 +58,13 @@ static u64 bitmap_bytes(u32 nslots)
 
 static int map_init(struct betrkv_itable_map *m, u64 cap)
 {
+	u64 bytes;
+
+	if (check_mul_overflow(cap, (u64)sizeof(*m->tab), &bytes))
+		return -ENOMEM;
 	m->cap = cap;
 	m->count = 0;
-	m->tab = kvzalloc(cap * sizeof(*m->tab), GFP_KERNEL);
+	m->tab = kvzalloc(bytes, GFP_KERNEL);
 	return m->tab ? 0 : -ENOMEM;
 }
 
@@ -101,17 +107,17 @@ static int map_reserve(struct betrkv_itable_map *m)
 	return 2 * (m->count + 1) > m->cap ? map_grow(m) : 0;
 }
 
-/* Point @id at @slot (after map_reserve()); return its previous slot. */
-static u32 map_set(struct betrkv_itable_map *m, u64 id, u32 slot, u32 len)
+/* Store @ent (after map_reserve()); return the previous slot of its ID. */
+static u32 map_set(struct betrkv_itable_map *m, const struct betrkv_itable_ent *ent)
 {
-	u64 i = map_find(m, id);
+	u64 i = map_find(m, ent->id);
 	u32 old = U32_MAX;
 
 	if (m->tab[i].id)
 		old = m->tab[i].slot;
 	else
 		m->count++;
-	m->tab[i] = (struct betrkv_itable_ent){ .id = id, .slot = slot, .len = len };
+	m->tab[i] = *ent;
 	return old;
 }
 
@@ -199,15 +205,22 @@ void betrkv_itable_destroy(struct betrkv_itable *it)
 	memset(it, 0, sizeof(*it));
 }
 
-int betrkv_itable_lookup(const struct betrkv_itable *it, u64 id, u32 *slot,
-			 u32 *len)
+/**
+ * betrkv_itable_lookup() - where the live tree's node @id lies.
+ * @it: the table
+ * @id: the node ID
+ * @ent: receives its entry: slot, length and header checksum
+ *
+ * Return: 0, or -ENOENT if @id is not in the live map.
+ */
+int betrkv_itable_lookup(const struct betrkv_itable *it, u64 id,
+			 struct betrkv_itable_ent *ent)
 {
 	u64 i = map_find(&it->map, id);
 
 	if (!it->map.tab[i].id)
 		return -ENOENT;
-	*slot = it->map.tab[i].slot;
-	*len = it->map.tab[i].len;
+	*ent = it->map.tab[i];
 	return 0;
 }
 
@@ -246,20 +259,19 @@ void betrkv_itable_release(struct betrkv_itable *it, u32 slot)
 }
 
 /**
- * betrkv_itable_map() - point @id at @slot, a slot from alloc().
+ * betrkv_itable_map() - point a node's ID at its new copy.
  * @it: the table
- * @id: the node ID
- * @slot: its new slot
- * @len: bytes of the node there
+ * @ent: the node ID, its new slot (a slot from alloc()), the bytes of the
+ *	 node there and the checksum of their header
  * @maps: BETRKV_ITABLE_LIVE and/or BETRKV_ITABLE_FROZEN (the latter only
  *	  for a node the checkpoint in progress must write)
  *
- * The slot @id had before leaves the maps changed.
+ * The slot the ID had before leaves the maps changed.
  *
  * Return: 0 or -ENOMEM (nothing changed).
  */
-int betrkv_itable_map(struct betrkv_itable *it, u64 id, u32 slot, u32 len,
-		      unsigned int maps)
+int betrkv_itable_map(struct betrkv_itable *it,
+		      const struct betrkv_itable_ent *ent, unsigned int maps)
 {
 	bool live = maps & BETRKV_ITABLE_LIVE, frozen = maps & BETRKV_ITABLE_FROZEN;
 
@@ -267,13 +279,13 @@ int betrkv_itable_map(struct betrkv_itable *it, u64 id, u32 slot, u32 len,
 	    (live && map_reserve(&it->map)))
 		return -ENOMEM;
 	if (frozen) {
-		slot_ref(it, it->frozen, slot);
-		slot_unref(it, it->frozen, map_set(&it->frozen_map, id, slot, len));
+		slot_ref(it, it->frozen, ent->slot);
+		slot_unref(it, it->frozen, map_set(&it->frozen_map, ent));
 	}
 	if (live)
-		slot_unref(it, it->live, map_set(&it->map, id, slot, len));
+		slot_unref(it, it->live, map_set(&it->map, ent));
 	else
-		slot_unref(it, it->live, slot);
+		slot_unref(it, it->live, ent->slot);
 	return 0;
 }
 
@@ -327,9 +339,14 @@ void betrkv_itable_commit(struct betrkv_itable *it)
 	betrkv_itable_thaw(it);
 }
 
-/* Bytes the frozen map takes on disk: whole blocks. */
+/*
+ * Bytes the frozen map takes on disk: whole blocks.  A full block takes no
+ * more than the layout reserves for its entries (and the layout has a block
+ * more for the last one).
+ */
 u64 betrkv_itable_disk_bytes(const struct betrkv_itable *it)
 {
+	BUILD_BUG_ON(IT_PER_BLOCK * BETRKV_ITABLE_ENTRY_BYTES < BETRKV_BLOCK_SIZE);
 	return max(1ull, DIV_ROUND_UP(it->frozen_map.count, (u64)IT_PER_BLOCK)) *
 	       BETRKV_BLOCK_SIZE;
 }
@@ -359,7 +376,8 @@ void betrkv_itable_encode(const struct betrkv_itable *it, const u8 uuid[16],
 		ents[k % IT_PER_BLOCK] = (struct it_disk_ent){
 			.id = cpu_to_le64(f->tab[i].id),
 			.slot = cpu_to_le32(f->tab[i].slot),
-			.len = cpu_to_le32(f->tab[i].len) };
+			.len = cpu_to_le32(f->tab[i].len),
+			.csum = cpu_to_le32(f->tab[i].csum) };
 		k++;
 	}
 	for (b = 0; b < len / BETRKV_BLOCK_SIZE; b++) {
@@ -375,23 +393,25 @@ static int it_decode_block(struct betrkv_itable *it, const struct it_block *blk,
 			   const char **why)
 {
 	const struct it_disk_ent *ents = (const struct it_disk_ent *)(blk + 1);
-	u32 count = le32_to_cpu(blk->count), k, slot, len, oslot, olen;
-	u64 id;
+	u32 count = le32_to_cpu(blk->count), k;
+	struct betrkv_itable_ent ent, old;
 	int err;
 
 	*why = "malformed indirection table entry";
 	if (count > IT_PER_BLOCK || blk->pad)
 		return -EUCLEAN;
 	for (k = 0; k < count; k++) {
-		id = le64_to_cpu(ents[k].id);
-		slot = le32_to_cpu(ents[k].slot);
-		len = le32_to_cpu(ents[k].len);
-		if (!id || slot >= it->nslots || bit_test(it->live, slot) ||
-		    !len || len > it->node_size || len % BETRKV_BLOCK_SIZE ||
-		    !betrkv_itable_lookup(it, id, &oslot, &olen))
+		ent = (struct betrkv_itable_ent){
+			.id = le64_to_cpu(ents[k].id),
+			.slot = le32_to_cpu(ents[k].slot),
+			.len = le32_to_cpu(ents[k].len),
+			.csum = le32_to_cpu(ents[k].csum) };
+		if (!ent.id || ent.slot >= it->nslots || bit_test(it->live, ent.slot) ||
+		    !ent.len || ent.len > it->node_size || ent.len % BETRKV_BLOCK_SIZE ||
+		    !betrkv_itable_lookup(it, ent.id, &old))
 			return -EUCLEAN;
-		slot_ref(it, it->live, slot);
-		err = betrkv_itable_map(it, id, slot, len, BETRKV_ITABLE_LIVE);
+		slot_ref(it, it->live, ent.slot);
+		err = betrkv_itable_map(it, &ent, BETRKV_ITABLE_LIVE);
 		if (err)
 			return err;
 	}
@@ -408,8 +428,9 @@ static int it_decode_block(struct betrkv_itable *it, const struct it_block *blk,
  * @why: receives a static reason on failure
  *
  * Every entry is checked: IDs unique and non-zero, slots in range and used
- * once, lengths within a node.  The loaded map is live and its slots are
- * those of the durable checkpoint.
+ * once, lengths within a node; the table is no longer than one of @it's
+ * slots all in use takes.  The loaded map is live and its slots are those of
+ * the durable checkpoint.
  *
  * Return: 0, -EUCLEAN or -ENOMEM.
  */
@@ -417,14 +438,15 @@ int betrkv_itable_decode(struct betrkv_itable *it, const u8 uuid[16],
 			 u64 first_blocknr, const u8 *buf, u64 len,
 			 const char **why)
 {
-	u64 b;
+	u64 b, nblocks = len / BETRKV_BLOCK_SIZE, blocknr;
 	int err;
 
-	if (!len || len % BETRKV_BLOCK_SIZE) {
-		*why = "indirection table length";
+	*why = "indirection table length";
+	if (!len || len % BETRKV_BLOCK_SIZE ||
+	    nblocks > max(1ull, DIV_ROUND_UP((u64)it->nslots, (u64)IT_PER_BLOCK)) ||
+	    check_add_overflow(first_blocknr, nblocks, &blocknr))
 		return -EUCLEAN;
-	}
-	for (b = 0; b < len / BETRKV_BLOCK_SIZE; b++) {
+	for (b = 0; b < nblocks; b++) {
 		const struct it_block *blk =
 			(const struct it_block *)(buf + b * BETRKV_BLOCK_SIZE);
 

@@ -4,7 +4,12 @@
  *
  * The node region is an array of slots of node_size bytes; a node occupies
  * one slot (its encoding may be shorter).  The live map takes each logical
- * node ID of the live tree to its slot and length.  A checkpoint in progress
+ * node ID of the live tree to its slot, its length and the checksum of its
+ * header there.  That checksum names the version of the node the table
+ * refers to (as a ZFS block pointer does): the header holds every segment's
+ * checksum and the slot's block number, so a reader that finds another
+ * checksum in the header has an older copy left by a lost or misdirected
+ * write, even with the right ID, slot and length.  A checkpoint in progress
  * has its own map, frozen when it began (freeze()) and then changed only by
  * the writes of the nodes that were dirty then (map() with
  * BETRKV_ITABLE_FROZEN); that map is what the checkpoint writes.
@@ -15,7 +20,8 @@
  * longer refers to it is durable (commit()).
  *
  * On disk (one of the two itable slots of the layout) the table is a run of
- * blocks, each a struct betrkv_block_header of type ITABLE plus entries; the
+ * blocks, each a struct betrkv_block_header of type ITABLE plus entries (ID,
+ * slot, length, header checksum); the
  * superblock's checkpoint records the run's length and crc32c, which also
  * tells a current run from a stale one.
  */
@@ -28,6 +34,7 @@ struct betrkv_itable_ent {
 	u64 id;		/* 0: empty */
 	u32 slot;
 	u32 len;
+	u32 csum;	/* of the node's header: betrkv_node_csum() */
 };
 
 /* An ID -> slot map. */
@@ -56,12 +63,12 @@ struct betrkv_itable {
 
 int betrkv_itable_init(struct betrkv_itable *it, u32 nslots, u32 node_size);
 void betrkv_itable_destroy(struct betrkv_itable *it);
-int betrkv_itable_lookup(const struct betrkv_itable *it, u64 id, u32 *slot,
-			 u32 *len);
+int betrkv_itable_lookup(const struct betrkv_itable *it, u64 id,
+			 struct betrkv_itable_ent *ent);
 int betrkv_itable_alloc(struct betrkv_itable *it, u32 *slot);
 void betrkv_itable_release(struct betrkv_itable *it, u32 slot);
-int betrkv_itable_map(struct betrkv_itable *it, u64 id, u32 slot, u32 len,
-		      unsigned int maps);
+int betrkv_itable_map(struct betrkv_itable *it,
+		      const struct betrkv_itable_ent *ent, unsigned int maps);
 void betrkv_itable_unmap(struct betrkv_itable *it, u64 id);
 int betrkv_itable_freeze(struct betrkv_itable *it);
 void betrkv_itable_thaw(struct betrkv_itable *it);

@@ -223,6 +223,22 @@ int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],
 	return 0;
 }
 
+/**
+ * betrkv_node_csum() - the checksum an encoded node's header carries.
+ * @buf: the node's first block
+ *
+ * The header's checksum covers its block number and every segment's
+ * checksum, so it names this version of the node at this place: the
+ * indirection table records it and reads compare it (a header that passes
+ * its own check with another checksum is a stale or misdirected copy).
+ *
+ * Return: the checksum, as stored (not verified here).
+ */
+u32 betrkv_node_csum(const u8 *buf)
+{
+	return le32_to_cpu(((const struct nf_hdr *)buf)->blk.csum);
+}
+
 /* ---- decoding: everything from disk is bounded before use ---- */
 
 static int nf_get_key(struct nf_cur *c, struct betrkv_pivot **kp)

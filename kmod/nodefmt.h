@@ -57,6 +57,7 @@ int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],
 		       u64 blocknr, u8 *buf, u32 cap, u32 *len);
 int betrkv_node_decode(const u8 *buf, u32 len, const u8 uuid[16], u64 blocknr,
 		       u64 id, struct betrkv_node **np, const char **why);
+u32 betrkv_node_csum(const u8 *buf);
 
 int betrkv_node_hdr_len(const u8 *buf, u32 len, u32 *hdr_len);
 int betrkv_node_hdr_decode(const u8 *buf, u32 len, const u8 uuid[16],

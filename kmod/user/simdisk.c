@@ -28,6 +28,13 @@
  * in every cached copy of it, so the block reads back corrupt at once and
  * stays so, whatever a crash does with the cache.
  *
+ * Lost and misdirected writes are decided when the write is issued, from a
+ * splitmix64 stream of their own: a lost write never enters the cache (its
+ * PREFLUSH still flushes), a misdirected one enters it at another offset
+ * and is from then on a write like any other.  The new offset is a logical
+ * block of the range, chosen uniformly among those where the write fits,
+ * other than its own; a write with no such place is lost.
+ *
  * Counters count I/Os that completed; a failed one changes nothing.
  */
 #include "dev_user.h"
@@ -56,11 +63,14 @@ struct simdisk {
 	bool died;		/* the armed budget ran out on a write */
 	u64 ios_left;		/* I/Os that still succeed when armed */
 	bool fail_writes;
+	struct betrkv_simdisk_faults faults;
+	u64 faults_rng;
 	struct betrkv_simdisk_stats stats;
 };
 
 enum sim_outcome { SIM_LAND, SIM_VANISH, SIM_TEAR, SIM_GARBAGE, SIM_OUTCOMES };
 enum sim_fate { SIM_OLD, SIM_NEW, SIM_RANDOM };
+enum sim_misfate { SIM_AS_ISSUED, SIM_LOST, SIM_MISDIRECTED };
 
 static const struct betrkv_dev_ops sim_ops;
 
@@ -208,6 +218,8 @@ int betrkv_simdisk_clone(struct betrkv_dev *dev, struct betrkv_dev **copyp)
 		cp->armed = sd->armed;
 		cp->ios_left = sd->ios_left;
 		cp->fail_writes = sd->fail_writes;
+		cp->faults = sd->faults;
+		cp->faults_rng = sd->faults_rng;
 		cp->stats = sd->stats;
 	}
 	mutex_unlock(&sd->lock);
@@ -325,6 +337,31 @@ void betrkv_simdisk_fail_writes(struct betrkv_dev *dev, bool fail)
 	mutex_lock(&sd->lock);
 	sd->fail_writes = fail;
 	mutex_unlock(&sd->lock);
+}
+
+/**
+ * betrkv_simdisk_set_faults() - lose or misdirect writes from now on.
+ * @dev: the disk
+ * @f: the range, the odds and the seed; odds of 0 turn it off
+ *
+ * Return: 0, or -EINVAL if the odds add up to more than 1000 per mille or
+ * the range is not whole logical blocks within the disk.
+ */
+int betrkv_simdisk_set_faults(struct betrkv_dev *dev,
+			      const struct betrkv_simdisk_faults *f)
+{
+	struct simdisk *sd = to_sim(dev);
+
+	if (f->lose > 1000 || f->misdirect > 1000 - f->lose ||
+	    !IS_ALIGNED(f->off, dev->block_size) ||
+	    !IS_ALIGNED(f->len, dev->block_size) ||
+	    f->off > dev->size || f->len > dev->size - f->off)
+		return -EINVAL;
+	mutex_lock(&sd->lock);
+	sd->faults = *f;
+	sd->faults_rng = f->seed;
+	mutex_unlock(&sd->lock);
+	return 0;
 }
 
 /* XOR @mask, which covers [@off, @off + @len), into the part @w covers. */
@@ -456,6 +493,27 @@ static void sim_flush(struct simdisk *sd)
 	sim_free_writes(sd);
 }
 
+/* Where a write issued at *@off goes: it may be lost or moved (*@off). */
+static enum sim_misfate sim_fault(struct simdisk *sd, u64 *off, size_t len)
+{
+	const struct betrkv_simdisk_faults *f = &sd->faults;
+	u64 bs = sd->dev.block_size, places, own, r;
+
+	if (*off < f->off || *off - f->off >= f->len)
+		return SIM_AS_ISSUED;
+	r = splitmix64(&sd->faults_rng) % 1000;
+	if (r >= f->lose + f->misdirect)
+		return SIM_AS_ISSUED;
+	places = len <= f->len ? (f->len - len) / bs + 1 : 0;
+	own = (*off - f->off) / bs;
+	if (r < f->lose || places < 1 + (own < places))
+		return SIM_LOST;
+	/* Uniformly among the places, its own (if it fits) left out. */
+	r = splitmix64(&sd->faults_rng) % (places - (own < places));
+	*off = f->off + (r + (own < places && r >= own)) * bs;
+	return SIM_MISDIRECTED;
+}
+
 /* Prepare a cache entry for a write, before anything changes. */
 static int sim_prepare(struct simdisk *sd, struct sim_write *w, u64 off,
 		       const void *buf, size_t len, bool must_land)
@@ -486,6 +544,7 @@ static int sim_write(struct betrkv_dev *dev, u64 off, const void *buf,
 {
 	bool preflush = flags & BETRKV_IO_PREFLUSH, fua = flags & BETRKV_IO_FUA;
 	struct simdisk *sd = to_sim(dev);
+	enum sim_misfate fate;
 	struct sim_write w;
 	bool direct, dying;
 	int ret;
@@ -511,24 +570,27 @@ static int sim_write(struct betrkv_dev *dev, u64 off, const void *buf,
 		ret = -EIO;
 	if (ret)
 		goto out;
+	fate = sim_fault(sd, &off, len);
 	/* A FUA write goes straight to the image if the cache is empty. */
 	direct = fua && (preflush || !sd->nr_writes);
-	if (!direct) {
+	if (fate != SIM_LOST && !direct) {
 		ret = sim_prepare(sd, &w, off, buf, len, fua);
 		if (ret)
 			goto out;
 	}
 	if (preflush)
 		sim_flush(sd);
-	if (direct)
+	if (fate != SIM_LOST && direct)
 		memcpy(sd->image + off, buf, len);
-	else
+	else if (fate != SIM_LOST)
 		sd->writes[sd->nr_writes++] = w;
 	sd->stats.writes++;
 	sd->stats.bytes_written += len;
 	sd->stats.flushes += preflush;
 	sd->stats.fuas += fua;
-	sd->stats.pending += !fua;
+	sd->stats.pending += !fua && fate != SIM_LOST;
+	sd->stats.lost += fate == SIM_LOST;
+	sd->stats.misdirected += fate == SIM_MISDIRECTED;
 out:
 	mutex_unlock(&sd->lock);
 	return ret;

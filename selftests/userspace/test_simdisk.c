@@ -2,7 +2,8 @@
 /*
  * The simulated disk of the crash tests: reads through the cache, flushes,
  * FUA, every crash outcome and their issue order, failure injection, media
- * corruption, clones, determinism and the counters.
+ * corruption, lost and misdirected writes, clones, determinism and the
+ * counters.
  *
  * Every sector a test writes holds content unique to (tag, sector), so a
  * sector read back is recognisably old, new, some other write's data (a
@@ -737,6 +738,185 @@ TEST(corrupt_flips_bits)
 	free(want);
 	free(got);
 	free(again);
+	EXPECT_EQ(0, leaks());
+}
+
+/* Odds and ranges betrkv_simdisk_set_faults() refuses. */
+TEST(faults_refused)
+{
+	struct betrkv_dev *dev;
+
+	ASSERT_EQ(0, betrkv_simdisk_create(DISK_SIZE, 4096, &dev));
+	EXPECT_EQ(-EINVAL, betrkv_simdisk_set_faults(dev,
+		&(struct betrkv_simdisk_faults){ .len = DISK_SIZE, .lose = 1001 }));
+	EXPECT_EQ(-EINVAL, betrkv_simdisk_set_faults(dev,
+		&(struct betrkv_simdisk_faults){ .len = DISK_SIZE, .lose = 600,
+						 .misdirect = 401 }));
+	EXPECT_EQ(-EINVAL, betrkv_simdisk_set_faults(dev,
+		&(struct betrkv_simdisk_faults){ .off = 512, .len = 4096 }));
+	EXPECT_EQ(-EINVAL, betrkv_simdisk_set_faults(dev,
+		&(struct betrkv_simdisk_faults){ .off = 4096, .len = DISK_SIZE }));
+	EXPECT_EQ(0, betrkv_simdisk_set_faults(dev,
+		&(struct betrkv_simdisk_faults){ .len = DISK_SIZE, .lose = 600,
+						 .misdirect = 400 }));
+	betrkv_user_dev_close(dev);
+	EXPECT_EQ(0, leaks());
+}
+
+/*
+ * A lost write is acknowledged and counted, but no block changes: not in
+ * reads, not after its own PREFLUSH, not at a crash.  Writes outside the
+ * range land.
+ */
+TEST(lost_writes)
+{
+	u8 *a = pattern(8 * KiB, 1), *b = pattern(8 * KiB, 2);
+	struct betrkv_simdisk_faults f = { .off = 64 * KiB, .len = 64 * KiB,
+					   .lose = 1000 };
+	struct betrkv_simdisk_stats st;
+	struct betrkv_dev *dev;
+	unsigned int seed;
+	u8 *got;
+
+	ASSERT_TRUE(a && b);
+	ASSERT_EQ(0, betrkv_simdisk_create(DISK_SIZE, 512, &dev));
+	ASSERT_EQ(0, betrkv_dev_write(dev, 64 * KiB, a, 8 * KiB, BETRKV_IO_FUA));
+	ASSERT_EQ(0, betrkv_simdisk_set_faults(dev, &f));
+	ASSERT_EQ(0, betrkv_dev_write(dev, 64 * KiB, b, 8 * KiB, 0));
+	ASSERT_EQ(0, betrkv_dev_write(dev, 120 * KiB, b, 8 * KiB,
+				      BETRKV_IO_PREFLUSH | BETRKV_IO_FUA));
+	/* Starts before the range: not affected. */
+	ASSERT_EQ(0, betrkv_dev_write(dev, 60 * KiB, b, 8 * KiB, 0));
+	ASSERT_EQ(0, betrkv_dev_write(dev, 0, b, 8 * KiB, 0));
+	EXPECT_TRUE(holds(dev, 0, b, 8 * KiB));
+	EXPECT_TRUE(holds(dev, 60 * KiB, b, 8 * KiB));
+	EXPECT_TRUE(holds(dev, 68 * KiB, a + 4 * KiB, 4 * KiB));
+	EXPECT_FALSE(holds(dev, 120 * KiB, b, 8 * KiB));
+	betrkv_simdisk_stats(dev, &st);
+	EXPECT_EQ(2, st.lost);
+	EXPECT_EQ(0, st.misdirected);
+	EXPECT_EQ(5, st.writes);
+	EXPECT_EQ(1, st.flushes);
+	EXPECT_EQ(2, st.fuas);
+	EXPECT_EQ(2, st.pending);
+	for (seed = 0; seed < SEEDS; seed++) {
+		got = crash_read(dev, seed, 64 * KiB, 64 * KiB);
+		ASSERT_NE(NULL, got);
+		/* Whatever became of the write at 60 KiB, 68 KiB is a's. */
+		ASSERT_EQ(0, memcmp(got + 4 * KiB, a + 4 * KiB, 4 * KiB))
+			TH_LOG("seed %u", seed);
+		ASSERT_FALSE(memcmp(got + 56 * KiB, b, 8 * KiB) == 0)
+			TH_LOG("seed %u", seed);
+		free(got);
+	}
+	/* Odds of 0: writes land again. */
+	f.lose = 0;
+	ASSERT_EQ(0, betrkv_simdisk_set_faults(dev, &f));
+	ASSERT_EQ(0, betrkv_dev_write(dev, 64 * KiB, b, 8 * KiB, 0));
+	EXPECT_TRUE(holds(dev, 64 * KiB, b, 8 * KiB));
+	betrkv_user_dev_close(dev);
+	free(a);
+	free(b);
+	EXPECT_EQ(0, leaks());
+}
+
+/*
+ * A misdirected write lands whole at another block of the range, where it
+ * fits, and its own place keeps what it held; over many writes every other
+ * place is hit and nothing outside the range changes.
+ */
+TEST(misdirected_writes)
+{
+	const u64 lo = 256 * KiB, span = 64 * KiB, len = 16 * KiB;
+	struct betrkv_simdisk_faults f = { .off = lo, .len = span,
+					   .misdirect = 1000 };
+	u8 *a = pattern(len, 1), *zero = calloc(1, DISK_SIZE), *got;
+	bool hit[64 * KiB / 4096] = { false };
+	struct betrkv_simdisk_stats st;
+	struct betrkv_dev *dev, *copy;
+	u64 off, where;
+	int i, nhit = 0;
+
+	ASSERT_TRUE(a && zero);
+	ASSERT_EQ(0, betrkv_simdisk_create(DISK_SIZE, 4096, &dev));
+	for (i = 0; i < 200; i++) {
+		ASSERT_EQ(0, betrkv_simdisk_clone(dev, &copy));
+		f.seed = i;
+		ASSERT_EQ(0, betrkv_simdisk_set_faults(copy, &f));
+		ASSERT_EQ(0, betrkv_dev_write(copy, lo + 4096, a, len, 0));
+		betrkv_simdisk_stats(copy, &st);
+		EXPECT_EQ(1, st.misdirected);
+		EXPECT_EQ(0, st.lost);
+		got = read_back(copy, 0, DISK_SIZE);
+		ASSERT_NE(NULL, got);
+		betrkv_user_dev_close(copy);
+		where = DISK_SIZE;
+		for (off = lo; off + len <= lo + span; off += 4096)
+			if (!memcmp(got + off, a, len))
+				where = off;
+		ASSERT_NE(DISK_SIZE, where) TH_LOG("write %d landed nowhere", i);
+		ASSERT_NE(lo + 4096, where) TH_LOG("write %d landed at home", i);
+		hit[(where - lo) / 4096] = true;
+		memset(got + where, 0, len);
+		ASSERT_EQ(0, memcmp(got, zero, DISK_SIZE)) TH_LOG("write %d", i);
+		free(got);
+	}
+	for (i = 0; i < ARRAY_SIZE(hit); i++)
+		nhit += hit[i];
+	/* 13 places fit; 12 are not its own. */
+	EXPECT_EQ(12, nhit);
+	EXPECT_FALSE(hit[1]);
+	/* A write that fits nowhere else in the range is lost. */
+	f.len = len;
+	f.off = lo + 4096;
+	ASSERT_EQ(0, betrkv_simdisk_set_faults(dev, &f));
+	ASSERT_EQ(0, betrkv_dev_write(dev, lo + 4096, a, len, 0));
+	EXPECT_TRUE(holds(dev, 0, zero, DISK_SIZE));
+	betrkv_simdisk_stats(dev, &st);
+	EXPECT_EQ(1, st.lost);
+	EXPECT_EQ(0, st.misdirected);
+	betrkv_user_dev_close(dev);
+	free(a);
+	free(zero);
+	EXPECT_EQ(0, leaks());
+}
+
+/* The odds hold, the seed decides, and a clone carries on alike. */
+TEST(fault_odds)
+{
+	struct betrkv_simdisk_faults f = { .len = DISK_SIZE, .lose = 200,
+					   .misdirect = 100, .seed = 9 };
+	struct betrkv_simdisk_stats st, cst;
+	struct betrkv_dev *dev, *copy;
+	u8 *buf = pattern(4 * KiB, 1);
+	int i;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, betrkv_simdisk_create(DISK_SIZE, 4096, &dev));
+	ASSERT_EQ(0, betrkv_simdisk_set_faults(dev, &f));
+	for (i = 0; i < 2000; i++)
+		ASSERT_EQ(0, betrkv_dev_write(dev, i % 256 * 4 * KiB, buf,
+					      4 * KiB, 0));
+	betrkv_simdisk_stats(dev, &st);
+	TH_LOG("%llu lost, %llu misdirected of 2000", st.lost, st.misdirected);
+	EXPECT_LT(300, st.lost);
+	EXPECT_GT(500, st.lost);
+	EXPECT_LT(130, st.misdirected);
+	EXPECT_GT(270, st.misdirected);
+	EXPECT_EQ(2000 - st.lost, st.pending);
+	ASSERT_EQ(0, betrkv_simdisk_clone(dev, &copy));
+	for (i = 0; i < 100; i++) {
+		ASSERT_EQ(0, betrkv_dev_write(dev, i * 4 * KiB, buf, 4 * KiB, 0));
+		ASSERT_EQ(0, betrkv_dev_write(copy, i * 4 * KiB, buf, 4 * KiB, 0));
+	}
+	betrkv_simdisk_stats(dev, &st);
+	betrkv_simdisk_stats(copy, &cst);
+	EXPECT_EQ(st.lost, cst.lost);
+	EXPECT_EQ(st.misdirected, cst.misdirected);
+	EXPECT_EQ(disk_hash(dev), disk_hash(copy));
+	betrkv_user_dev_close(copy);
+	betrkv_user_dev_close(dev);
+	free(buf);
 	EXPECT_EQ(0, leaks());
 }
 

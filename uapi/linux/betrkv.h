@@ -41,9 +41,10 @@
 #define BETRKV_BLOCK_SIZE	4096u
 /*
  * The on-disk format version this header describes (2: nodes with Bloom
- * filters and leaf runs of 4 KiB); a store of another version is refused.
+ * filters and leaf runs of 4 KiB; 3: indirection table entries record the
+ * checksum of each node's header); a store of another version is refused.
  */
-#define BETRKV_FORMAT_VERSION	2u
+#define BETRKV_FORMAT_VERSION	3u
 /* Most stores bound at once. */
 #define BETRKV_MAX_STORES	64u
 /* Longest block device path accepted, including the terminating NUL. */
