@@ -107,4 +107,4 @@ clean:
 	-test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(DEBUG_KERNEL) -prune -o -name '*.d' -type f -print 2>/dev/null)
