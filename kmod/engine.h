@@ -30,6 +30,8 @@ struct betrkv_engine_opts {
 	u64 cache_bytes;	/* block cache budget; 0 for the default */
 	bool read_only;		/* never write */
 	bool background;	/* checkpoints on a worker, not in mutations */
+	bool salvage;		/* with read_only: open the state before
+				 * corrupt synced journal data */
 };
 
 struct betrkv_engine_stats {
@@ -41,6 +43,7 @@ struct betrkv_engine_stats {
 	u64 syncs;
 	u64 checkpoints;
 	bool checkpointing;	/* a checkpoint is in progress */
+	bool salvaged;		/* opened before corrupt synced journal data */
 	u64 seq;		/* last sequence number given out */
 	u64 durable_seq;	/* highest one a crash cannot take away */
 	u32 height;

@@ -78,7 +78,7 @@ static int layout_journal(u64 *journal_size, u64 device_bytes,
 	if (!IS_ALIGNED(*journal_size, BETRKV_BLOCK_SIZE) ||
 	    *journal_size < BETRKV_JOURNAL_SIZE_MIN ||
 	    *journal_size > BETRKV_JOURNAL_SIZE_MAX) {
-		*why = "journal size must be a multiple of 4 KiB in [256 KiB, 1 GiB]";
+		*why = "journal size must be a multiple of 4 KiB in [2 MiB, 1 GiB]: a smaller one cannot hold the largest batch";
 		return -EINVAL;
 	}
 	if (*journal_size > device_bytes / 4) {
