@@ -30,8 +30,7 @@ struct betrkv_engine_opts {
 	u64 cache_bytes;	/* block cache budget; 0 for the default */
 	bool read_only;		/* never write */
 	bool background;	/* checkpoints on a worker, not in mutations */
-	bool salvage;		/* with read_only: open the state before
-				 * corrupt synced journal data */
+	bool salvage;		/* with read_only: stop before corrupt journal data */
 };
 
 struct betrkv_engine_stats {

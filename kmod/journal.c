@@ -221,7 +221,7 @@ int betrkv_journal_create(const struct betrkv_journal_params *p,
 	BUILD_BUG_ON(sizeof(struct journal_rec) != 16 ||
 		     sizeof(struct journal_op) != 12);
 	/* Every store's journal takes the largest record. */
-	BUILD_BUG_ON(BETRKV_JOURNAL_SIZE_MIN < JOURNAL_BUF_BLOCKS_MAX * JOURNAL_BS);
+	BUILD_BUG_ON(JOURNAL_BUF_BLOCKS_MAX * JOURNAL_BS > BETRKV_JOURNAL_SIZE_MIN);
 	ret = journal_check_params(p);
 	if (ret)
 		return ret;
@@ -594,8 +594,9 @@ static int journal_check_end(struct journal_replay *r, u64 end)
 		for (i = 0; i < n; i++, pos += JOURNAL_BS) {
 			blk = journal_buf_block(&j->buf[1], i);
 			batch = le64_to_cpu(blk->batch);
-			if (!journal_block_bad(j, blk, pos) && batch > end &&
-			    batch <= pos)
+			/* The cheap checks first: most blocks are of a lap ago. */
+			if (le64_to_cpu(blk->pos) == pos && batch > end &&
+			    batch <= pos && !journal_block_bad(j, blk, pos))
 				return journal_durable_lost(r, end, pos);
 		}
 	}

@@ -618,13 +618,13 @@ TEST(usage_errors)
 		  "betrkvctl: format: --node-size must be a power of two from 256KiB to 4MiB\n"
 		  "Try 'betrkvctl format --help'.\n" },
 		{ { "format", "/dev/vdb", "-y", "--journal-size", "100K" },
-		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 256KiB to 1GiB\n"
+		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 2MiB to 1GiB\n"
 		  "Try 'betrkvctl format --help'.\n" },
 		{ { "format", "/dev/vdb", "-y", "-j", "1000000" },
-		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 256KiB to 1GiB\n"
+		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 2MiB to 1GiB\n"
 		  "Try 'betrkvctl format --help'.\n" },
 		{ { "format", "/dev/vdb", "-y", "--journal-size", "2G" },
-		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 256KiB to 1GiB\n"
+		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 2MiB to 1GiB\n"
 		  "Try 'betrkvctl format --help'.\n" },
 		{ { "bind", "/dev/vdb", "--cache" },
 		  "betrkvctl: bind: option '--cache' needs a value\nTry 'betrkvctl bind --help'.\n" },
@@ -1856,7 +1856,7 @@ TEST_F(image, valid)
 	EXPECT_TRUE(has(r.out, " (software, as asked)\n"));
 	EXPECT_FALSE(has(r.out, "crc32c: kcapi"));
 	EXPECT_TRUE(has(r.out, "\ncopy 0 (block 0): valid\n"
-			"  format version:      2\n"
+			"  format version:      3\n"
 			"  uuid:                01234567-89ab-4def-8edc-ba9876543210\n"
 			"  generation:          1\n"
 			"  format time:         1700000000 (2023-11-14 22:13:20 UTC)\n"
