@@ -597,6 +597,47 @@ TEST_F(jf, torn_block_stops_replay)
 	betrkv_journal_destroy(j);
 }
 
+/*
+ * A synced block (20 syncs, a write batch and a block each) corrupt before
+ * later batches: replay fails with -EUCLEAN, after the records before it;
+ * salvaging, it ends the log there and takes no appends.
+ */
+TEST_F(jf, synced_block_corrupt)
+{
+	struct betrkv_journal *j;
+	bool salvaged;
+	u64 last;
+
+	ASSERT_EQ(0, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
+	small_synced(_metadata, j, self->r, &self->log, 1, 20);
+	betrkv_journal_destroy(j);
+	flip_byte(self->path, OFF + 7 * BS + 1000);
+
+	EXPECT_EQ(-EUCLEAN, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
+	EXPECT_EQ(7, last);
+	EXPECT_TRUE(seen_is(&self->got, &self->log, 0, 7));
+	betrkv_journal_destroy(j);
+
+	ASSERT_EQ(0, jreplay_salvage(self->dev, MiB, 0, 0, 0, true, &self->got,
+				     &last, &salvaged, &j));
+	EXPECT_TRUE(salvaged);
+	EXPECT_EQ(7, last);
+	EXPECT_TRUE(seen_is(&self->got, &self->log, 0, 7));
+	trec_sized(self->r, 100, 8);
+	EXPECT_EQ(-EIO, append(j, &self->log, 8, self->r));
+	betrkv_journal_destroy(j);
+
+	/* Salvage on an intact journal changes nothing. */
+	flip_byte(self->path, OFF + 7 * BS + 1000);
+	self->log.n = 20;
+	ASSERT_EQ(0, jreplay_salvage(self->dev, MiB, 0, 0, 0, true, &self->got,
+				     &last, &salvaged, &j));
+	EXPECT_FALSE(salvaged);
+	EXPECT_EQ(20, last);
+	EXPECT_TRUE(seen_is(&self->got, &self->log, 0, 20));
+	betrkv_journal_destroy(j);
+}
+
 /* A record cut by a corrupt block is dropped, with everything after it. */
 TEST_F(jf, torn_block_inside_records)
 {
