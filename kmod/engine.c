@@ -172,10 +172,14 @@ static int open_parts(struct betrkv_engine *e, const struct betrkv_engine_opts *
 		.dev = e->dev, .offset = geo->journal_offset,
 		.size = geo->journal_size, .uuid = e->sb.uuid,
 		.start_pos = cp->journal_pos, .start_prev = cp->journal_prev,
-		.start_seq = cp->seq,
+		.start_seq = cp->seq, .salvage = o->salvage,
 	};
 	int err;
 
+	if (o->salvage && !o->read_only) {
+		pr_err("%s: salvage needs a read-only open\n", engine_name(e));
+		return -EINVAL;
+	}
 	e->itbuf = kvmalloc(geo->itable_size, GFP_KERNEL);
 	if (!e->itbuf)
 		return -ENOMEM;
@@ -189,7 +193,8 @@ static int open_parts(struct betrkv_engine *e, const struct betrkv_engine_opts *
 	e->tree = (struct betrkv_tree){ .cache = e->cache, .root = cp->root,
 					.node_size = geo->node_size };
 	e->seq = cp->seq;
-	return betrkv_journal_replay(e->journal, replay_one, e, &e->seq);
+	return betrkv_journal_replay(e->journal, replay_one, e, &e->seq,
+				     &e->stats.salvaged);
 }
 
 /* The cache holds at least BETRKV_CACHE_NODES_MIN nodes; 0 is the default. */
@@ -284,9 +289,10 @@ static void start_commit(struct betrkv_engine *e, const struct betrkv_engine_opt
  * @opts: cache budget, read-only, background worker, commit interval
  * @ep: receives the store
  *
- * Return: 0, -EINVAL for a bad commit interval, or an error of
- * betrkv_sb_load(), -EUCLEAN for a corrupt indirection table or root path,
- * -EIO, -ENOMEM.
+ * Return: 0, or an error of betrkv_sb_load(), -EUCLEAN for a corrupt
+ * indirection table, root path or synced journal data (opts.salvage with
+ * read_only opens the state before the journal's), -EINVAL for salvage
+ * without read_only or a bad commit interval, -EIO, -ENOMEM.
  */
 int betrkv_engine_open(struct betrkv_dev *dev,
 		       const struct betrkv_engine_opts *opts,

@@ -32,7 +32,7 @@ struct betrkv_engine_opts {
 	u64 cache_bytes;	/* block cache budget; 0 for the default */
 	bool read_only;		/* never write */
 	bool background;	/* checkpoints on a worker, not in mutations */
-	bool salvage;		/* read-only: open the state before a corrupt journal block */
+	bool salvage;		/* with read_only: stop before corrupt journal data */
 	/*
 	 * Periodic commit: every commit_ms milliseconds (at most
 	 * BETRKV_COMMIT_MS_MAX; 0 = off) the worker syncs the journal if it
@@ -50,6 +50,7 @@ struct betrkv_engine_stats {
 	u64 syncs;
 	u64 checkpoints;
 	bool checkpointing;	/* a checkpoint is in progress */
+	bool salvaged;		/* opened before corrupt synced journal data */
 	u64 seq;		/* last sequence number given out */
 	u64 durable_seq;	/* highest one a crash cannot take away */
 	u32 height;
@@ -63,7 +64,6 @@ struct betrkv_engine_stats {
 	struct betrkv_cache_stats cache;
 	u64 cache_used;
 	struct betrkv_journal_stats journal;
-	bool salvaged;		/* opened the state before a corrupt journal block */
 };
 
 struct betrkv_engine;

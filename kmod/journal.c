@@ -13,7 +13,9 @@
  *   __le16 used                  payload bytes used, 1..JOURNAL_PAYLOAD
  *   __le16 first                 payload offset of the first record starting
  *                                here, or JOURNAL_NO_FIRST (0xffff)
- *   payload                      JOURNAL_PAYLOAD (4056) bytes, zero after used
+ *   __le64 batch                 pos of the first block of the write batch
+ *                                (one sync's write and flush) holding it
+ *   payload                      JOURNAL_PAYLOAD (4048) bytes, zero after used
  *
  * The payloads of consecutive blocks form a byte stream of records:
  *
@@ -32,15 +34,26 @@
  * pos, link), reassembles records and stops at the first block that fails a
  * check, or after a whole lap.  A checksummed block whose contents make no
  * sense (bad field, record of impossible shape, sequence numbers not
- * increasing) is corruption: replay fails with -EUCLEAN.
+ * increasing, a batch that neither continues the one before nor starts at
+ * the block) is corruption: replay fails with -EUCLEAN.
+ *
+ * Where the chain ends, replay reads on through the next two buffers' worth
+ * of blocks (a batch is at most one buffer, so this covers the rest of the
+ * bad block's batch and all of the next one).  Every block there of this
+ * lap that started a batch after the bad block's position was written after
+ * the flush that made the bad block durable: if one is valid, the bad block
+ * is corrupt durable data.  Blocks a crash left there never qualify: each
+ * session starts writing where its recovery ended, so a block beyond the end
+ * of a legitimate log belongs to a batch that began at or before that end.
  *
  * In memory, the records appended since the last sync are laid out in a
  * buffer exactly as the blocks they will become.  There are two buffers:
  * sync takes the current one (closing its last block) and gives appenders
  * the other, so that appends go on while it writes and flushes; the next
  * sync carries everything appended meanwhile (group commit).  A buffer holds
- * the largest record (half the region, at most JOURNAL_BUF_BLOCKS_MAX
- * blocks); an append that does not fit in what is left of it syncs first.
+ * the largest record (the whole region, at most JOURNAL_BUF_BLOCKS_MAX
+ * blocks: a batch at the published limits); an append that does not fit in
+ * what is left of it syncs first.  Each buffer written is one write batch.
  *
  * Locking: io_lock makes one caller at a time the writer; it is taken
  * before lock, which guards the state shared with appenders.  The writer
@@ -57,6 +70,7 @@ struct journal_block {
 	__le32 prev;
 	__le16 used;
 	__le16 first;
+	__le64 batch;
 } __packed;
 
 /* A record: this header, then nops operations. */
@@ -77,8 +91,9 @@ struct journal_op {
 #define JOURNAL_PAYLOAD		\
 	((u32)(JOURNAL_BS - sizeof(struct journal_block)))
 #define JOURNAL_NO_FIRST	0xffffu
-/* Upper bound of a buffer, and so of a record: 1 MiB of blocks. */
-#define JOURNAL_BUF_BLOCKS_MAX	256ull
+/* Upper bound of a buffer, and so of a record: the largest batch's. */
+#define JOURNAL_BUF_BLOCKS_MAX	\
+	DIV_ROUND_UP(BETRKV_JOURNAL_RECORD_MAX, (u64)JOURNAL_PAYLOAD)
 /* The shortest possible record: one operation with a one-byte key. */
 #define JOURNAL_REC_MIN		((u32)(sizeof(struct journal_rec) + \
 				       sizeof(struct journal_op) + 1))
@@ -101,6 +116,7 @@ struct betrkv_journal {
 	u64 start_seq;
 	u64 nonce;
 	u32 buf_blocks;
+	bool salvage;
 
 	struct mutex io_lock;	/* the writer; taken before lock */
 	u32 prev;		/* link of the next block sealed (io_lock);
@@ -123,6 +139,9 @@ struct journal_replay {
 	betrkv_replay_fn apply;
 	void *ctx;
 	u64 pos;		/* of the block being replayed */
+	u64 batch;		/* the write batch of the last block replayed */
+	const char *end;	/* why the block where the chain ended failed */
+	bool corrupt;		/* replay stopped at corrupt journal data */
 	u8 *rec;		/* the record being reassembled */
 	u32 have;		/* its bytes so far */
 	u32 need;		/* its length, once its header is in */
@@ -198,6 +217,11 @@ int betrkv_journal_create(const struct betrkv_journal_params *p,
 	struct betrkv_journal *j;
 	int ret, i;
 
+	BUILD_BUG_ON(sizeof(struct journal_block) != 48);
+	BUILD_BUG_ON(sizeof(struct journal_rec) != 16 ||
+		     sizeof(struct journal_op) != 12);
+	/* Every store's journal takes the largest record. */
+	BUILD_BUG_ON(JOURNAL_BUF_BLOCKS_MAX * JOURNAL_BS > BETRKV_JOURNAL_SIZE_MIN);
 	ret = journal_check_params(p);
 	if (ret)
 		return ret;
@@ -210,7 +234,8 @@ int betrkv_journal_create(const struct betrkv_journal_params *p,
 	memcpy(j->uuid, p->uuid, sizeof(j->uuid));
 	j->start_pos = p->start_pos;
 	j->start_seq = p->start_seq;
-	j->buf_blocks = min(j->nblocks / 2, JOURNAL_BUF_BLOCKS_MAX);
+	j->buf_blocks = min(j->nblocks, JOURNAL_BUF_BLOCKS_MAX);
+	j->salvage = p->salvage;
 	for (i = 0; i < 2; i++) {
 		j->buf[i].blocks = kvmalloc((size_t)j->buf_blocks * JOURNAL_BS,
 					    GFP_KERNEL);
@@ -248,10 +273,11 @@ void betrkv_journal_destroy(struct betrkv_journal *j)
 
 /* ---- replay ---- */
 
-static int journal_corrupt(const struct journal_replay *r, const char *why)
+static int journal_corrupt(struct journal_replay *r, const char *why)
 {
 	const struct betrkv_journal *j = r->j;
 
+	r->corrupt = true;
 	pr_err("%s: journal block %llu (stream position %llu): %s\n",
 	       betrkv_dev_name(j->dev),
 	       (unsigned long long)journal_blocknr(j, r->pos),
@@ -278,7 +304,7 @@ static int journal_ops_reserve(struct journal_replay *r, u32 nops)
 }
 
 /* Decode one operation at *@p (before @end) into @op. */
-static int journal_parse_op(const struct journal_replay *r, const u8 **p,
+static int journal_parse_op(struct journal_replay *r, const u8 **p,
 			    const u8 *end, struct betrkv_op *op)
 {
 	const struct journal_op *o = (const struct journal_op *)*p;
@@ -395,6 +421,17 @@ static int journal_replay_cont(struct journal_replay *r, const u8 *p,
 	return 0;
 }
 
+/* A block continues the batch of the block before it or starts one. */
+static int journal_replay_batch(struct journal_replay *r, u64 batch)
+{
+	if (batch != r->batch && batch != r->pos)
+		return journal_corrupt(r, "write batch neither continues nor starts here");
+	if (r->pos - batch >= (u64)r->j->buf_blocks * JOURNAL_BS)
+		return journal_corrupt(r, "write batch longer than a buffer");
+	r->batch = batch;
+	return 0;
+}
+
 static int journal_replay_block(struct journal_replay *r,
 				const struct journal_block *blk)
 {
@@ -407,6 +444,9 @@ static int journal_replay_block(struct journal_replay *r,
 	if (!used || used > JOURNAL_PAYLOAD ||
 	    (first != JOURNAL_NO_FIRST && first >= used))
 		return journal_corrupt(r, "impossible payload bounds");
+	ret = journal_replay_batch(r, le64_to_cpu(blk->batch));
+	if (ret)
+		return ret;
 	if (r->inrec) {
 		ret = journal_replay_cont(r, p, off, first);
 		if (ret)
@@ -431,17 +471,28 @@ static int journal_replay_block(struct journal_replay *r,
 	return 0;
 }
 
-/* Is @blk the block at @pos of the stream, linked to @prev? */
-static bool journal_block_good(const struct betrkv_journal *j,
-			       const struct journal_block *blk, u64 pos,
-			       u32 prev)
+/* NULL if @blk is a valid block written for @pos; else why not. */
+static const char *journal_block_bad(const struct betrkv_journal *j,
+				     const struct journal_block *blk, u64 pos)
 {
 	const char *why;
 
 	if (betrkv_block_check(blk, JOURNAL_BS, BETRKV_BLOCK_JOURNAL,
 			       journal_blocknr(j, pos), j->uuid, &why))
-		return false;
-	return le64_to_cpu(blk->pos) == pos && le32_to_cpu(blk->prev) == prev;
+		return why;
+	return le64_to_cpu(blk->pos) == pos ? NULL : "block of another lap";
+}
+
+/* NULL if @blk is the block at @pos of the stream, linked to @prev. */
+static const char *journal_block_unchained(const struct betrkv_journal *j,
+					   const struct journal_block *blk,
+					   u64 pos, u32 prev)
+{
+	const char *why = journal_block_bad(j, blk, pos);
+
+	if (!why && le32_to_cpu(blk->prev) != prev)
+		why = "block not linked to the one before";
+	return why;
 }
 
 /*
@@ -470,7 +521,10 @@ static int journal_read(struct betrkv_journal *j, u64 pos, u8 *buf, u64 max,
 	return ret;
 }
 
-/* Replay from *@pos with link *@prev; both end at the first bad block. */
+/*
+ * Replay from *@pos with link *@prev; both end at the first bad block, and
+ * r->end says what was wrong with it (NULL after a whole lap).
+ */
 static int journal_replay_blocks(struct journal_replay *r, u64 *pos,
 				 u32 *prev)
 {
@@ -487,13 +541,63 @@ static int journal_replay_blocks(struct journal_replay *r, u64 *pos,
 			return ret;
 		for (i = 0; i < n; i++, *pos += JOURNAL_BS) {
 			blk = journal_buf_block(&j->buf[1], i);
-			if (!journal_block_good(j, blk, *pos, *prev))
+			r->end = journal_block_unchained(j, blk, *pos, *prev);
+			if (r->end)
 				return 0;
 			r->pos = *pos;
 			ret = journal_replay_block(r, blk);
 			if (ret)
 				return ret;
 			*prev = le32_to_cpu(blk->hdr.csum);
+		}
+	}
+	return 0;
+}
+
+/* The chain ended at @end, yet the block at @later of a later batch is valid. */
+static int journal_durable_lost(struct journal_replay *r, u64 end, u64 later)
+{
+	const struct betrkv_journal *j = r->j;
+
+	r->pos = end;
+	r->corrupt = true;
+	pr_err("%s: journal block %llu (stream position %llu) is bad (%s), but block %llu (stream position %llu) of a later write batch is valid: synced journal data is corrupt\n",
+	       betrkv_dev_name(j->dev),
+	       (unsigned long long)journal_blocknr(j, end),
+	       (unsigned long long)end, r->end,
+	       (unsigned long long)journal_blocknr(j, later),
+	       (unsigned long long)later);
+	return -EUCLEAN;
+}
+
+/*
+ * The chain ended at @end.  Look for a valid block of this lap from a batch
+ * that started after @end, among the blocks of the rest of @end's batch and
+ * of the next one (a batch is at most a buffer).  An unreadable block is no
+ * evidence either way.
+ */
+static int journal_check_end(struct journal_replay *r, u64 end)
+{
+	struct betrkv_journal *j = r->j;
+	const struct journal_block *blk;
+	u64 pos = end + JOURNAL_BS, batch;
+	u64 stop = min(end + 2ull * j->buf_blocks * JOURNAL_BS,
+		       j->start_pos + j->nblocks * JOURNAL_BS);
+	u32 i, n;
+
+	while (pos < stop) {
+		if (journal_read(j, pos, j->buf[1].blocks,
+				 (stop - pos) / JOURNAL_BS, &n)) {
+			pos += (u64)n * JOURNAL_BS;
+			continue;
+		}
+		for (i = 0; i < n; i++, pos += JOURNAL_BS) {
+			blk = journal_buf_block(&j->buf[1], i);
+			batch = le64_to_cpu(blk->batch);
+			/* The cheap checks first: most blocks are of a lap ago. */
+			if (le64_to_cpu(blk->pos) == pos && batch > end &&
+			    batch <= pos && !journal_block_bad(j, blk, pos))
+				return journal_durable_lost(r, end, pos);
 		}
 	}
 	return 0;
@@ -506,22 +610,27 @@ static int journal_replay_blocks(struct journal_replay *r, u64 *pos,
  *	point into the journal's buffers and are valid only during the call
  * @ctx: passed to @apply
  * @last_seq: receives the highest seq applied, or start_seq if none
+ * @salvaged: set if a salvaging journal ended the log at corrupt data
  *
  * Only reads.  Replay ends at the first block that is torn, of an earlier
- * lap or of an earlier session; a record cut there is dropped.  The
- * journal then appends from that block on, and counts what it replayed as
- * durable.  On an error the records before it stay applied (*@last_seq
- * says up to where) and the journal takes no appends.
+ * lap or of an earlier session, unless a valid block of a later write batch
+ * follows it (see the top of this file); a record cut there is dropped.
+ * The journal then appends from that block on, and counts what it replayed
+ * as durable.  On an error the records before it stay applied (*@last_seq
+ * says up to where) and the journal takes no appends.  A journal created
+ * with params.salvage ends the log at corrupt journal data instead of
+ * failing, says so in the log and takes no appends either.
  *
- * Return: 0; -EUCLEAN for a checksummed block with impossible contents;
- * a read error; -ENOMEM; what @apply returned; -EINVAL if called twice.
+ * Return: 0; -EUCLEAN for a checksummed block with impossible contents or
+ * a bad block before a later batch's valid one; a read error; -ENOMEM;
+ * what @apply returned; -EINVAL if called twice.
  */
 int betrkv_journal_replay(struct betrkv_journal *j, betrkv_replay_fn apply,
-			  void *ctx, u64 *last_seq)
+			  void *ctx, u64 *last_seq, bool *salvaged)
 {
 	struct journal_replay r = {
 		.j = j, .apply = apply, .ctx = ctx, .rec = j->buf[0].blocks,
-		.last_seq = j->start_seq,
+		.last_seq = j->start_seq, .batch = j->start_pos,
 	};
 	u64 pos = j->start_pos;
 	u32 prev = j->prev;
@@ -534,7 +643,18 @@ int betrkv_journal_replay(struct betrkv_journal *j, betrkv_replay_fn apply,
 	if (ret)
 		return ret;
 	ret = journal_replay_blocks(&r, &pos, &prev);
+	if (!ret && r.end)
+		ret = journal_check_end(&r, pos);
 	kvfree(r.ops);
+	*salvaged = ret == -EUCLEAN && r.corrupt && j->salvage;
+	if (*salvaged) {
+		pr_warn("%s: salvage: the journal ends before block %llu (stream position %llu), at sequence number %llu; later records are ignored\n",
+			betrkv_dev_name(j->dev),
+			(unsigned long long)journal_blocknr(j, r.pos),
+			(unsigned long long)r.pos,
+			(unsigned long long)r.last_seq);
+		ret = 0;
+	}
 
 	mutex_lock(&j->io_lock);
 	j->prev = prev;
@@ -542,7 +662,7 @@ int betrkv_journal_replay(struct betrkv_journal *j, betrkv_replay_fn apply,
 	j->buf[j->cur].pos = pos;
 	j->appended_seq = r.last_seq;
 	j->durable_seq = r.last_seq;
-	j->failed = ret != 0;
+	j->failed = ret || *salvaged;
 	mutex_unlock(&j->lock);
 	mutex_unlock(&j->io_lock);
 	*last_seq = r.last_seq;
@@ -690,6 +810,7 @@ static void journal_seal(struct betrkv_journal *j, struct journal_buf *b)
 		blk->prev = cpu_to_le32(j->prev);
 		blk->used = cpu_to_le16(min(b->fill - i * JOURNAL_PAYLOAD,
 					    JOURNAL_PAYLOAD));
+		blk->batch = cpu_to_le64(b->pos);
 		betrkv_block_seal(blk, JOURNAL_BS, BETRKV_BLOCK_JOURNAL,
 				  journal_blocknr(j, pos), j->uuid);
 		j->prev = le32_to_cpu(blk->hdr.csum);
@@ -931,9 +1052,10 @@ u32 betrkv_journal_full_ratio(struct betrkv_journal *j)
  * @j: the journal
  *
  * Bytes of record, as counted by the format: 16 per record, 12 per op, plus
- * the keys and the values of puts.  Half the region's payload, at most
- * about 1 MiB; at least 32 blocks' (129792 bytes) in a journal of the
- * minimum size, so the largest single put (66588 bytes) always fits.
+ * the keys and the values of puts.  The region's payload, at most 272
+ * blocks' (1101056 bytes); in a region of BETRKV_JOURNAL_SIZE_MIN or more
+ * that is at least BETRKV_JOURNAL_RECORD_MAX, so every batch within the
+ * published limits fits.
  *
  * Return: that length.
  */

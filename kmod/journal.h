@@ -8,14 +8,29 @@
  * stream position (pos) grows forever; the block lives at
  * (pos / BETRKV_BLOCK_SIZE) % (region blocks) in the region.  Each block
  * carries its pos, the checksum of the block before it in the stream (the
- * link) and a random nonce of the session that wrote it, so that replay,
- * which starts at a checkpoint's (pos, link) and stops at the first block
- * that fails any check, recognises torn blocks (checksum), blocks of an
- * earlier lap (pos) and blocks an earlier session left beyond the point a
- * recovery ended (link).  A record spanning blocks counts only if all of
- * them replay.  After a sync the partly filled last block is closed: a block
- * that was durable is never written again, so a torn write can never take
- * away what a completed sync made durable.
+ * link), a random nonce of the session that wrote it and the write batch it
+ * belongs to (the pos of the batch's first block: each sync writes one batch
+ * and flushes it before the next batch is written).  Replay starts at a
+ * checkpoint's (pos, link) and follows the chain to the first block that
+ * fails any check, recognising torn blocks (checksum), blocks of an earlier
+ * lap (pos) and blocks an earlier session left beyond the point a recovery
+ * ended (link).  A record spanning blocks counts only if all of them
+ * replay.  After a sync the partly filled last block is closed: a block that
+ * was durable is never written again, so a torn write can never take away
+ * what a completed sync made durable.
+ *
+ * Where the chain ends, replay tells the two possible causes apart by the
+ * blocks after it.  A torn or missing block of the last write batch (writes
+ * that no completed flush ordered) is the end of the log.  A valid block of
+ * a later batch behind the bad one proves that the bad block's batch was
+ * flushed before that batch was written: the bad block is corrupt durable
+ * data, and replay fails with -EUCLEAN (or, asked to salvage, ends the log
+ * there and says so).  What replay cannot tell apart: a corrupt block in the
+ * last batch (or in the one before it, if no block of the last one
+ * survived) looks like a torn write and ends the log.
+ *
+ * The longest record is that of a batch at the published limits
+ * (BETRKV_JOURNAL_RECORD_MAX); a region of BETRKV_JOURNAL_SIZE_MIN takes it.
  *
  * Records carry the sequence number of their mutation (one per record; a
  * batch is one record); replay skips those the checkpoint already holds.
@@ -29,6 +44,13 @@
 
 #include "kv.h"
 
+/*
+ * Bytes of the record of a batch at the published limits: 16 of header, 12
+ * per op, the keys and values.
+ */
+#define BETRKV_JOURNAL_RECORD_MAX	(16ull + 12ull * BETRKV_BATCH_OPS_MAX + \
+					 BETRKV_BATCH_BYTES_MAX)
+
 struct betrkv_journal;
 
 struct betrkv_journal_params {
@@ -39,6 +61,7 @@ struct betrkv_journal_params {
 	u64 start_pos;		/* from the checkpoint: where replay starts */
 	u32 start_prev;		/* from the checkpoint: the link the first block carries */
 	u64 start_seq;		/* from the checkpoint: records up to it are skipped */
+	bool salvage;		/* replay ends before corrupt durable data */
 };
 
 struct betrkv_journal_stats {
@@ -57,7 +80,7 @@ int betrkv_journal_create(const struct betrkv_journal_params *p,
 			  struct betrkv_journal **jp);
 void betrkv_journal_destroy(struct betrkv_journal *j);
 int betrkv_journal_replay(struct betrkv_journal *j, betrkv_replay_fn apply,
-			  void *ctx, u64 *last_seq);
+			  void *ctx, u64 *last_seq, bool *salvaged);
 int betrkv_journal_append(struct betrkv_journal *j, u64 seq,
 			  const struct betrkv_op *ops, u32 nops);
 int betrkv_journal_sync(struct betrkv_journal *j);

@@ -97,10 +97,13 @@ static int layout_journal(u64 *journal_size, u64 device_bytes,
 				      BETRKV_JOURNAL_SIZE_MAX);
 		return 0;
 	}
+	if (*journal_size < BETRKV_JOURNAL_SIZE_MIN) {
+		*why = "journal size below 2 MiB: the largest batch would not fit";
+		return -EINVAL;
+	}
 	if (!IS_ALIGNED(*journal_size, BETRKV_BLOCK_SIZE) ||
-	    *journal_size < BETRKV_JOURNAL_SIZE_MIN ||
 	    *journal_size > BETRKV_JOURNAL_SIZE_MAX) {
-		*why = "journal size must be a multiple of 4 KiB in [256 KiB, 1 GiB]";
+		*why = "journal size must be a multiple of 4 KiB in [2 MiB, 1 GiB]";
 		return -EINVAL;
 	}
 	if (*journal_size > device_bytes / 4) {

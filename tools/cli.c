@@ -975,7 +975,7 @@ static int check_format_sizes(const struct cli_cmd *cmd, uint64_t node,
 	if (journal && (journal < BETRKV_JOURNAL_SIZE_MIN ||
 			journal > BETRKV_JOURNAL_SIZE_MAX ||
 			journal % BETRKV_BLOCK_SIZE)) {
-		usage_error(err, cmd, "--journal-size must be a multiple of 4KiB from 256KiB to 1GiB");
+		usage_error(err, cmd, "--journal-size must be a multiple of 4KiB from 2MiB to 1GiB");
 		return CLI_EXIT_USAGE;
 	}
 	return 0;
@@ -1751,7 +1751,7 @@ static const struct cli_cmd commands[] = {
 			"  -n, --node-size SIZE     bytes per tree node, a power of two from\n"
 			"                           256K to 4M (default 256K)\n"
 			"  -j, --journal-size SIZE  bytes of journal, a multiple of 4K from\n"
-			"                           256K to 1G (default 1/16 of the device)\n"
+			"                           2M to 1G (default 1/16 of the device)\n"
 			"  -h, --help               show this help\n",
 		.opts = { OPT_HELP, { "node-size", 'n', true },
 			  { "journal-size", 'j', true }, { "yes", 'y', false } },

@@ -237,7 +237,7 @@ TEST_F(store, cache_budget)
 TEST_F(store, format_options)
 {
 	struct betrkv_format_opts opts = { .node_size = 512 << 10,
-					   .journal_size = 1 << 20 };
+					   .journal_size = 4 << 20 };
 	struct betrkv_status_args st;
 	u32 index;
 
@@ -245,7 +245,7 @@ TEST_F(store, format_options)
 	index = bind_ok(_metadata, DISK_B, false);
 	ASSERT_EQ(0, betrkv_status(index, &st));
 	EXPECT_EQ(512 << 10, st.node_size);
-	EXPECT_EQ(1 << 20, st.journal_size);
+	EXPECT_EQ(4 << 20, st.journal_size);
 	EXPECT_EQ(2 * BETRKV_BLOCK_SIZE, st.journal_offset);
 	EXPECT_EQ(st.journal_offset + st.journal_size, st.itable_offset);
 	EXPECT_LE(st.itable_offset + 2 * st.itable_size, st.nodes_offset);

@@ -48,7 +48,7 @@
 
 #define DATA_BYTES	(64ull << 20)
 #define LOG_BYTES	(256ull << 20)	/* sparse */
-#define JOURNAL_BYTES	(256u << 10)	/* small: checkpoints come often */
+#define JOURNAL_BYTES	BETRKV_JOURNAL_SIZE_MIN	/* the smallest: checkpoints come often */
 
 #define NKEYS		200u
 #define ROUNDS		20u

@@ -857,7 +857,7 @@ TEST_F_TIMEOUT(fault, error_writes_sync, 120)
 
 	NEED_DM();
 
-	start_flakey_store(_metadata, self, 1024 * KIB);
+	start_flakey_store(_metadata, self, BETRKV_JOURNAL_SIZE_MIN);
 	m = self->m;
 	synced = m->durable;
 	for (i = 200; i < 240; i++)		/* completed, never synced */
@@ -929,7 +929,7 @@ TEST_F_TIMEOUT(fault, error_writes_running, 120)
 
 	NEED_DM();
 
-	start_flakey_store(_metadata, self, 1024 * KIB);
+	start_flakey_store(_metadata, self, BETRKV_JOURNAL_SIZE_MIN);
 	m = self->m;
 	w.m = m;
 	w.s = self->st.s;
@@ -966,7 +966,7 @@ TEST_F_TIMEOUT(fault, error_writes_put, 120)
 
 	NEED_DM();
 
-	start_flakey_store(_metadata, self, 1024 * KIB);
+	start_flakey_store(_metadata, self, BETRKV_JOURNAL_SIZE_MIN);
 	m = self->m;
 	synced = m->durable;
 	m->big = true;
@@ -993,7 +993,7 @@ TEST_F_TIMEOUT(fault, error_writes_checkpoint, 120)
 
 	NEED_DM();
 
-	start_flakey_store(_metadata, self, 1024 * KIB);
+	start_flakey_store(_metadata, self, BETRKV_JOURNAL_SIZE_MIN);
 	m = self->m;
 	synced = m->durable;
 	ASSERT_EQ(0, dm_flakey("error_writes"));
@@ -1052,7 +1052,7 @@ TEST_F_TIMEOUT(fault, drop_writes_then_unbind, 120)
 
 	NEED_DM();
 
-	start_flakey_store(_metadata, self, 256 * KIB);
+	start_flakey_store(_metadata, self, BETRKV_JOURNAL_SIZE_MIN);
 	m = self->m;
 	synced = m->durable;
 	for (i = 200; i < 230; i++)
@@ -1093,7 +1093,7 @@ TEST_F_TIMEOUT(fault, drop_writes_then_heal, 120)
 
 	NEED_DM();
 
-	start_flakey_store(_metadata, self, 256 * KIB);
+	start_flakey_store(_metadata, self, BETRKV_JOURNAL_SIZE_MIN);
 	m = self->m;
 	ASSERT_EQ(0, dm_flakey("drop_writes"));
 	cps = store_checkpoints(&self->st);
@@ -1178,7 +1178,7 @@ static void make_tree(struct __test_metadata *_metadata,
 	u32 i, leaves = 0;
 
 	self->m = m = model_new(600, 800, 1200);
-	ASSERT_EQ(0, store_format(DISK, 512 * KIB));
+	ASSERT_EQ(0, store_format(DISK, BETRKV_JOURNAL_SIZE_MIN));
 	ASSERT_EQ(0, store_bind(&self->st, DISK, false));
 	for (i = 0; i < m->nkeys; i += 50)
 		ASSERT_EQ(0, m_batch(m, self->st.s, i, 50, 1));

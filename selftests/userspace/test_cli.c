@@ -624,13 +624,13 @@ TEST(usage_errors)
 		  "betrkvctl: format: --node-size must be a power of two from 256KiB to 4MiB\n"
 		  "Try 'betrkvctl format --help'.\n" },
 		{ { "format", "/dev/vdb", "-y", "--journal-size", "100K" },
-		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 256KiB to 1GiB\n"
+		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 2MiB to 1GiB\n"
 		  "Try 'betrkvctl format --help'.\n" },
 		{ { "format", "/dev/vdb", "-y", "-j", "1000000" },
-		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 256KiB to 1GiB\n"
+		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 2MiB to 1GiB\n"
 		  "Try 'betrkvctl format --help'.\n" },
 		{ { "format", "/dev/vdb", "-y", "--journal-size", "2G" },
-		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 256KiB to 1GiB\n"
+		  "betrkvctl: format: --journal-size must be a multiple of 4KiB from 2MiB to 1GiB\n"
 		  "Try 'betrkvctl format --help'.\n" },
 		{ { "bind", "/dev/vdb", "--cache" },
 		  "betrkvctl: bind: option '--cache' needs a value\nTry 'betrkvctl bind --help'.\n" },

@@ -64,7 +64,7 @@ FIXTURE_SETUP(engine)
 	close(fd);
 	ASSERT_EQ(0, betrkv_user_dev_open(self->path, false, false, &self->dev));
 	/* A small journal: checkpoints begin often, on their own. */
-	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, 1 * MiB, &sb));
+	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, BETRKV_JOURNAL_SIZE_MIN, &sb));
 	ASSERT_EQ(0, betrkv_engine_open(self->dev, &self->opts, &self->e));
 	self->m.nkeys = NKEYS;
 	self->m.vlen = malloc(NKEYS * sizeof(u32));

@@ -9,7 +9,7 @@
  * every write (offset, length, flags) and can fail writes.  The region
  * starts at block 2, as in a store.  A record of the format is 16 bytes of
  * header, 12 per op, then the key and, for a put, the value; a block holds
- * 4056 bytes of records.
+ * 4048 bytes of records.
  *
  * JOURNAL_SEED=n in the environment fixes the crash test's seed.
  */
@@ -28,7 +28,7 @@
 
 #define BS		BETRKV_BLOCK_SIZE
 #define OFF		(2ull * BS)		/* region offset */
-#define PAYLOAD		4056u			/* record bytes per block */
+#define PAYLOAD		4048u			/* record bytes per block */
 #define REC_HDR		16u
 #define OP_HDR		12u
 #define KiB		(1ull << 10)
@@ -309,28 +309,53 @@ FIXTURE_TEARDOWN(jf)
 	seen_free(&self->got);
 }
 
-static int jopen(struct betrkv_dev *dev, u64 size, u64 pos, u32 prev, u64 seq,
-		 struct betrkv_journal **jp)
+static int jopen_salvage(struct betrkv_dev *dev, u64 size, u64 pos, u32 prev,
+			 u64 seq, bool salvage, struct betrkv_journal **jp)
 {
 	struct betrkv_journal_params p = {
 		.dev = dev, .offset = OFF, .size = size, .uuid = uuid,
 		.start_pos = pos, .start_prev = prev, .start_seq = seq,
+		.salvage = salvage,
 	};
 
 	return betrkv_journal_create(&p, jp);
 }
 
-/* Open and replay a journal into @got, which is emptied first. */
+static int jopen(struct betrkv_dev *dev, u64 size, u64 pos, u32 prev, u64 seq,
+		 struct betrkv_journal **jp)
+{
+	return jopen_salvage(dev, size, pos, prev, seq, false, jp);
+}
+
+/*
+ * Open and replay a journal into @got, which is emptied first; *@salvaged
+ * as replay says, with @salvage.
+ */
+static int jreplay_salvage(struct betrkv_dev *dev, u64 size, u64 pos,
+			   u32 prev, u64 seq, bool salvage, struct seen *got,
+			   u64 *last, bool *salvaged, struct betrkv_journal **jp)
+{
+	int ret = jopen_salvage(dev, size, pos, prev, seq, salvage, jp);
+
+	got->n = 0;
+	*salvaged = true;
+	if (ret)
+		return ret;
+	return betrkv_journal_replay(*jp, collect, got, last, salvaged);
+}
+
+/* Open and replay a journal into @got; it is never salvaged. */
 static int jreplay(struct betrkv_dev *dev, u64 size, u64 pos, u32 prev,
 		   u64 seq, struct seen *got, u64 *last,
 		   struct betrkv_journal **jp)
 {
-	int ret = jopen(dev, size, pos, prev, seq, jp);
+	bool salvaged;
+	int ret = jreplay_salvage(dev, size, pos, prev, seq, false, got, last,
+				  &salvaged, jp);
 
-	got->n = 0;
-	if (ret)
-		return ret;
-	return betrkv_journal_replay(*jp, collect, got, last);
+	if (!ret && salvaged)
+		abort();
+	return ret;
 }
 
 static void file_rw(const char *path, u64 off, void *buf, size_t len,
@@ -404,18 +429,26 @@ TEST_F(jf, golden_format)
 	EXPECT_EQ(16 + 12 + 3 + 5 + 12 + 2,
 		  le16_to_cpu(*(__le16 *)(blk + 36)));			/* used */
 	EXPECT_EQ(0, le16_to_cpu(*(__le16 *)(blk + 38)));		/* first */
-	EXPECT_EQ(16 + 12 + 3 + 5 + 12 + 2, le32_to_cpu(*(__le32 *)(blk + 40)));
-	EXPECT_EQ(2, le32_to_cpu(*(__le32 *)(blk + 44)));		/* nops */
-	EXPECT_EQ(42, le64_to_cpu(*(__le64 *)(blk + 48)));		/* seq */
-	EXPECT_EQ(BETRKV_OP_PUT, le32_to_cpu(*(__le32 *)(blk + 56)));
-	EXPECT_EQ(3, le32_to_cpu(*(__le32 *)(blk + 60)));
-	EXPECT_EQ(5, le32_to_cpu(*(__le32 *)(blk + 64)));
-	EXPECT_EQ(0, memcmp(blk + 68, self->r->ops[0].key, 8));
-	EXPECT_EQ(BETRKV_OP_DEL, le32_to_cpu(*(__le32 *)(blk + 76)));
-	EXPECT_EQ(2, le32_to_cpu(*(__le32 *)(blk + 80)));
-	EXPECT_EQ(0, le32_to_cpu(*(__le32 *)(blk + 84)));
-	EXPECT_EQ(0, memcmp(blk + 88, self->r->ops[1].key, 2));
-	EXPECT_EQ(0, blk[90]);	/* the closed block's rest is zero */
+	EXPECT_EQ(0, le64_to_cpu(*(__le64 *)(blk + 40)));		/* batch */
+	EXPECT_EQ(16 + 12 + 3 + 5 + 12 + 2, le32_to_cpu(*(__le32 *)(blk + 48)));
+	EXPECT_EQ(2, le32_to_cpu(*(__le32 *)(blk + 52)));		/* nops */
+	EXPECT_EQ(42, le64_to_cpu(*(__le64 *)(blk + 56)));		/* seq */
+	EXPECT_EQ(BETRKV_OP_PUT, le32_to_cpu(*(__le32 *)(blk + 64)));
+	EXPECT_EQ(3, le32_to_cpu(*(__le32 *)(blk + 68)));
+	EXPECT_EQ(5, le32_to_cpu(*(__le32 *)(blk + 72)));
+	EXPECT_EQ(0, memcmp(blk + 76, self->r->ops[0].key, 8));
+	EXPECT_EQ(BETRKV_OP_DEL, le32_to_cpu(*(__le32 *)(blk + 84)));
+	EXPECT_EQ(2, le32_to_cpu(*(__le32 *)(blk + 88)));
+	EXPECT_EQ(0, le32_to_cpu(*(__le32 *)(blk + 92)));
+	EXPECT_EQ(0, memcmp(blk + 96, self->r->ops[1].key, 2));
+	EXPECT_EQ(0, blk[98]);	/* the closed block's rest is zero */
+
+	/* The next sync is the next write batch: its first block names it. */
+	ASSERT_EQ(0, jreplay(self->dev, MiB, 0, 0x1234, 0, &self->got, &last, &j));
+	small_synced(_metadata, j, self->r, &self->log, 43, 1);
+	betrkv_journal_destroy(j);
+	file_rw(self->path, OFF + BS, blk, BS, false);
+	EXPECT_EQ(BS, le64_to_cpu(*(__le64 *)(blk + 40)));
 	free(blk);
 }
 
@@ -464,7 +497,7 @@ TEST_F(jf, roundtrip_max_sizes)
 	u32 i;
 
 	ASSERT_EQ(0, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
-	EXPECT_EQ(128 * PAYLOAD, betrkv_journal_max_record(j));
+	EXPECT_EQ(256 * PAYLOAD, betrkv_journal_max_record(j));
 	trec_reset(self->r);
 	trec_add(self->r, BETRKV_OP_PUT, BETRKV_KEY_MAX, BETRKV_VALUE_MAX, 1);
 	ASSERT_EQ(0, append(j, &self->log, 1, self->r));
@@ -522,8 +555,9 @@ TEST_F(jf, replay_from_checkpoint)
 	EXPECT_TRUE(seen_is(&self->got, &self->log, 60, 80));
 	betrkv_journal_destroy(j);
 
-	/* A wrong link: nothing replays. */
-	ASSERT_EQ(0, jreplay(self->dev, MiB, pos, prev + 1, 50, &self->got, &last, &j));
+	/* A wrong link, with later write batches after it: corruption. */
+	ASSERT_EQ(-EUCLEAN, jreplay(self->dev, MiB, pos, prev + 1, 50, &self->got,
+				    &last, &j));
 	EXPECT_EQ(50, last);
 	EXPECT_EQ(0, self->got.n);
 	betrkv_journal_destroy(j);
@@ -534,15 +568,23 @@ TEST_F(jf, replay_from_checkpoint)
 	betrkv_journal_destroy(j);
 }
 
-/* A corrupt block stops replay exactly there; appends continue there. */
+/*
+ * A torn block of the last write batch stops replay exactly there; appends
+ * continue there.  The batch is blocks 7..19, each a record of its own.
+ */
 TEST_F(jf, torn_block_stops_replay)
 {
 	struct betrkv_journal *j;
-	u64 pos, last;
+	u64 seq, pos, last;
 	u32 prev;
 
 	ASSERT_EQ(0, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
-	small_synced(_metadata, j, self->r, &self->log, 1, 20);
+	small_synced(_metadata, j, self->r, &self->log, 1, 7);
+	for (seq = 8; seq <= 20; seq++) {
+		trec_sized(self->r, PAYLOAD, seq);
+		ASSERT_EQ(0, append(j, &self->log, seq, self->r));
+	}
+	ASSERT_EQ(0, betrkv_journal_sync(j));
 	betrkv_journal_destroy(j);
 	flip_byte(self->path, OFF + 7 * BS + 1000);
 
@@ -555,6 +597,47 @@ TEST_F(jf, torn_block_stops_replay)
 	betrkv_journal_destroy(j);
 }
 
+/*
+ * A synced block (20 syncs, a write batch and a block each) corrupt before
+ * later batches: replay fails with -EUCLEAN, after the records before it;
+ * salvaging, it ends the log there and takes no appends.
+ */
+TEST_F(jf, synced_block_corrupt)
+{
+	struct betrkv_journal *j;
+	bool salvaged;
+	u64 last;
+
+	ASSERT_EQ(0, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
+	small_synced(_metadata, j, self->r, &self->log, 1, 20);
+	betrkv_journal_destroy(j);
+	flip_byte(self->path, OFF + 7 * BS + 1000);
+
+	EXPECT_EQ(-EUCLEAN, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
+	EXPECT_EQ(7, last);
+	EXPECT_TRUE(seen_is(&self->got, &self->log, 0, 7));
+	betrkv_journal_destroy(j);
+
+	ASSERT_EQ(0, jreplay_salvage(self->dev, MiB, 0, 0, 0, true, &self->got,
+				     &last, &salvaged, &j));
+	EXPECT_TRUE(salvaged);
+	EXPECT_EQ(7, last);
+	EXPECT_TRUE(seen_is(&self->got, &self->log, 0, 7));
+	trec_sized(self->r, 100, 8);
+	EXPECT_EQ(-EIO, append(j, &self->log, 8, self->r));
+	betrkv_journal_destroy(j);
+
+	/* Salvage on an intact journal changes nothing. */
+	flip_byte(self->path, OFF + 7 * BS + 1000);
+	self->log.n = 20;
+	ASSERT_EQ(0, jreplay_salvage(self->dev, MiB, 0, 0, 0, true, &self->got,
+				     &last, &salvaged, &j));
+	EXPECT_FALSE(salvaged);
+	EXPECT_EQ(20, last);
+	EXPECT_TRUE(seen_is(&self->got, &self->log, 0, 20));
+	betrkv_journal_destroy(j);
+}
+
 /* A record cut by a corrupt block is dropped, with everything after it. */
 TEST_F(jf, torn_block_inside_records)
 {
@@ -562,7 +645,7 @@ TEST_F(jf, torn_block_inside_records)
 	u64 seq, last;
 
 	ASSERT_EQ(0, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
-	/* Records of 10000 bytes, packed: record i ends in block (10000(i+1) - 1) / 4056. */
+	/* Records of 10000 bytes, packed: record i ends in block (10000(i+1) - 1) / 4048. */
 	for (seq = 1; seq <= 10; seq++) {
 		trec_sized(self->r, 10000, seq);
 		ASSERT_EQ(0, append(j, &self->log, seq, self->r));
@@ -590,7 +673,7 @@ TEST_F(jf, earlier_lap_not_replayed)
 	u8 *blk = malloc(BS);
 
 	ASSERT_EQ(0, jreplay(self->dev, 256 * KiB, 0, 0, 0, &self->got, &last, &j));
-	EXPECT_EQ(32 * PAYLOAD, betrkv_journal_max_record(j));
+	EXPECT_EQ(64 * PAYLOAD, betrkv_journal_max_record(j));
 	for (seq = 1; seq <= 300; seq++) {
 		small_synced(_metadata, j, self->r, &self->log, seq, 1);
 		if (seq % 16 == 0 || seq == 236) {
@@ -635,19 +718,26 @@ TEST_F(jf, earlier_lap_not_replayed)
 }
 
 /*
- * A crash lost block 5 of session 1; session 2 replays 1..5 and writes the
- * very same record 6 again at block 5.  Session 1's blocks 6..9 are intact
- * and in place, but must not chain after session 2's block.
+ * A crash lost block 5 of session 1, the first of its last write batch
+ * (blocks 5..9); session 2 replays 1..5 and writes the very same record 6
+ * again at block 5, as a batch of its own.  Session 1's blocks 6..9 are
+ * intact and in place, but must not chain after session 2's block.
  */
 TEST_F(jf, earlier_session_not_replayed)
 {
 	struct betrkv_journal *j;
 	const char *why;
 	u8 *old = malloc(BS), *new = malloc(BS);
-	u64 last;
+	u64 seq, last;
 
 	ASSERT_EQ(0, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
-	small_synced(_metadata, j, self->r, &self->log, 1, 10);
+	for (seq = 1; seq <= 10; seq++) {
+		trec_sized(self->r, PAYLOAD, seq);
+		ASSERT_EQ(0, append(j, &self->log, seq, self->r));
+		if (seq <= 5)
+			ASSERT_EQ(0, betrkv_journal_sync(j));
+	}
+	ASSERT_EQ(0, betrkv_journal_sync(j));
 	betrkv_journal_destroy(j);
 	file_rw(self->path, OFF + 5 * BS, old, BS, false);
 	memset(new, 0xa5, BS);
@@ -657,12 +747,15 @@ TEST_F(jf, earlier_session_not_replayed)
 	ASSERT_EQ(5, last);
 	EXPECT_TRUE(seen_is(&self->got, &self->log, 0, 5));
 	self->log.n = 5;
-	small_synced(_metadata, j, self->r, &self->log, 6, 1);
+	trec_sized(self->r, PAYLOAD, 6);
+	ASSERT_EQ(0, append(j, &self->log, 6, self->r));
+	ASSERT_EQ(0, betrkv_journal_sync(j));
 	betrkv_journal_destroy(j);
 
 	file_rw(self->path, OFF + 5 * BS, new, BS, false);
-	EXPECT_EQ(0, memcmp(old + 40, new + 40, BS - 40));	/* same records */
-	EXPECT_NE(0, memcmp(old + 24, new + 24, 8));		/* other nonce */
+	/* Same link, records and batch; another nonce. */
+	EXPECT_EQ(0, memcmp(old + 32, new + 32, BS - 32));
+	EXPECT_NE(0, memcmp(old + 24, new + 24, 8));
 	file_rw(self->path, OFF + 6 * BS, old, BS, false);
 	ASSERT_EQ(0, betrkv_block_check(old, BS, BETRKV_BLOCK_JOURNAL,
 					OFF / BS + 6, uuid, &why));
@@ -677,7 +770,8 @@ TEST_F(jf, earlier_session_not_replayed)
 }
 
 /*
- * Session 1's record 2 spans blocks 1..3 and block 2 was lost: session 2
+ * Session 1's record 2 spans blocks 1..3 of its last write batch, and block
+ * 2 was lost: session 2
  * replays record 1 and writes a new record 2 at block 2, where the cut
  * record would have continued.
  */
@@ -691,8 +785,7 @@ TEST_F(jf, cut_record_then_new_session)
 	small_synced(_metadata, j, self->r, &self->log, 1, 1);
 	trec_sized(self->r, 10000, 2);
 	ASSERT_EQ(0, append(j, &self->log, 2, self->r));
-	ASSERT_EQ(0, betrkv_journal_sync(j));
-	small_synced(_metadata, j, self->r, &self->log, 3, 1);
+	small_synced(_metadata, j, self->r, &self->log, 3, 1);	/* one batch */
 	betrkv_journal_destroy(j);
 	memset(junk, 0, BS);
 	file_rw(self->path, OFF + 2 * BS, junk, BS, true);
@@ -745,7 +838,11 @@ TEST_F(jf, enospc_then_checkpoint)
 	EXPECT_TRUE(seen_is(&self->got, &self->log, 65, 66));
 	betrkv_journal_destroy(j);
 
-	/* Without syncs: one-block records; a full buffer (32) is written. */
+	/*
+	 * Without syncs: one-block records fill the buffer (as large as this
+	 * small region) and the region at once: nothing is written until a
+	 * sync or a checkpoint.
+	 */
 	self->log.n = 0;
 	ASSERT_EQ(0, jreplay(self->dev, 256 * KiB, pos, prev, 65, &self->got,
 			     &last, &j));
@@ -759,10 +856,12 @@ TEST_F(jf, enospc_then_checkpoint)
 	trec_sized(self->r, 29, 131);
 	EXPECT_EQ(-ENOSPC, append(j, &self->log, 131, self->r));
 	betrkv_journal_stats(j, &st);
-	EXPECT_EQ(1, st.syncs);
-	EXPECT_EQ(32, st.blocks_written);
-	EXPECT_EQ(98, betrkv_journal_durable_seq(j));
+	EXPECT_EQ(0, st.syncs);
+	EXPECT_EQ(66, betrkv_journal_durable_seq(j));
 	ASSERT_EQ(0, betrkv_journal_sync(j));
+	betrkv_journal_stats(j, &st);
+	EXPECT_EQ(1, st.syncs);
+	EXPECT_EQ(64, st.blocks_written);
 	EXPECT_EQ(130, betrkv_journal_durable_seq(j));
 	betrkv_journal_destroy(j);
 	ASSERT_EQ(0, jreplay(self->dev, 256 * KiB, pos, prev, 66, &self->got,
@@ -772,20 +871,49 @@ TEST_F(jf, enospc_then_checkpoint)
 	betrkv_journal_destroy(j);
 }
 
+/* A full buffer (272 blocks, below the region's 512) is written. */
+TEST_F(jf, full_buffer_written)
+{
+	struct betrkv_journal *j;
+	struct betrkv_journal_stats st;
+	u64 seq, last;
+
+	ASSERT_EQ(0, jreplay(self->dev, 2 * MiB, 0, 0, 0, &self->got, &last, &j));
+	EXPECT_EQ(272 * PAYLOAD, betrkv_journal_max_record(j));
+	for (seq = 1; seq <= 273; seq++) {
+		trec_sized(self->r, PAYLOAD, seq);
+		ASSERT_EQ(0, append(j, &self->log, seq, self->r));
+	}
+	betrkv_journal_stats(j, &st);
+	EXPECT_EQ(1, st.syncs);
+	EXPECT_EQ(272, st.blocks_written);
+	EXPECT_EQ(272, betrkv_journal_durable_seq(j));
+	ASSERT_EQ(0, betrkv_journal_sync(j));
+	EXPECT_EQ(273, betrkv_journal_durable_seq(j));
+	betrkv_journal_destroy(j);
+	ASSERT_EQ(0, jreplay(self->dev, 2 * MiB, 0, 0, 0, &self->got, &last, &j));
+	EXPECT_EQ(273, last);
+	EXPECT_TRUE(seen_is(&self->got, &self->log, 0, 273));
+	betrkv_journal_destroy(j);
+}
+
 /* What append refuses, and the exact limit. */
 TEST_F(jf, refusals)
 {
 	struct betrkv_journal *j;
 	struct betrkv_op op;
+	bool salvaged;
 	u64 max, last;
 	u32 i;
 
 	ASSERT_EQ(0, jopen(self->dev, MiB, 0, 0, 5, &j));
 	trec_sized(self->r, 100, 1);
 	EXPECT_EQ(-EINVAL, append(j, &self->log, 6, self->r));	/* not replayed */
-	ASSERT_EQ(0, betrkv_journal_replay(j, collect, &self->got, &last));
+	ASSERT_EQ(0, betrkv_journal_replay(j, collect, &self->got, &last, &salvaged));
+	EXPECT_FALSE(salvaged);
 	EXPECT_EQ(5, last);
-	EXPECT_EQ(-EINVAL, betrkv_journal_replay(j, collect, &self->got, &last));
+	EXPECT_EQ(-EINVAL, betrkv_journal_replay(j, collect, &self->got, &last,
+						 &salvaged));
 	EXPECT_EQ(-EINVAL, append(j, &self->log, 5, self->r));	/* not after 5 */
 	EXPECT_EQ(-EINVAL, betrkv_journal_append(j, 6, self->r->ops, 0));
 	op = self->r->ops[0];
@@ -797,21 +925,27 @@ TEST_F(jf, refusals)
 	op.klen = BETRKV_KEY_MAX + 1;
 	EXPECT_EQ(-E2BIG, betrkv_journal_append(j, 6, &op, 1));
 
-	/* A batch of exactly max_record bytes fits; one byte more does not. */
+	betrkv_journal_destroy(j);
+
+	/*
+	 * A batch of exactly max_record bytes fits; one byte more does not.
+	 * (A region this small is below what a store may have.)
+	 */
+	ASSERT_EQ(0, jreplay(self->dev, 256 * KiB, 0, 0, 5, &self->got, &last, &j));
 	max = betrkv_journal_max_record(j);
-	EXPECT_EQ(128 * PAYLOAD, max);
+	EXPECT_EQ(64 * PAYLOAD, max);
 	trec_reset(self->r);
-	for (i = 0; i < MAX_OPS - 1; i++)
+	for (i = 0; i < 3; i++)
 		trec_add(self->r, BETRKV_OP_PUT, BETRKV_KEY_MAX, BETRKV_VALUE_MAX, i);
 	trec_add(self->r, BETRKV_OP_PUT, 16,
 		 max - rec_len(self->r->ops, self->r->nops) - OP_HDR - 16 + 1, 9);
 	ASSERT_EQ(max + 1, rec_len(self->r->ops, self->r->nops));
 	EXPECT_EQ(-E2BIG, append(j, &self->log, 6, self->r));
-	self->r->ops[MAX_OPS - 1].vlen--;
+	self->r->ops[3].vlen--;
 	EXPECT_EQ(0, append(j, &self->log, 6, self->r));
 	ASSERT_EQ(0, betrkv_journal_sync(j));
 	betrkv_journal_destroy(j);
-	ASSERT_EQ(0, jreplay(self->dev, MiB, 0, 0, 5, &self->got, &last, &j));
+	ASSERT_EQ(0, jreplay(self->dev, 256 * KiB, 0, 0, 5, &self->got, &last, &j));
 	EXPECT_EQ(6, last);
 	EXPECT_TRUE(seen_is(&self->got, &self->log, 0, 1));
 	betrkv_journal_destroy(j);
@@ -982,7 +1116,7 @@ TEST_F(jf, corrupt_contents)
 
 	/* Sequence numbers going back. */
 	*(__le16 *)(blk + 36) = cpu_to_le16(100);
-	*(__le64 *)(blk + 48) = cpu_to_le64(3);
+	*(__le64 *)(blk + 56) = cpu_to_le64(3);
 	betrkv_block_seal(blk, BS, BETRKV_BLOCK_JOURNAL, OFF / BS + 4, uuid);
 	file_rw(self->path, OFF + 4 * BS, blk, BS, true);
 	EXPECT_EQ(-EUCLEAN, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
@@ -990,7 +1124,7 @@ TEST_F(jf, corrupt_contents)
 	betrkv_journal_destroy(j);
 
 	/* A valid seq replays; block 5 links to block 4's old checksum. */
-	*(__le64 *)(blk + 48) = cpu_to_le64(50);
+	*(__le64 *)(blk + 56) = cpu_to_le64(50);
 	betrkv_block_seal(blk, BS, BETRKV_BLOCK_JOURNAL, OFF / BS + 4, uuid);
 	file_rw(self->path, OFF + 4 * BS, blk, BS, true);
 	ASSERT_EQ(0, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
@@ -1000,24 +1134,34 @@ TEST_F(jf, corrupt_contents)
 	free(blk);
 }
 
-/* A block in place, linked, but claiming another position ends replay. */
+/*
+ * A block in place, linked, but claiming another position ends replay: as
+ * the end of the log in the last write batch, as corruption before a later
+ * batch.
+ */
 TEST_F(jf, position_checked)
 {
 	struct betrkv_journal *j;
-	u8 *blk = malloc(BS);
-	u64 last;
+	u8 *blk = malloc(BS), *orig = malloc(BS);
+	u64 last, idx;
 
 	ASSERT_EQ(0, jreplay(self->dev, 256 * KiB, 0, 0, 0, &self->got, &last, &j));
 	small_synced(_metadata, j, self->r, &self->log, 1, 6);
 	betrkv_journal_destroy(j);
-	file_rw(self->path, OFF + 4 * BS, blk, BS, false);
-	*(__le64 *)(blk + 16) = cpu_to_le64(68 * BS);	/* a lap later */
-	betrkv_block_seal(blk, BS, BETRKV_BLOCK_JOURNAL, OFF / BS + 4, uuid);
-	file_rw(self->path, OFF + 4 * BS, blk, BS, true);
-	ASSERT_EQ(0, jreplay(self->dev, 256 * KiB, 0, 0, 0, &self->got, &last, &j));
-	EXPECT_EQ(4, last);
-	betrkv_journal_destroy(j);
+	for (idx = 5; idx >= 4; idx--) {
+		file_rw(self->path, OFF + idx * BS, orig, BS, false);
+		memcpy(blk, orig, BS);
+		*(__le64 *)(blk + 16) = cpu_to_le64((64 + idx) * BS); /* a lap later */
+		betrkv_block_seal(blk, BS, BETRKV_BLOCK_JOURNAL, OFF / BS + idx, uuid);
+		file_rw(self->path, OFF + idx * BS, blk, BS, true);
+		EXPECT_EQ(idx == 5 ? 0 : -EUCLEAN,
+			  jreplay(self->dev, 256 * KiB, 0, 0, 0, &self->got, &last, &j));
+		EXPECT_EQ(idx, last);
+		betrkv_journal_destroy(j);
+		file_rw(self->path, OFF + idx * BS, orig, BS, true);
+	}
 	free(blk);
+	free(orig);
 }
 
 static void reseal_first(const char *path, u64 idx, u16 first, u8 *blk)
@@ -1036,7 +1180,7 @@ TEST_F(jf, corrupt_framing)
 	u64 seq, last;
 
 	ASSERT_EQ(0, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));
-	/* Records of 5000 bytes: 1 in blocks 0-1, 2 in blocks 1-2 from 944. */
+	/* Records of 5000 bytes: 1 in blocks 0-1, 2 in blocks 1-2 from 952. */
 	for (seq = 1; seq <= 3; seq++) {
 		trec_sized(self->r, 5000, seq);
 		ASSERT_EQ(0, append(j, &self->log, seq, self->r));
@@ -1044,7 +1188,7 @@ TEST_F(jf, corrupt_framing)
 	ASSERT_EQ(0, betrkv_journal_sync(j));
 	betrkv_journal_destroy(j);
 	file_rw(self->path, OFF, orig, 2 * BS, false);
-	EXPECT_EQ(944, le16_to_cpu(*(__le16 *)(orig + BS + 38)));
+	EXPECT_EQ(952, le16_to_cpu(*(__le16 *)(orig + BS + 38)));
 
 	reseal_first(self->path, 1, 900, blk);		/* record 1 cut short */
 	EXPECT_EQ(-EUCLEAN, jreplay(self->dev, MiB, 0, 0, 0, &self->got, &last, &j));

@@ -36,7 +36,7 @@ FIXTURE_SETUP(space)
 
 	betrkv_user_set_log(quiet);
 	/* About 70 node slots of 256 KiB: close to the smallest store. */
-	ASSERT_EQ(0, betrkv_simdisk_create(17 * MiB + 768 * 1024, 512, &self->dev));
+	ASSERT_EQ(0, betrkv_simdisk_create(18 * MiB + 656 * 1024, 512, &self->dev));
 	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, 0, &sb));
 	ASSERT_GE(72, sb.geo.nodes_size / sb.geo.node_size);
 	ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));

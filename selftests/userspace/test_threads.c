@@ -220,7 +220,7 @@ TEST(threads)
 	ASSERT_EQ(0, ftruncate(fd, 256 * MiB));
 	close(fd);
 	ASSERT_EQ(0, betrkv_user_dev_open(path, false, false, &dev));
-	ASSERT_EQ(0, betrkv_sb_format(dev, 0, 1 * MiB, &sb));
+	ASSERT_EQ(0, betrkv_sb_format(dev, 0, BETRKV_JOURNAL_SIZE_MIN, &sb));
 	ASSERT_EQ(0, betrkv_engine_open(dev, &opts, &sh.e));
 	sh.m.nkeys = NKEYS;
 	sh.m.vlen = malloc(NKEYS * sizeof(u32));

@@ -42,7 +42,8 @@
 /*
  * The on-disk format version this header describes (2: nodes with Bloom
  * filters and leaf runs of 4 KiB; 3: indirection table entries record the
- * checksum of each node's header); a store of another version is refused.
+ * checksum of each node's header, journal blocks name their write batch);
+ * a store of another version is refused.
  */
 #define BETRKV_FORMAT_VERSION	3u
 /* Most stores bound at once. */
@@ -54,7 +55,8 @@
 #define BETRKV_NODE_SIZE_MIN		(256u << 10)
 #define BETRKV_NODE_SIZE_MAX		(4u << 20)
 #define BETRKV_NODE_SIZE_DEFAULT	(256u << 10)
-#define BETRKV_JOURNAL_SIZE_MIN		(256ull << 10)
+/* The smallest journal holds the record of the largest batch (below). */
+#define BETRKV_JOURNAL_SIZE_MIN		(2ull << 20)
 #define BETRKV_JOURNAL_SIZE_MAX		(1ull << 30)
 
 /*
