@@ -43,7 +43,7 @@ FIXTURE_SETUP(commit)
 	betrkv_user_set_log(quiet);
 	self->rng = 0x636f6d6d6974ull;
 	ASSERT_EQ(0, betrkv_simdisk_create(40 * MiB, 512, &self->dev));
-	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, 256 << 10, &sb));
+	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, BETRKV_JOURNAL_SIZE_MIN, &sb));
 }
 
 FIXTURE_TEARDOWN(commit)

@@ -133,7 +133,7 @@ static void reformat(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *sel
 	if (self->e)
 		betrkv_engine_close(self->e);
 	self->e = NULL;
-	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, 256 << 10, &sb));
+	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, BETRKV_JOURNAL_SIZE_MIN, &sb));
 	memset(self->m.vlen, 0xff, NKEYS * sizeof(u32));
 	memset(self->m.version, 0, NKEYS * sizeof(u32));
 	self->nlog = 0;
