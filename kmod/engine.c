@@ -668,10 +668,10 @@ static int drain_rounds(struct betrkv_engine *e, u32 need)
 }
 
 /*
- * Room for a mutation: the dirty nodes plus a reserve per tree level; a
- * checkpoint, then drain rounds, to find it.
+ * Room for a mutation: the dirty nodes plus a reserve per tree level, or
+ * @need slots if more; a checkpoint, then drain rounds, to find it.
  */
-static int make_room(struct betrkv_engine *e, bool deletes_only)
+static int make_room(struct betrkv_engine *e, bool deletes_only, u32 need)
 {
 	u32 reserve;
 	int err;
@@ -679,6 +679,7 @@ static int make_room(struct betrkv_engine *e, bool deletes_only)
 	err = slots_reserve(e, deletes_only, &reserve);
 	if (err)
 		return err;
+	reserve = max(reserve, need);
 	if (free_slots(e) >= e->cache->ndirty + reserve)
 		return 0;
 	err = engine_checkpoint(e) ?: drain_rounds(e, reserve);
@@ -731,30 +732,70 @@ static int journal_room(struct betrkv_engine *e, const struct betrkv_op *ops,
 	return err;
 }
 
+/* Free slots beyond the dirty nodes (negative: a checkpoint cannot be written). */
+static s64 spare_slots(const struct betrkv_engine *e)
+{
+	return (s64)free_slots(e) - (s64)e->cache->ndirty;
+}
+
 /*
- * After a change: the dirty nodes still fit in the free slots, and after a
- * put a delete's reserve stays free beyond them, at the tree's new height.
- * Puts are admitted on an estimate of what they dirty (make_room()); one
- * that took more is undone, so deletes and drains always find their room.
+ * After a change that took @used spare slots: the dirty nodes still fit in
+ * the free slots, and after a put a delete's reserve stays free beyond
+ * them, at the tree's new height; else *@need says how many spare slots
+ * the change needs.  Puts are admitted on an estimate of what they take
+ * (make_room()); one that took more is undone, so deletes and drains
+ * always find their room.
  */
-static int room_left(struct betrkv_engine *e, bool deletes_only)
+static int room_left(struct betrkv_engine *e, bool deletes_only, s64 used,
+		     u32 *need)
 {
 	u32 reserve = 0;
 	int err = deletes_only ? 0 : slots_reserve(e, true, &reserve);
 
-	if (err)
+	if (err || spare_slots(e) >= reserve)
 		return err;
-	return free_slots(e) >= e->cache->ndirty + reserve ? 0 : -ENOSPC;
+	*need = clamp(used, 0ll, (s64)U32_MAX - reserve) + reserve;
+	return -ENOSPC;
 }
 
-/* Apply the batch to the tree; on any error it is as if it never was. */
+/*
+ * Apply the batch to the tree; on any error it is as if it never was.
+ * *@need is set to the spare slots it needs if it failed for want of them.
+ */
 static int tree_change(struct betrkv_engine *e, struct betrkv_msgbuf *msgs,
-		       bool deletes_only)
+		       bool deletes_only, u32 *need)
 {
-	int err = betrkv_tree_apply(&e->tree, msgs) ?: room_left(e, deletes_only);
+	s64 spare = spare_slots(e);
+	int err = betrkv_tree_apply(&e->tree, msgs) ?:
+		  room_left(e, deletes_only, spare - spare_slots(e), need);
 
 	if (err)
 		engine_break(e, err);
+	return err;
+}
+
+/*
+ * Try the batch; if it needed more room than make_room() found for it,
+ * once more with that much room.
+ */
+static int apply_batch(struct betrkv_engine *e, const struct betrkv_op *ops,
+		       u32 nops)
+{
+	bool deletes_only = only_deletes(ops, nops);
+	struct betrkv_msgbuf msgs;
+	u32 need = 0, tried;
+	int err;
+
+	do {
+		tried = need;
+		need = 0;
+		betrkv_msgbuf_init(&msgs);
+		err = batch_msgs(ops, nops, &msgs) ?:
+		      make_room(e, deletes_only, tried) ?:
+		      journal_room(e, ops, nops) ?:
+		      tree_change(e, &msgs, deletes_only, &need);
+		betrkv_msgbuf_free(&msgs);
+	} while (err == -ENOSPC && need && !tried);
 	return err;
 }
 
@@ -776,19 +817,10 @@ static int engine_writable(struct betrkv_engine *e)
 static int engine_apply_locked(struct betrkv_engine *e,
 			       const struct betrkv_op *ops, u32 nops)
 {
-	bool deletes_only = only_deletes(ops, nops);
-	struct betrkv_msgbuf msgs;
 	int err;
 
-	err = engine_writable(e) ?: check_ops(ops, nops);
-	if (err)
-		return err;
-	betrkv_msgbuf_init(&msgs);
-	err = batch_msgs(ops, nops, &msgs) ?:
-	      make_room(e, deletes_only) ?:
-	      journal_room(e, ops, nops) ?:
-	      tree_change(e, &msgs, deletes_only);
-	betrkv_msgbuf_free(&msgs);
+	err = engine_writable(e) ?: check_ops(ops, nops) ?:
+	      apply_batch(e, ops, nops);
 	if (err)
 		return err;
 	/*
