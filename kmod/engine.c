@@ -27,19 +27,37 @@
  * mutations.  A full journal, a shortage of slots, an explicit checkpoint
  * and close wait for the checkpoint in progress and then run a whole one.
  *
+ * A failed call changes nothing.  Everything that can fail without
+ * touching the tree comes first: the batch's messages, the room for it in
+ * the node slots and in the journal (betrkv_journal_reserve(), which syncs
+ * or, via a checkpoint, frees the journal here).  Then the tree takes the
+ * batch, and only then is the record appended (it cannot fail now) and the
+ * sequence number taken.  A tree change or drain that fails partway
+ * (-ENOMEM, a node that cannot be read) leaves the tree inconsistent:
+ * engine_rebuild() syncs the journal, gives up the checkpoint in progress
+ * and rebuilds the indirection table, the cache and the tree as open does,
+ * from the last checkpoint and the journal, which holds exactly the
+ * mutations that completed.  Until a rebuild succeeds, every call tries it
+ * again first and fails with its error.  Only a failed write or flush makes
+ * the store read-only (engine_fail()).
+ *
  * Space: a mutation is admitted only while the free node slots cover every
  * dirty node plus a reserve for the splits it may cause, so a checkpoint
  * can always be written; when they do not, a checkpoint frees the slots
- * only the previous checkpoint used.  Deletes get a smaller reserve so they
- * can make room on a full device; but a delete frees space only once it
- * reaches its leaf, and on its way it sits in buffers.  So when the
- * checkpoint is not enough, the tree is drained (betrkv_tree_drain(): the
- * buffered messages move down, leaves shrink, light nodes merge) in rounds:
- * each round flushes while a delete's reserve stays free beyond the dirty
- * nodes (a flush dirties fewer nodes than that reserve), then a checkpoint
- * writes them and frees the slots of the nodes they replaced or that merged
- * away.  Rounds go on until the mutation fits; if nothing more moves, it
- * fails with -ENOSPC before changing anything.  A drain changes no key, so
+ * only the previous checkpoint used.  A put that took more than that, so
+ * that less than a delete's reserve stays free beyond the dirty nodes, is
+ * undone (a rebuild) and tried once more with room for what it took, else
+ * fails with -ENOSPC: so after any put a checkpoint leaves a delete's
+ * reserve free, and deletes never grow the tree.  Deletes get that smaller
+ * reserve so they can make room on a full device; but a delete frees space
+ * only once it reaches its leaf, and on its way it sits in buffers.  So
+ * when the checkpoint is not enough, the tree is drained
+ * (betrkv_tree_drain(): the buffered messages move down, leaves shrink,
+ * light nodes merge) in rounds: each round flushes while a delete's reserve
+ * stays free beyond the dirty nodes (a flush dirties fewer nodes than that
+ * reserve), then a checkpoint writes them and frees the slots of the nodes
+ * they replaced or that merged away.  Rounds go on until the mutation fits;
+ * if nothing more moves, it fails with -ENOSPC before changing anything.  A drain changes no key, so
  * it needs no journal record, and its nodes are written by the checkpoints
  * like any others.  An explicit checkpoint with under a quarter of the
  * slots free drains in rounds until nothing more moves, so deletes plus a
@@ -94,6 +112,10 @@ static const char *engine_name(const struct betrkv_engine *e)
 	return betrkv_dev_name(e->dev);
 }
 
+/*
+ * A write or flush of the device failed: the store takes no more mutations
+ * and close reports @err.  The first failure sticks.
+ */
 static void engine_fail(struct betrkv_engine *e, int err, const char *what)
 {
 	if (e->failed)

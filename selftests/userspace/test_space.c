@@ -377,9 +377,11 @@ static void delete_all(struct __test_metadata *_metadata,
 {
 	u32 i;
 
-	for (i = 0; i < NKEYS; i++)
-		if (self->m.vlen[i] != MODEL_ABSENT)
-			ASSERT_EQ(0, del(self, i)) TH_LOG("seed %u: delete %u", seed, i);
+	for (i = 0; i < NKEYS; i++) {
+		if (self->m.vlen[i] == MODEL_ABSENT)
+			continue;
+		ASSERT_EQ(0, del(self, i)) TH_LOG("seed %u: delete %u", seed, i);
+	}
 }
 
 /*
