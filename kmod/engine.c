@@ -57,11 +57,11 @@
  * stays free beyond the dirty nodes (a flush dirties fewer nodes than that
  * reserve), then a checkpoint writes them and frees the slots of the nodes
  * they replaced or that merged away.  Rounds go on until the mutation fits;
- * if nothing more moves, it fails with -ENOSPC before changing anything.  A drain changes no key, so
- * it needs no journal record, and its nodes are written by the checkpoints
- * like any others.  An explicit checkpoint with under a quarter of the
- * slots free drains in rounds until nothing more moves, so deletes plus a
- * checkpoint give their space back.
+ * if nothing more moves, it fails with -ENOSPC before changing anything.
+ * A drain changes no key, so it needs no journal record, and its nodes are
+ * written by the checkpoints like any others.  An explicit checkpoint with
+ * under a quarter of the slots free drains in rounds until nothing more
+ * moves, so deletes plus a checkpoint give their space back.
  *
  * Locking: one rw_semaphore.  Queries (get, scan, stats) hold it shared
  * and run in parallel (the cache serialises its own state and reads from
@@ -88,7 +88,7 @@ struct betrkv_engine {
 	unsigned int sb_slot;
 	bool read_only;
 	int failed;			/* sticky error: no more writes */
-	int broken;			/* a tree change failed: rebuild first */
+	int broken;			/* a change failed: rebuild first */
 	u64 cache_bytes;		/* the cache's budget */
 	bool drained;			/* the last drain moved nothing */
 	u64 seq;
@@ -486,7 +486,7 @@ static int engine_rebuild(struct betrkv_engine *e)
 		cp_drop(e);
 	cp_wait(e);
 	if (!e->broken)
-		return 0;		/* rebuilt by another caller meanwhile */
+		return 0;	/* rebuilt by another caller meanwhile */
 	if (e->cache && e->cache->write_err)
 		engine_fail(e, e->cache->write_err, "node write");
 	betrkv_cache_destroy(e->cache);
@@ -517,7 +517,7 @@ static void engine_break(struct betrkv_engine *e, int err)
 	err = engine_rebuild(e);
 	if (err) {
 		e->broken = err;
-		pr_err("%s: rebuilding the tree failed (error %d); retrying on the next call\n",
+		pr_err("%s: rebuilding the tree failed (error %d): retried on the next call\n",
 		       engine_name(e), err);
 	}
 }
@@ -754,7 +754,7 @@ static int journal_room(struct betrkv_engine *e, const struct betrkv_op *ops,
 	return err;
 }
 
-/* Free slots beyond the dirty nodes (negative: a checkpoint cannot be written). */
+/* Free slots beyond the dirty nodes (below 0: no checkpoint can be written). */
 static s64 spare_slots(const struct betrkv_engine *e)
 {
 	return (s64)free_slots(e) - (s64)e->cache->ndirty;

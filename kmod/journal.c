@@ -771,7 +771,7 @@ static int journal_flush_all(struct betrkv_journal *j)
 	return ret;
 }
 
-/* journal_room(), writing the current buffer first if it is full; j->lock held. */
+/* journal_room(), writing a full current buffer first; j->lock held. */
 static int journal_fit(struct betrkv_journal *j, u32 len, bool closed)
 {
 	bool full;

@@ -20,9 +20,9 @@
  * Records carry the sequence number of their mutation (one per record; a
  * batch is one record); replay skips those the checkpoint already holds.
  *
- * Locking: reserve, append, checkpoint_begin/done and replay are called with the
- * store's write lock held; sync may be called concurrently by any number of
- * callers, who share the writes and the flush (group commit).
+ * Locking: reserve, append, checkpoint_begin/done and replay are called
+ * with the store's write lock held; sync may be called concurrently by any
+ * number of callers, who share the writes and the flush (group commit).
  */
 #ifndef BETRKV_JOURNAL_H
 #define BETRKV_JOURNAL_H
