@@ -27,23 +27,41 @@
  * mutations.  A full journal, a shortage of slots, an explicit checkpoint
  * and close wait for the checkpoint in progress and then run a whole one.
  *
+ * A failed call changes nothing.  Everything that can fail without
+ * touching the tree comes first: the batch's messages, the room for it in
+ * the node slots and in the journal (betrkv_journal_reserve(), which syncs
+ * or, via a checkpoint, frees the journal here).  Then the tree takes the
+ * batch, and only then is the record appended (it cannot fail now) and the
+ * sequence number taken.  A tree change or drain that fails partway
+ * (-ENOMEM, a node that cannot be read) leaves the tree inconsistent:
+ * engine_rebuild() syncs the journal, gives up the checkpoint in progress
+ * and rebuilds the indirection table, the cache and the tree as open does,
+ * from the last checkpoint and the journal, which holds exactly the
+ * mutations that completed.  Until a rebuild succeeds, every call tries it
+ * again first and fails with its error.  Only a failed write or flush makes
+ * the store read-only (engine_fail()).
+ *
  * Space: a mutation is admitted only while the free node slots cover every
  * dirty node plus a reserve for the splits it may cause, so a checkpoint
  * can always be written; when they do not, a checkpoint frees the slots
- * only the previous checkpoint used.  Deletes get a smaller reserve so they
- * can make room on a full device; but a delete frees space only once it
- * reaches its leaf, and on its way it sits in buffers.  So when the
- * checkpoint is not enough, the tree is drained (betrkv_tree_drain(): the
- * buffered messages move down, leaves shrink, light nodes merge) in rounds:
- * each round flushes while a delete's reserve stays free beyond the dirty
- * nodes (a flush dirties fewer nodes than that reserve), then a checkpoint
- * writes them and frees the slots of the nodes they replaced or that merged
- * away.  Rounds go on until the mutation fits; if nothing more moves, it
- * fails with -ENOSPC before changing anything.  A drain changes no key, so
- * it needs no journal record, and its nodes are written by the checkpoints
- * like any others.  An explicit checkpoint with under a quarter of the
- * slots free drains in rounds until nothing more moves, so deletes plus a
- * checkpoint give their space back.
+ * only the previous checkpoint used.  A put that took more than that, so
+ * that less than a delete's reserve stays free beyond the dirty nodes, is
+ * undone (a rebuild) and tried once more with room for what it took, else
+ * fails with -ENOSPC: so after any put a checkpoint leaves a delete's
+ * reserve free, and deletes never grow the tree.  Deletes get that smaller
+ * reserve so they can make room on a full device; but a delete frees space
+ * only once it reaches its leaf, and on its way it sits in buffers.  So
+ * when the checkpoint is not enough, the tree is drained
+ * (betrkv_tree_drain(): the buffered messages move down, leaves shrink,
+ * light nodes merge) in rounds: each round flushes while a delete's reserve
+ * stays free beyond the dirty nodes (a flush dirties fewer nodes than that
+ * reserve), then a checkpoint writes them and frees the slots of the nodes
+ * they replaced or that merged away.  Rounds go on until the mutation fits;
+ * if nothing more moves, it fails with -ENOSPC before changing anything.
+ * A drain changes no key, so it needs no journal record, and its nodes are
+ * written by the checkpoints like any others.  An explicit checkpoint with
+ * under a quarter of the slots free drains in rounds until nothing more
+ * moves, so deletes plus a checkpoint give their space back.
  *
  * Locking: one rw_semaphore.  Queries (get, scan, stats) hold it shared
  * and run in parallel (the cache serialises its own state and reads from
@@ -69,7 +87,10 @@ struct betrkv_engine {
 	struct betrkv_sb sb;
 	unsigned int sb_slot;
 	bool read_only;
+	bool salvage;			/* read-only: stop before corrupt journal data */
 	int failed;			/* sticky error: no more writes */
+	int broken;			/* a change failed: rebuild first */
+	u64 cache_bytes;		/* the cache's budget */
 	bool drained;			/* the last drain moved nothing */
 	u64 seq;
 	struct betrkv_itable itable;
@@ -92,6 +113,10 @@ static const char *engine_name(const struct betrkv_engine *e)
 	return betrkv_dev_name(e->dev);
 }
 
+/*
+ * A write or flush of the device failed: the store takes no more mutations
+ * and close reports @err.  The first failure sticks.
+ */
 static void engine_fail(struct betrkv_engine *e, int err, const char *what)
 {
 	if (e->failed)
@@ -158,43 +183,58 @@ static int load_itable(struct betrkv_engine *e)
 	return err;
 }
 
-static int open_parts(struct betrkv_engine *e, const struct betrkv_engine_opts *o)
+static void journal_params(const struct betrkv_engine *e,
+			   struct betrkv_journal_params *p)
+{
+	const struct betrkv_geometry *geo = &e->sb.geo;
+	const struct betrkv_checkpoint *cp = &e->sb.cp;
+
+	*p = (struct betrkv_journal_params){
+		.dev = e->dev, .offset = geo->journal_offset,
+		.size = geo->journal_size, .uuid = e->sb.uuid,
+		.start_pos = cp->journal_pos, .start_prev = cp->journal_prev,
+		.start_seq = cp->seq, .salvage = e->salvage,
+	};
+}
+
+/* The indirection table, the cache and the tree of the last checkpoint. */
+static int load_checkpoint(struct betrkv_engine *e)
 {
 	const struct betrkv_geometry *geo = &e->sb.geo;
 	const struct betrkv_checkpoint *cp = &e->sb.cp;
 	struct betrkv_cache_params cparams = {
 		.dev = e->dev, .uuid = e->sb.uuid, .itable = &e->itable,
 		.nodes_offset = geo->nodes_offset, .node_size = geo->node_size,
-		.budget = o->cache_bytes, .next_id = max(1ull, cp->next_node_id),
-		.read_only = o->read_only,
-	};
-	struct betrkv_journal_params jparams = {
-		.dev = e->dev, .offset = geo->journal_offset,
-		.size = geo->journal_size, .uuid = e->sb.uuid,
-		.start_pos = cp->journal_pos, .start_prev = cp->journal_prev,
-		.start_seq = cp->seq, .salvage = o->salvage,
+		.budget = e->cache_bytes, .next_id = max(1ull, cp->next_node_id),
+		.read_only = e->read_only || e->failed,
 	};
 	int err;
 
-	if (o->salvage && !o->read_only) {
-		pr_err("%s: salvage needs a read-only open\n", engine_name(e));
-		return -EINVAL;
-	}
-	e->itbuf = kvmalloc(geo->itable_size, GFP_KERNEL);
-	if (!e->itbuf)
-		return -ENOMEM;
 	err = betrkv_itable_init(&e->itable, geo->nodes_size / geo->node_size,
 				 geo->node_size) ?:
 	      load_itable(e) ?:
-	      betrkv_cache_create(&cparams, &e->cache) ?:
-	      betrkv_journal_create(&jparams, &e->journal);
+	      betrkv_cache_create(&cparams, &e->cache);
 	if (err)
 		return err;
 	e->tree = (struct betrkv_tree){ .cache = e->cache, .root = cp->root,
 					.node_size = geo->node_size };
 	e->seq = cp->seq;
-	return betrkv_journal_replay(e->journal, replay_one, e, &e->seq,
-				     &e->stats.salvaged);
+	return 0;
+}
+
+static int open_parts(struct betrkv_engine *e)
+{
+	struct betrkv_journal_params jparams;
+	int err;
+
+	e->itbuf = kvmalloc(e->sb.geo.itable_size, GFP_KERNEL);
+	if (!e->itbuf)
+		return -ENOMEM;
+	journal_params(e, &jparams);
+	err = load_checkpoint(e) ?:
+	      betrkv_journal_create(&jparams, &e->journal);
+	return err ?: betrkv_journal_replay(e->journal, replay_one, e, &e->seq,
+					    &e->stats.salvaged);
 }
 
 /* The cache holds at least BETRKV_CACHE_NODES_MIN nodes; 0 is the default. */
@@ -204,6 +244,7 @@ static int check_budget(struct betrkv_engine *e, struct betrkv_engine_opts *o)
 
 	if (!o->cache_bytes)
 		o->cache_bytes = max(BETRKV_CACHE_BYTES_DEFAULT, lo);
+	e->cache_bytes = o->cache_bytes;
 	if (o->cache_bytes >= lo)
 		return 0;
 	pr_err("%s: cache of %llu bytes is below 16 nodes (%llu bytes)\n",
@@ -236,8 +277,13 @@ static int start_worker(struct betrkv_engine *e, const struct betrkv_engine_opts
 	return betrkv_worker_start(engine_name(e), cp_work, e, &e->worker);
 }
 
-static int check_commit(struct betrkv_engine *e, const struct betrkv_engine_opts *o)
+/* Options that need others: salvage a read-only open, commit_ms the worker. */
+static int check_opts(struct betrkv_engine *e, const struct betrkv_engine_opts *o)
 {
+	if (o->salvage && !o->read_only) {
+		pr_err("%s: salvage needs a read-only open\n", engine_name(e));
+		return -EINVAL;
+	}
 	if (o->commit_ms > BETRKV_COMMIT_MS_MAX) {
 		pr_err("%s: commit interval of %u ms is over %u ms\n",
 		       engine_name(e), o->commit_ms, BETRKV_COMMIT_MS_MAX);
@@ -308,8 +354,9 @@ int betrkv_engine_open(struct betrkv_dev *dev,
 	init_waitqueue_head(&e->cp_wait);
 	e->dev = dev;
 	e->read_only = opts->read_only;
-	err = check_commit(e, &o) ?: betrkv_sb_load(dev, &e->sb, &e->sb_slot) ?:
-	      check_budget(e, &o) ?: open_parts(e, &o) ?: start_worker(e, &o);
+	e->salvage = opts->salvage;
+	err = check_opts(e, &o) ?: betrkv_sb_load(dev, &e->sb, &e->sb_slot) ?:
+	      check_budget(e, &o) ?: open_parts(e) ?: start_worker(e, &o);
 	if (err) {
 		engine_free(e);
 		return err;
@@ -343,6 +390,8 @@ static int cp_begin(struct betrkv_engine *e)
 		return -EROFS;
 	if (e->failed)
 		return -EIO;
+	if (e->broken)
+		return e->broken;
 	e->cp_next = e->sb;
 	cp->itable_slot = e->sb.cp.itable_bytes ? !e->sb.cp.itable_slot : 0;
 	err = betrkv_journal_checkpoint_begin(e->journal, &cp->journal_pos,
@@ -375,11 +424,17 @@ static void cp_end(struct betrkv_engine *e)
 	wake_up_all(&e->cp_wait);
 }
 
-/* Give up the checkpoint; only a lack of space or memory leaves it retryable. */
-static void cp_abort(struct betrkv_engine *e, int err)
+/* Give up the checkpoint in progress; the previous one stays the newest. */
+static void cp_drop(struct betrkv_engine *e)
 {
 	betrkv_itable_thaw(&e->itable);
 	cp_end(e);
+}
+
+/* Give up the checkpoint; only a lack of space or memory leaves it retryable. */
+static void cp_abort(struct betrkv_engine *e, int err)
+{
+	cp_drop(e);
 	if (err != -ENOSPC && err != -ENOMEM)
 		engine_fail(e, err, "checkpoint");
 }
@@ -451,6 +506,105 @@ static int engine_checkpoint(struct betrkv_engine *e)
 	return err ?: cp_complete(e);
 }
 
+/* Replay the journal from the last checkpoint, as open does, reading only. */
+static int replay_since_checkpoint(struct betrkv_engine *e)
+{
+	struct betrkv_journal_params p;
+	struct betrkv_journal *j;
+	bool salvaged;		/* never: a salvaged store is read-only */
+	int err;
+
+	journal_params(e, &p);
+	err = betrkv_journal_create(&p, &j);
+	if (err)
+		return err;
+	err = betrkv_journal_replay(j, replay_one, e, &e->seq, &salvaged);
+	betrkv_journal_destroy(j);
+	return err;
+}
+
+/*
+ * The tree may be inconsistent after a change that failed partway: rebuild
+ * it, the cache and the indirection table from the last checkpoint and the
+ * journal, which holds every mutation that completed and none that failed.
+ * The journal is synced first, the checkpoint in progress given up.  The
+ * caller holds the lock (a worker's checkpoint is waited for without it).
+ */
+static int engine_rebuild(struct betrkv_engine *e)
+{
+	u64 seq = e->seq;
+	int err;
+
+	lockdep_assert_held_write(&e->lock);
+	err = betrkv_journal_sync(e->journal);
+	if (err) {
+		engine_fail(e, err, "journal write");
+		return err;
+	}
+	if (e->cp_active && !e->worker)
+		cp_drop(e);
+	cp_wait(e);
+	if (!e->broken)
+		return 0;	/* rebuilt by another caller meanwhile */
+	if (e->cache && e->cache->write_err)
+		engine_fail(e, e->cache->write_err, "node write");
+	betrkv_cache_destroy(e->cache);
+	e->cache = NULL;
+	betrkv_itable_destroy(&e->itable);
+	err = load_checkpoint(e) ?: replay_since_checkpoint(e);
+	if (!err && e->seq != seq) {
+		pr_err("%s: replay ended at sequence number %llu, not %llu\n",
+		       engine_name(e), e->seq, seq);
+		err = -EUCLEAN;
+	}
+	e->seq = seq;
+	if (err)
+		return err;
+	e->broken = 0;
+	e->drained = false;
+	return 0;
+}
+
+/*
+ * A tree change failed with @err, or must be undone: rebuild the tree as
+ * it was before.  Until a rebuild succeeds, queries and mutations fail
+ * with the error that stopped it and try again.
+ */
+static void engine_break(struct betrkv_engine *e, int err)
+{
+	e->broken = err;
+	err = engine_rebuild(e);
+	if (err) {
+		e->broken = err;
+		pr_err("%s: rebuilding the tree failed (error %d): retried on the next call\n",
+		       engine_name(e), err);
+	}
+}
+
+/* The tree is consistent, rebuilt if need be; the caller holds the lock. */
+static int engine_ready(struct betrkv_engine *e)
+{
+	return e->broken ? engine_rebuild(e) : 0;
+}
+
+/* Take the lock shared over a consistent tree, or fail. */
+static int engine_read_lock(struct betrkv_engine *e)
+{
+	int err;
+
+	for (;;) {
+		down_read(&e->lock);
+		if (!e->broken)
+			return 0;
+		up_read(&e->lock);
+		down_write(&e->lock);
+		err = engine_ready(e);
+		up_write(&e->lock);
+		if (err)
+			return err;
+	}
+}
+
 static u32 free_slots(const struct betrkv_engine *e)
 {
 	return e->itable.nslots - e->itable.used_slots;
@@ -476,7 +630,7 @@ static bool cp_wanted(struct betrkv_engine *e)
 {
 	u32 reserve;
 
-	if (e->read_only || e->failed || e->closing)
+	if (e->read_only || e->failed || e->broken || e->closing)
 		return false;
 	if (betrkv_journal_full_ratio(e->journal) >= CP_JOURNAL_RATIO)
 		return true;
@@ -506,7 +660,10 @@ static void cp_poke(struct betrkv_engine *e)
 		cp_finish(e);
 }
 
-/* The worker: one checkpoint, the lock dropped during each node write. */
+/*
+ * The worker: one checkpoint, the lock dropped during each node write; a
+ * rebuild waiting for it makes it give up after the write under way.
+ */
 static void cp_work(void *arg)
 {
 	struct betrkv_engine *e = arg;
@@ -516,7 +673,8 @@ static void cp_work(void *arg)
 	down_write(&e->lock);
 	if (e->cp_active || !cp_wanted(e) || cp_begin(e))
 		goto out;
-	while (!(err = betrkv_cache_write_next(e->cache, e->cp_buf, &w))) {
+	while (!e->broken &&
+	       !(err = betrkv_cache_write_next(e->cache, e->cp_buf, &w))) {
 		up_write(&e->lock);
 		ioerr = betrkv_dev_write(e->dev, w.off, e->cp_buf, w.len, 0);
 		down_write(&e->lock);
@@ -524,7 +682,9 @@ static void cp_work(void *arg)
 		if (err)
 			break;
 	}
-	if (err == -ENOENT)
+	if (e->broken && !err)
+		cp_drop(e);
+	else if (err == -ENOENT)
 		cp_finish(e);
 	else
 		cp_abort(e, err);
@@ -563,7 +723,7 @@ static int engine_drain(struct betrkv_engine *e, u32 *flushes)
 		return err;
 	err = betrkv_tree_drain(&e->tree, drain_has_room, &r, flushes);
 	if (err) {
-		engine_fail(e, err, "draining the tree");
+		engine_break(e, err);
 		return err;
 	}
 	e->drained = !*flushes;
@@ -589,10 +749,10 @@ static int drain_rounds(struct betrkv_engine *e, u32 need)
 }
 
 /*
- * Room for a mutation: the dirty nodes plus a reserve per tree level; a
- * checkpoint, then drain rounds, to find it.
+ * Room for a mutation: the dirty nodes plus a reserve per tree level, or
+ * @need slots if more; a checkpoint, then drain rounds, to find it.
  */
-static int make_room(struct betrkv_engine *e, bool deletes_only)
+static int make_room(struct betrkv_engine *e, bool deletes_only, u32 need)
 {
 	u32 reserve;
 	int err;
@@ -600,6 +760,7 @@ static int make_room(struct betrkv_engine *e, bool deletes_only)
 	err = slots_reserve(e, deletes_only, &reserve);
 	if (err)
 		return err;
+	reserve = max(reserve, need);
 	if (free_slots(e) >= e->cache->ndirty + reserve)
 		return 0;
 	err = engine_checkpoint(e) ?: drain_rounds(e, reserve);
@@ -636,52 +797,126 @@ static bool only_deletes(const struct betrkv_op *ops, u32 nops)
 	return true;
 }
 
-/* Journal the batch, checkpointing once if the journal is full. */
-static int journal_batch(struct betrkv_engine *e, const struct betrkv_op *ops,
-			 u32 nops)
+/* Room in the journal for the batch, checkpointing once if it is full. */
+static int journal_room(struct betrkv_engine *e, const struct betrkv_op *ops,
+			u32 nops)
 {
-	int err = betrkv_journal_append(e->journal, e->seq + 1, ops, nops);
+	int err = betrkv_journal_reserve(e->journal, ops, nops);
 
 	if (err == -ENOSPC) {
 		err = engine_checkpoint(e);
 		if (!err)
-			err = betrkv_journal_append(e->journal, e->seq + 1, ops, nops);
+			err = betrkv_journal_reserve(e->journal, ops, nops);
 	}
+	if (err == -EIO)
+		engine_fail(e, err, "journal write");
 	return err;
 }
 
-static int engine_apply_locked(struct betrkv_engine *e,
-			       const struct betrkv_op *ops, u32 nops)
+/* Free slots beyond the dirty nodes (below 0: no checkpoint can be written). */
+static s64 spare_slots(const struct betrkv_engine *e)
 {
+	return (s64)free_slots(e) - (s64)e->cache->ndirty;
+}
+
+/*
+ * After a change that took @used spare slots: the dirty nodes still fit in
+ * the free slots, and after a put a delete's reserve stays free beyond
+ * them, at the tree's new height; else *@need says how many spare slots
+ * the change needs.  Puts are admitted on an estimate of what they take
+ * (make_room()); one that took more is undone, so deletes and drains
+ * always find their room.
+ */
+static int room_left(struct betrkv_engine *e, bool deletes_only, s64 used,
+		     u32 *need)
+{
+	u32 reserve = 0;
+	int err = deletes_only ? 0 : slots_reserve(e, true, &reserve);
+
+	if (err || spare_slots(e) >= reserve)
+		return err;
+	*need = clamp(used, 0ll, (s64)U32_MAX - reserve) + reserve;
+	return -ENOSPC;
+}
+
+/*
+ * Apply the batch to the tree; on any error it is as if it never was.
+ * *@need is set to the spare slots it needs if it failed for want of them.
+ */
+static int tree_change(struct betrkv_engine *e, struct betrkv_msgbuf *msgs,
+		       bool deletes_only, u32 *need)
+{
+	s64 spare = spare_slots(e);
+	int err = betrkv_tree_apply(&e->tree, msgs) ?:
+		  room_left(e, deletes_only, spare - spare_slots(e), need);
+
+	if (err)
+		engine_break(e, err);
+	return err;
+}
+
+/*
+ * Try the batch; if it needed more room than make_room() found for it,
+ * once more with that much room.
+ */
+static int apply_batch(struct betrkv_engine *e, const struct betrkv_op *ops,
+		       u32 nops)
+{
+	bool deletes_only = only_deletes(ops, nops);
 	struct betrkv_msgbuf msgs;
+	u32 need = 0, tried;
 	int err;
 
+	do {
+		tried = need;
+		need = 0;
+		betrkv_msgbuf_init(&msgs);
+		err = batch_msgs(ops, nops, &msgs) ?:
+		      make_room(e, deletes_only, tried) ?:
+		      journal_room(e, ops, nops) ?:
+		      tree_change(e, &msgs, deletes_only, &need);
+		betrkv_msgbuf_free(&msgs);
+	} while (err == -ENOSPC && need && !tried);
+	return err;
+}
+
+/* Mutations are refused on a store that is read-only or failed. */
+static int engine_writable(struct betrkv_engine *e)
+{
 	if (e->read_only)
 		return -EROFS;
 	if (e->failed)
 		return -EIO;
-	err = check_ops(ops, nops);
+	return engine_ready(e);
+}
+
+/*
+ * Every step that can fail comes before the tree changes or is undone by a
+ * rebuild; the journal record and the sequence number come only after the
+ * tree took the batch.
+ */
+static int engine_apply_locked(struct betrkv_engine *e,
+			       const struct betrkv_op *ops, u32 nops)
+{
+	int err;
+
+	err = engine_writable(e) ?: check_ops(ops, nops) ?:
+	      apply_batch(e, ops, nops);
 	if (err)
 		return err;
-	betrkv_msgbuf_init(&msgs);
-	err = batch_msgs(ops, nops, &msgs) ?:
-	      make_room(e, only_deletes(ops, nops));
-	if (!err) {
-		err = journal_batch(e, ops, nops);
-		if (err == -EIO)
-			engine_fail(e, err, "journal write");
-	}
-	if (!err) {
-		e->seq++;
-		e->drained = false;
-		err = betrkv_tree_apply(&e->tree, &msgs);
-		if (err)
-			engine_fail(e, err, "applying a mutation");
-		else
-			cp_poke(e);
-	}
-	betrkv_msgbuf_free(&msgs);
-	return err;
+	/*
+	 * Room was reserved: only a concurrent sync's failed write can make
+	 * the append fail.  The batch took effect before the device failed;
+	 * the failure is reported by that sync, later ones and close.
+	 */
+	err = betrkv_journal_append(e->journal, e->seq + 1, ops, nops);
+	WARN_ON_ONCE(err && err != -EIO);
+	if (err)
+		engine_fail(e, err, "journal write");
+	e->seq++;
+	e->drained = false;
+	cp_poke(e);
+	return 0;
 }
 
 /**
@@ -691,9 +926,9 @@ static int engine_apply_locked(struct betrkv_engine *e,
  * @nops: how many, at least 1
  * @seq: receives the batch's sequence number (may be NULL)
  *
- * Return: 0 or a negative errno (see engine.h); on error nothing changed,
- * except after -EIO or -ENOMEM from the tree, which also make the store
- * read-only.
+ * Return: 0 or a negative errno (see engine.h).  On error nothing changed:
+ * the batch took no sequence number, no journal record and is not
+ * visible, also after -ENOMEM, -EIO or -EUCLEAN from the tree.
  */
 int betrkv_engine_apply(struct betrkv_engine *e, const struct betrkv_op *ops,
 			u32 nops, u64 *seq)
@@ -732,7 +967,9 @@ int betrkv_engine_get(struct betrkv_engine *e, const u8 *key, u32 klen,
 		return -EINVAL;
 	if (klen > BETRKV_KEY_MAX)
 		return -E2BIG;
-	down_read(&e->lock);
+	err = engine_read_lock(e);
+	if (err)
+		return err;
 	err = betrkv_tree_get(&e->tree, key, klen, val);
 	atomic64_inc(&e->gets);
 	up_read(&e->lock);
@@ -815,7 +1052,9 @@ int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
 		return -EINVAL;
 	if (r->lolen > BETRKV_KEY_MAX || (r->hi && r->hilen > BETRKV_KEY_MAX))
 		return -E2BIG;
-	down_read(&e->lock);
+	err = engine_read_lock(e);
+	if (err)
+		return err;
 	err = scan_locked(e, *r, lo_exclusive, limit, out, more);
 	atomic64_inc(&e->scans);
 	up_read(&e->lock);
@@ -869,7 +1108,7 @@ int betrkv_engine_checkpoint(struct betrkv_engine *e)
 	int err;
 
 	down_write(&e->lock);
-	err = engine_checkpoint(e);
+	err = engine_ready(e) ?: engine_checkpoint(e);
 	if (!err && free_slots(e) < e->itable.nslots / SPACE_LOW)
 		err = drain_rounds(e, U32_MAX);
 	up_write(&e->lock);
@@ -881,10 +1120,12 @@ int betrkv_engine_checkpoint(struct betrkv_engine *e)
  * @e: the store
  *
  * The final checkpoint is betrkv_engine_checkpoint(): it drains the tree
- * when space is low.
+ * when space is low.  A store whose device failed writes no checkpoint.
  *
- * Return: 0 or the error of the final checkpoint; the store is freed either
- * way and recovers from its last durable state.
+ * Return: 0; the error that made the store stop writing (-EIO: mutations
+ * that no completed sync covered may be lost); or the error of the final
+ * checkpoint (the journal holds what it did not write).  The store is
+ * freed either way and recovers from its last durable state.
  */
 int betrkv_engine_close(struct betrkv_engine *e)
 {
@@ -893,9 +1134,10 @@ int betrkv_engine_close(struct betrkv_engine *e)
 	down_write(&e->lock);
 	e->closing = true;
 	if (!e->read_only && !e->failed)
-		err = engine_checkpoint(e);
+		err = engine_ready(e) ?: engine_checkpoint(e);
 	else
 		cp_wait(e);
+	err = e->failed ?: err;
 	up_write(&e->lock);
 	engine_free(e);
 	return err;
@@ -915,14 +1157,16 @@ void betrkv_engine_stats(struct betrkv_engine *e, struct betrkv_engine_stats *st
 	st->syncs = atomic64_read(&e->syncs);
 	st->seq = e->seq;
 	st->durable_seq = max(e->sb.cp.seq, betrkv_journal_durable_seq(e->journal));
-	betrkv_tree_height(&e->tree, &st->height);
+	if (!e->broken)
+		betrkv_tree_height(&e->tree, &st->height);
 	st->checkpointing = e->cp_active;
 	st->nodes = e->itable.map.count;
 	st->slots_used = e->itable.used_slots;
 	st->slots_total = e->itable.nslots;
 	st->node_size = e->sb.geo.node_size;
-	st->cache_bytes = e->cache->budget;
-	betrkv_cache_stats(e->cache, &st->cache, &st->cache_used);
+	st->cache_bytes = e->cache_bytes;
+	if (e->cache)
+		betrkv_cache_stats(e->cache, &st->cache, &st->cache_used);
 	betrkv_journal_stats(e->journal, &st->journal);
 	up_read(&e->lock);
 }
@@ -944,7 +1188,7 @@ int betrkv_engine_super(struct betrkv_engine *e, struct betrkv_sb *sb,
 	down_read(&e->lock);
 	*sb = e->sb;
 	*slot = e->sb_slot;
-	*cache_bytes = e->cache->budget;
+	*cache_bytes = e->cache_bytes;
 	failed = e->failed;
 	up_read(&e->lock);
 	return failed;

@@ -5,20 +5,25 @@
  *
  * A store is the superblock's checkpoint (a tree of nodes behind the
  * indirection table) plus the journal's records since.  Opening it replays
- * the journal into the cache without writing anything.  Every mutation gets
- * the next sequence number, is appended to the journal and applied to the
- * tree; sync makes the journal durable; a checkpoint writes the dirty nodes,
- * the indirection table and the next superblock, and frees the journal (on
- * a worker with opts.background, while mutations go on).  With
+ * the journal into the cache without writing anything.  A mutation is
+ * applied to the tree, then appended to the journal and given the next
+ * sequence number; sync makes the journal durable; a checkpoint writes the
+ * dirty nodes, the indirection table and the next superblock, and frees the
+ * journal (on a worker with opts.background, while mutations go on).  With
  * opts.commit_ms, that worker also syncs the journal periodically, so an
  * acknowledged mutation is durable within that time without a sync.  Any
  * number of threads may call in at once; queries run in parallel.
  *
  * Errors: mutations fail with -EROFS on a read-only store, -E2BIG or
- * -EINVAL for bad keys and values, -ENOSPC when the device is full (nothing
- * changed), -EIO once a write failed (the store then only reads).  Reads
- * fail with -EUCLEAN or -EIO for blocks that fail their checks; other data
- * stays readable.
+ * -EINVAL for bad keys and values, -ENOSPC when the device is full, -ENOMEM,
+ * -EUCLEAN or -EIO when the tree could not take the batch, and -EIO once a
+ * write or flush failed (the store then only reads; close reports it).  A
+ * mutation that fails changes nothing: it takes no sequence number, leaves
+ * no journal record and is never visible (a tree change that failed partway
+ * is undone by rebuilding the tree from the checkpoint and the journal).
+ * Deletes always find room on a full device.  Reads fail with -EUCLEAN or
+ * -EIO for blocks that fail their checks (other data stays readable), and
+ * with -ENOMEM under memory pressure.
  */
 #ifndef BETRKV_ENGINE_H
 #define BETRKV_ENGINE_H

@@ -705,9 +705,11 @@ static int journal_usable(const struct betrkv_journal *j)
 
 /*
  * May a record of @len bytes be appended now?  *@full says it must start
- * in an empty buffer, so the current one has to be written first.
+ * in an empty buffer, so the current one has to be written first.  With
+ * @closed, the region must have room even if a sync closes the current
+ * block first.
  */
-static int journal_room(const struct betrkv_journal *j, u64 seq, u32 len,
+static int journal_room(const struct betrkv_journal *j, u32 len, bool closed,
 			bool *full)
 {
 	const struct journal_buf *b = &j->buf[j->cur];
@@ -717,10 +719,8 @@ static int journal_room(const struct betrkv_journal *j, u64 seq, u32 len,
 
 	if (ret)
 		return ret;
-	if (seq <= j->appended_seq)
-		return -EINVAL;
 	*full = fill + len > journal_cap(j);
-	if (*full) {
+	if (*full || closed) {
 		start += (u64)b->nblk * JOURNAL_BS;
 		fill = 0;
 	}
@@ -892,6 +892,52 @@ static int journal_flush_all(struct betrkv_journal *j)
 	return ret;
 }
 
+/* journal_room(), writing a full current buffer first; j->lock held. */
+static int journal_fit(struct betrkv_journal *j, u32 len, bool closed)
+{
+	bool full;
+	int ret = journal_room(j, len, closed, &full);
+
+	while (!ret && full) {
+		mutex_unlock(&j->lock);
+		ret = journal_flush_all(j);
+		mutex_lock(&j->lock);
+		if (!ret)
+			ret = journal_room(j, len, closed, &full);
+	}
+	return ret;
+}
+
+/**
+ * betrkv_journal_reserve() - make sure a record can be appended.
+ * @j: the journal, replayed
+ * @ops: the operations the record will hold
+ * @nops: how many, at least one
+ *
+ * When the in-memory buffer has no room left for the record, it is synced
+ * first.  Afterwards betrkv_journal_append() of these ops cannot fail for
+ * want of room, whatever concurrent syncs do, as long as nothing else is
+ * appended first (the store's lock serialises appenders); it fails only if
+ * a concurrent sync's write fails meanwhile.
+ *
+ * Return: 0, or an error of betrkv_journal_append() (-ENOSPC: checkpoint,
+ * then retry).
+ */
+int betrkv_journal_reserve(struct betrkv_journal *j,
+			   const struct betrkv_op *ops, u32 nops)
+{
+	u32 len;
+	int ret;
+
+	ret = journal_record_len(j, ops, nops, &len);
+	if (ret)
+		return ret;
+	mutex_lock(&j->lock);
+	ret = journal_fit(j, len, true);
+	mutex_unlock(&j->lock);
+	return ret;
+}
+
 /**
  * betrkv_journal_append() - log a mutation (or a batch) in memory.
  * @j: the journal, replayed
@@ -899,7 +945,8 @@ static int journal_flush_all(struct betrkv_journal *j)
  * @ops: the operations
  * @nops: how many, at least one
  *
- * Usually only copies; when the in-memory buffer is full it first syncs.
+ * Usually only copies; when the in-memory buffer is full it first syncs
+ * (never after betrkv_journal_reserve() of the same ops).
  *
  * Return: 0; -EINVAL for a bad op, seq or a journal not replayed; -E2BIG
  * for a record longer than betrkv_journal_max_record() (or an op over the
@@ -909,7 +956,6 @@ static int journal_flush_all(struct betrkv_journal *j)
 int betrkv_journal_append(struct betrkv_journal *j, u64 seq,
 			  const struct betrkv_op *ops, u32 nops)
 {
-	bool full;
 	u32 len;
 	int ret;
 
@@ -917,14 +963,7 @@ int betrkv_journal_append(struct betrkv_journal *j, u64 seq,
 	if (ret)
 		return ret;
 	mutex_lock(&j->lock);
-	ret = journal_room(j, seq, len, &full);
-	while (!ret && full) {
-		mutex_unlock(&j->lock);
-		ret = journal_flush_all(j);
-		mutex_lock(&j->lock);
-		if (!ret)
-			ret = journal_room(j, seq, len, &full);
-	}
+	ret = seq <= j->appended_seq ? -EINVAL : journal_fit(j, len, false);
 	if (!ret)
 		journal_put_record(j, seq, ops, nops, len);
 	mutex_unlock(&j->lock);

@@ -35,9 +35,9 @@
  * Records carry the sequence number of their mutation (one per record; a
  * batch is one record); replay skips those the checkpoint already holds.
  *
- * Locking: append, checkpoint_begin/done and replay are called with the
- * store's write lock held; sync may be called concurrently by any number of
- * callers, who share the writes and the flush (group commit).
+ * Locking: reserve, append, checkpoint_begin/done and replay are called
+ * with the store's write lock held; sync may be called concurrently by any
+ * number of callers, who share the writes and the flush (group commit).
  */
 #ifndef BETRKV_JOURNAL_H
 #define BETRKV_JOURNAL_H
@@ -81,6 +81,8 @@ int betrkv_journal_create(const struct betrkv_journal_params *p,
 void betrkv_journal_destroy(struct betrkv_journal *j);
 int betrkv_journal_replay(struct betrkv_journal *j, betrkv_replay_fn apply,
 			  void *ctx, u64 *last_seq, bool *salvaged);
+int betrkv_journal_reserve(struct betrkv_journal *j,
+			   const struct betrkv_op *ops, u32 nops);
 int betrkv_journal_append(struct betrkv_journal *j, u64 seq,
 			  const struct betrkv_op *ops, u32 nops);
 int betrkv_journal_sync(struct betrkv_journal *j);

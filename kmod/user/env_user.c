@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The userspace environment of the betrkv core: logging, randomness, time
- * and block I/O on a file or block device (optionally O_DIRECT; flushes are
- * fdatasync).
+ * The userspace environment of the betrkv core: logging, randomness, time,
+ * allocation fault injection and block I/O on a file or block device
+ * (optionally O_DIRECT; flushes are fdatasync).
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -61,6 +61,31 @@ void betrkv_user_warn(const char *file, int line, const char *cond)
 {
 	fprintf(stderr, "WARNING: %s:%d: %s\n", file, line, cond);
 	abort();
+}
+
+u64 betrkv_user_alloc_count;
+u64 betrkv_user_alloc_fail_at;
+
+/**
+ * betrkv_user_fail_alloc() - make one allocation of the core fail.
+ * @nth: the allocation to fail, counting from 1 for the next one; 0 for none
+ */
+void betrkv_user_fail_alloc(u64 nth)
+{
+	u64 now = __atomic_load_n(&betrkv_user_alloc_count, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&betrkv_user_alloc_fail_at, nth ? now + nth : 0,
+			 __ATOMIC_RELAXED);
+}
+
+/**
+ * betrkv_user_allocs() - how many allocations the core has made (or tried).
+ *
+ * Return: the count since the program started.
+ */
+u64 betrkv_user_allocs(void)
+{
+	return __atomic_load_n(&betrkv_user_alloc_count, __ATOMIC_RELAXED);
 }
 
 void get_random_bytes(void *buf, size_t len)

@@ -34,6 +34,23 @@ typedef long long s64;
 #endif
 
 /*
+ * Allocation fault injection for the host tests: every allocation is
+ * counted, and the one betrkv_user_fail_alloc() names fails.
+ */
+extern u64 betrkv_user_alloc_count;
+extern u64 betrkv_user_alloc_fail_at;
+void betrkv_user_fail_alloc(u64 nth);
+u64 betrkv_user_allocs(void);
+
+/* Count an allocation: true for the one to fail. */
+static inline bool betrkv_user_alloc_fails(void)
+{
+	u64 n = __atomic_add_fetch(&betrkv_user_alloc_count, 1, __ATOMIC_RELAXED);
+
+	return n == __atomic_load_n(&betrkv_user_alloc_fail_at, __ATOMIC_RELAXED);
+}
+
+/*
  * Allocations of a block or more are block-aligned, as the kernel's
  * power-of-two kmalloc() and kvmalloc() are page-aligned: the buffers can
  * be used for O_DIRECT I/O.
@@ -42,6 +59,8 @@ static inline void *betrkv_user_alloc(size_t n, bool zero)
 {
 	void *p;
 
+	if (betrkv_user_alloc_fails())
+		return NULL;
 	if (posix_memalign(&p, n >= 4096 ? 4096 : 16, n ? n : 1))
 		return NULL;
 	if (zero)

@@ -2,9 +2,10 @@
 /*
  * A full device: puts fail with -ENOSPC and change nothing, the store stays
  * consistent and readable (also after reopening), and deletes still go
- * through.  Deletes make room for new keys again (with a checkpoint, or
- * when a put needs it), also across a crash in the middle; deleting
- * everything gives back all but a few slots.  Overwriting the same keys
+ * through, also after batches of the largest values filled it.  Deletes
+ * make room for new keys again (with a checkpoint, or when a put needs
+ * it), also across a crash in the middle; deleting everything gives back
+ * all but a few slots.  Overwriting the same keys
  * forever does not grow the space in use.
  */
 #include <stdio.h>
@@ -326,6 +327,95 @@ TEST_F_TIMEOUT(space, random_full, 300)
 	model_check_scan(_metadata, self->e, &self->m, 0, NKEYS, 100);
 	reopen(_metadata, self);
 	check_all(_metadata, self);
+}
+
+/* Put a batch of @n random keys with values of @vlen bytes; 0 or the error. */
+static int put_batch(FIXTURE_DATA(space) *self, u64 *rng, u32 n, u32 vlen)
+{
+	static u8 keys[8][BETRKV_KEY_MAX], vals[8][BETRKV_VALUE_MAX];
+	struct betrkv_op ops[8] = {};
+	u32 i, k[8];
+	int err;
+
+	for (i = 0; i < n; i++) {
+		k[i] = rng_below(rng, NKEYS);
+		model_value(k[i], self->m.version[k[i]] + 1, vlen, vals[i]);
+		ops[i] = (struct betrkv_op){ .type = BETRKV_OP_PUT, .key = keys[i],
+					     .klen = model_key(k[i], keys[i]),
+					     .val = vals[i], .vlen = vlen };
+	}
+	err = betrkv_engine_apply(self->e, ops, n, NULL);
+	for (i = 0; !err && i < n; i++) {
+		self->m.version[k[i]] += i + 1 == n || k[i] != k[i + 1];
+		self->m.vlen[k[i]] = vlen;
+	}
+	return err;
+}
+
+/*
+ * Batches of @seed's random sizes and keys, of the largest values, until
+ * batches have failed with -ENOSPC 32 times; how many went in.
+ */
+static u32 fill_large(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(space) *self, u32 seed)
+{
+	u32 fails = 0, puts = 0;
+	u64 rng = seed;
+	int err;
+
+	while (fails < 32) {
+		err = put_batch(self, &rng, 1 + rng_below(&rng, 8), BETRKV_VALUE_MAX);
+		ASSERT_TRUE(!err || err == -ENOSPC) TH_LOG("seed %u: error %d", seed, err);
+		fails += !!err;
+		puts += !err;
+	}
+	return puts;
+}
+
+static void delete_all(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(space) *self, u32 seed)
+{
+	u32 i;
+
+	for (i = 0; i < NKEYS; i++) {
+		if (self->m.vlen[i] == MODEL_ABSENT)
+			continue;
+		ASSERT_EQ(0, del(self, i)) TH_LOG("seed %u: delete %u", seed, i);
+	}
+}
+
+/*
+ * On a full device, whatever shape the tree is in, every delete succeeds:
+ * fill an empty store with batches of the largest values until they no
+ * longer fit, delete every key one by one, and after a checkpoint most of
+ * the same batches fit again.  Many seeds, so that the fill stops with the tree in
+ * many shapes and heights.
+ */
+TEST_F_TIMEOUT(space, delete_after_large_batches, 900)
+{
+	u32 seed, puts, again, total = 0, total_again = 0;
+	struct betrkv_sb sb;
+
+	for (seed = 1; seed <= 200; seed++) {
+		betrkv_engine_close(self->e);
+		self->e = NULL;
+		ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, 0, &sb));
+		ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));
+		puts = fill_large(_metadata, self, seed);
+		delete_all(_metadata, self, seed);
+		ASSERT_EQ(0, betrkv_engine_checkpoint(self->e)) TH_LOG("seed %u", seed);
+		check_all(_metadata, self);
+		again = fill_large(_metadata, self, seed);
+		ASSERT_LE(puts * 2 / 3, again) TH_LOG("seed %u: %u batches, then %u",
+						      seed, puts, again);
+		total += puts;
+		total_again += again;
+		delete_all(_metadata, self, seed);
+		reopen(_metadata, self);
+		check_all(_metadata, self);
+	}
+	TH_LOG("%u batches in all, %u after deleting everything", total, total_again);
+	EXPECT_LE(total - total / 20, total_again);
 }
 
 TEST_F_TIMEOUT(space, overwrite_forever, 120)
