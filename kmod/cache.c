@@ -753,6 +753,32 @@ out:
 }
 
 /**
+ * betrkv_cache_get_resident() - a pinned whole node, if it is resident.
+ * @c: the cache
+ * @id: the node ID
+ * @np: receives the node
+ *
+ * For checks that must not read from disk or change what is resident
+ * (the tree verifier): nothing is read from disk.
+ *
+ * Return: 0, or -ENOENT if node @id is not resident whole.
+ */
+int betrkv_cache_get_resident(struct betrkv_cache *c, u64 id,
+			      struct betrkv_node **np)
+{
+	struct betrkv_centry *e;
+
+	mutex_lock(&c->lock);
+	e = cache_lookup(c, id);
+	if (e && e->node) {
+		e->pins++;
+		*np = e->node;
+	}
+	mutex_unlock(&c->lock);
+	return e && e->node ? 0 : -ENOENT;
+}
+
+/**
  * betrkv_cache_put() - release a node from get() or new().
  * @c: the cache
  * @n: the node

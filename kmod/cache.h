@@ -133,6 +133,8 @@ int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 		      struct betrkv_path *p, struct betrkv_msg **out, u64 *child);
 int betrkv_cache_get(struct betrkv_cache *c, u64 id,
 		     const struct betrkv_expect *x, struct betrkv_node **np);
+int betrkv_cache_get_resident(struct betrkv_cache *c, u64 id,
+			      struct betrkv_node **np);
 void betrkv_cache_put(struct betrkv_cache *c, struct betrkv_node *n);
 int betrkv_cache_dirty(struct betrkv_cache *c, struct betrkv_node *n);
 int betrkv_cache_new(struct betrkv_cache *c, u32 height, struct betrkv_node **np);

@@ -726,7 +726,7 @@ static int scan_locked(struct betrkv_engine *e, struct betrkv_range r,
 		       struct betrkv_msgbuf *out, bool *more)
 {
 	struct betrkv_msgbuf page;
-	struct betrkv_msg *last = NULL;
+	struct betrkv_msg *last = NULL, *next;
 	u32 want;
 	int err;
 
@@ -739,10 +739,11 @@ static int scan_locked(struct betrkv_engine *e, struct betrkv_range r,
 				       &page, more);
 		if (err || !page.n)
 			break;
-		kfree(last);
-		last = *more ? betrkv_msg_dup(page.msgs[page.n - 1]) : NULL;
-		err = *more && !last ? -ENOMEM :
+		next = *more ? betrkv_msg_dup(page.msgs[page.n - 1]) : NULL;
+		err = *more && !next ? -ENOMEM :
 		      keep_puts(&page, &r, lo_exclusive, limit, budget, out);
+		kfree(last);	/* @r.lo pointed into it until now */
+		last = next;
 		if (err > 0)
 			*more = true;
 		if (err || !*more || out->n == limit || out->bytes >= budget)

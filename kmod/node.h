@@ -33,11 +33,11 @@
 #define BETRKV_LEAF_RUNS_MAX	64u
 #define BETRKV_LEAF_RUN_WEIGHT	18u
 /*
- * Most levels below the root (the largest height a node may have).  Below
- * the root every internal node has at least two children at rest, so a
- * tree of height h has at least 2^(h-1) leaves, each in its own node slot;
- * slots are numbered by a u32, so no real tree is taller than 32.  The cap
- * bounds every walk down the tree (heights fall by one at each child).
+ * The largest height a node may have.  A tree grows a level only when its
+ * root splits, so each level multiplies the nodes below by about the
+ * fanout when it is made; with at most 2^32 node slots (a u32 numbers
+ * them) a real tree stays far below 32 levels.  The cap bounds every walk
+ * down the tree: heights fall by exactly one at each child.
  */
 #define BETRKV_HEIGHT_MAX	32u
 

@@ -394,29 +394,45 @@ static int tree_fix_root(struct betrkv_tree *t, struct betrkv_node *root)
 	return err;
 }
 
+/* Which invariant at rest node @n breaks (@x: see verify_node()), or NULL. */
+static const char *node_breach(const struct betrkv_tree *t,
+			       const struct betrkv_node *n,
+			       const struct betrkv_expect *x)
+{
+	const char *why;
+
+	if ((x && betrkv_node_check(n, x, &why)) ||
+	    betrkv_node_check_shape(n, &why))
+		return why;
+	if (betrkv_node_weight(n) > t->node_size)
+		return "heavier than a node";
+	if (!x && n->nchildren == 1 && !n->bufs[0].n)
+		return "a root with a single child and nothing buffered";
+	return NULL;
+}
+
 /*
  * The invariants at rest of tree.h, in the subtree of node @id (what its
- * parent says of it: @x, NULL for the root).  A node that cannot be read
- * is left out: only what the code made is checked, and a breach is a bug.
+ * parent says of it: @x, NULL for the root), as far as it is resident: a
+ * node the code changed stays so until it is written, and what is on disk
+ * was checked when it was read.  A breach is a bug of the code.
  */
 static void verify_node(struct betrkv_tree *t, u64 id,
 			const struct betrkv_expect *x)
 {
 	struct betrkv_expect cx;
 	struct betrkv_node *n;
-	const char *why = "";
+	const char *why;
 	u32 i;
 
-	if (betrkv_cache_get(t->cache, id, NULL, &n))
+	if (betrkv_cache_get_resident(t->cache, id, &n))
 		return;
-	if (WARN_ON_ONCE((x && betrkv_node_check(n, x, &why)) ||
-			 betrkv_node_check_shape(n, &why) ||
-			 betrkv_node_weight(n) > t->node_size ||
-			 (x && n->nchildren == 1) ||
-			 (!x && n->nchildren == 1 && !n->bufs[0].n))) {
-		pr_err("node %llu breaks the tree's invariants: %s\n", n->id, why);
+	why = node_breach(t, n, x);
+	if (why)
+		pr_err("node %llu (height %u) breaks the tree's invariants: %s\n",
+		       n->id, n->height, why);
+	if (WARN_ON_ONCE(why))
 		goto out;
-	}
 	cx.height = n->height - 1;
 	for (i = 0; i < n->nchildren; i++) {
 		betrkv_child_range(n->pivots, n->nchildren,

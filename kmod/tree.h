@@ -5,8 +5,9 @@
  *
  * Invariants at rest (between calls):
  * - every node's weight is at most node_size;
- * - an internal node has 1..BETRKV_FANOUT_MAX children; only the root may
- *   have a single child, and then its buffer is not empty;
+ * - an internal node has 1..BETRKV_FANOUT_MAX children; a root with a
+ *   single child has a buffer that is not empty (below the root, a node
+ *   whose children merged into one stays so when no neighbour can take it);
  * - a message in an internal node's buffer i is newer than anything for its
  *   key below child i, and lies in child i's key range.
  * The caller serialises mutations; queries may not run during a mutation.
