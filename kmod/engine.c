@@ -685,12 +685,11 @@ int betrkv_engine_get(struct betrkv_engine *e, const u8 *key, u32 klen,
 }
 
 /*
- * Move the puts of @page to @out, leaving out an excluded lower bound, as
- * long as @out takes them (@limit pairs, @budget bytes but always one
- * pair).  Return: 1 if a pair had to be left out, 0, or a negative errno.
+ * Move the puts of @page to @out as long as @out takes them (@limit pairs,
+ * @budget bytes but always one pair).  Return: 1 if a pair had to be left
+ * out, 0, or a negative errno.
  */
-static int keep_puts(struct betrkv_msgbuf *page, const struct betrkv_range *r,
-		     bool lo_exclusive, u32 limit, u64 budget,
+static int keep_puts(struct betrkv_msgbuf *page, u32 limit, u64 budget,
 		     struct betrkv_msgbuf *out)
 {
 	int ret = 0;
@@ -699,8 +698,7 @@ static int keep_puts(struct betrkv_msgbuf *page, const struct betrkv_range *r,
 	for (i = 0; i < page->n; i++) {
 		struct betrkv_msg *m = page->msgs[i];
 
-		if (ret || m->type != BETRKV_OP_PUT ||
-		    (lo_exclusive && !i && !betrkv_msg_cmp(m, r->lo, r->lolen))) {
+		if (ret || m->type != BETRKV_OP_PUT) {
 			kfree(m);
 			continue;
 		}
@@ -722,26 +720,21 @@ static int keep_puts(struct betrkv_msgbuf *page, const struct betrkv_range *r,
  * of them, or the range ends: a page's deletes take no room in @out.
  */
 static int scan_locked(struct betrkv_engine *e, struct betrkv_range r,
-		       bool lo_exclusive, u32 limit, u64 budget,
-		       struct betrkv_msgbuf *out, bool *more)
+		       u32 limit, u64 budget, struct betrkv_msgbuf *out,
+		       bool *more)
 {
 	struct betrkv_msgbuf page;
 	struct betrkv_msg *last = NULL, *next;
-	u32 want;
 	int err;
 
 	betrkv_msgbuf_init(&page);
 	for (;;) {
-		want = limit - out->n;
-		/* One more for an excluded lower bound, unless that wraps. */
-		want += lo_exclusive && want < U32_MAX;
-		err = betrkv_tree_scan(&e->tree, &r, want, budget - out->bytes,
-				       &page, more);
+		err = betrkv_tree_scan(&e->tree, &r, limit - out->n,
+				       budget - out->bytes, &page, more);
 		if (err || !page.n)
 			break;
 		next = *more ? betrkv_msg_dup(page.msgs[page.n - 1]) : NULL;
-		err = *more && !next ? -ENOMEM :
-		      keep_puts(&page, &r, lo_exclusive, limit, budget, out);
+		err = *more && !next ? -ENOMEM : keep_puts(&page, limit, budget, out);
 		kfree(last);	/* @r.lo pointed into it until now */
 		last = next;
 		if (err > 0)
@@ -750,7 +743,7 @@ static int scan_locked(struct betrkv_engine *e, struct betrkv_range r,
 			break;
 		r.lo = betrkv_msg_key(last);
 		r.lolen = last->klen;
-		lo_exclusive = true;
+		r.lo_excl = true;
 	}
 	betrkv_msgbuf_free(&page);
 	kfree(last);
@@ -783,6 +776,7 @@ int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
 		       bool lo_exclusive, u32 limit, u64 budget,
 		       struct betrkv_msgbuf *out, bool *more)
 {
+	struct betrkv_range range;
 	int err;
 
 	if (!limit || !budget || !r->lolen)
@@ -790,7 +784,9 @@ int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
 	if (r->lolen > BETRKV_KEY_MAX || (r->hi && r->hilen > BETRKV_KEY_MAX))
 		return -E2BIG;
 	down_read(&e->lock);
-	err = scan_locked(e, *r, lo_exclusive, limit, budget, out, more);
+	range = *r;
+	range.lo_excl = lo_exclusive;
+	err = scan_locked(e, range, limit, budget, out, more);
 	atomic64_inc(&e->scans);
 	up_read(&e->lock);
 	return err;

@@ -46,12 +46,16 @@ struct betrkv_pivot {
 	u8 key[];
 };
 
-/* A key range [lo, hi); a NULL @hi means no upper bound. */
+/*
+ * A key range [lo, hi), or (lo, hi) if @lo_excl (scans only); a NULL @hi
+ * means no upper bound.
+ */
 struct betrkv_range {
 	const u8 *lo;
 	u32 lolen;
 	const u8 *hi;
 	u32 hilen;
+	bool lo_excl;
 };
 
 /*

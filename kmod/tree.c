@@ -566,6 +566,8 @@ static int copy_range(const struct betrkv_msgbuf *b, const struct betrkv_range *
 	struct betrkv_msg *m;
 
 	*stop = NULL;
+	if (r->lo_excl && i < b->n && !betrkv_msg_cmp(b->msgs[i], r->lo, r->lolen))
+		i++;
 	for (; i < b->n && below_hi(r, b->msgs[i]); i++) {
 		if (last && betrkv_msg_cmp(b->msgs[i], betrkv_msg_key(last),
 					   last->klen) > 0)
@@ -632,6 +634,7 @@ static int scan_child(struct betrkv_tree *t, struct betrkv_node *n,
 		if (betrkv_key_cmp(p->key, p->len, r->lo, r->lolen) > 0) {
 			cr.lo = p->key;
 			cr.lolen = p->len;
+			cr.lo_excl = false;
 		}
 	}
 	if (j + 1 < n->nchildren) {
