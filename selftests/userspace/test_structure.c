@@ -172,9 +172,12 @@ static void expect_euclean(struct __test_metadata *_metadata,
 		ops[i] = (struct betrkv_op){ .type = BETRKV_OP_PUT, .key = self->key,
 			.klen = model_key(key, self->key), .val = self->val,
 			.vlen = BETRKV_VALUE_MAX };
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < 8; i++) {
+		/* Distinct keys below key 5, so the root's buffer grows. */
+		ops[0].klen = model_key(i % 5, self->key);
 		if (betrkv_engine_apply(e, &ops[0], 1, NULL) == -EUCLEAN)
 			break;
+	}
 	EXPECT_GT(8, i) TH_LOG("apply never reached the bad node");
 	betrkv_engine_close(e);
 	alarm(0);
