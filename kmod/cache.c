@@ -348,6 +348,17 @@ static int cache_corrupt(struct betrkv_cache *c, u64 id, u32 slot, const char *w
 	return -EUCLEAN;
 }
 
+/* Name a node that contradicts its parent once; the caller holds c->lock. */
+static int cache_mismatch(struct betrkv_cache *c, u64 id, const char *why)
+{
+	if (id != c->last_corrupt) {
+		c->last_corrupt = id;
+		pr_err("%s: node %llu contradicts its parent: %s\n",
+		       betrkv_dev_name(c->dev), id, why);
+	}
+	return -EUCLEAN;
+}
+
 /* Where node @id lies on disk, and the checksum of its header there. */
 static int cache_locate(struct betrkv_cache *c, u64 id, u32 *slot, u32 *len,
 			u32 *csum)
@@ -580,16 +591,78 @@ static int get_partial(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 	return 0;
 }
 
+/**
+ * betrkv_path_init() - start a walk down from the root.
+ * @p: the path
+ */
+void betrkv_path_init(struct betrkv_path *p)
+{
+	p->root = true;
+	p->x.range = (struct betrkv_range){ .lo = p->lo };
+}
+
+/* Copy @k into @buf as bound @key of the path. */
+static void path_bound(u8 *buf, const struct betrkv_pivot *k, const u8 **key,
+		       u32 *len)
+{
+	memcpy(buf, k->key, k->len);
+	*key = buf;
+	*len = k->len;
+}
+
+/* The path goes on into child @s of a node of @height with these pivots. */
+static void path_down(struct betrkv_path *p, struct betrkv_pivot *const *pivots,
+		      u32 nchildren, u32 s, u32 height)
+{
+	struct betrkv_range *r = &p->x.range;
+
+	if (s > 0)
+		path_bound(p->lo, pivots[s - 1], &r->lo, &r->lolen);
+	if (s + 1 < nchildren)
+		path_bound(p->hi, pivots[s], &r->hi, &r->hilen);
+	p->x.height = height - 1;
+	p->root = false;
+}
+
+/* Whether entry @e is what the path says of it; the caller holds c->lock. */
+static int entry_check(struct betrkv_cache *c, struct betrkv_centry *e,
+		       const struct betrkv_path *p)
+{
+	const char *why;
+	int err;
+
+	if (p->root)
+		return 0;
+	err = e->node ? betrkv_node_check(e->node, &p->x, &why) :
+			betrkv_node_hdr_check(e->hdr, &p->x, &why);
+	return err ? cache_mismatch(c, e->id, why) : 0;
+}
+
 /* The message @e holds for @key, and the child to look in next. */
 static const struct betrkv_msg *entry_find(struct betrkv_centry *e, const u8 *key,
-					   u32 klen, u64 *child)
+					   u32 klen, struct betrkv_path *p,
+					   u64 *child)
 {
+	const struct betrkv_node_hdr *h = e->hdr;
+	const struct betrkv_node *n = e->node;
+	u32 at;
 	int s;
 
-	if (e->node)
-		return betrkv_node_find(e->node, key, klen, child);
-	s = betrkv_node_hdr_route(e->hdr, key, klen);
-	*child = s >= 0 && e->hdr->height ? e->hdr->children[s] : 0;
+	*child = 0;
+	if (n) {
+		const struct betrkv_msg *m = betrkv_node_find(n, key, klen, &at);
+
+		if (!betrkv_node_is_leaf(n)) {
+			*child = n->children[at];
+			path_down(p, n->pivots, n->nchildren, at, n->height);
+		}
+		return m;
+	}
+	s = betrkv_node_hdr_route(h, key, klen);
+	if (s >= 0 && h->height) {
+		*child = h->children[s];
+		path_down(p, h->bounds, h->nsegs, s, h->height);
+	}
 	return s >= 0 && e->segs[s].n ?
 	       betrkv_msgbuf_find(&e->segs[s], key, klen) : NULL;
 }
@@ -600,6 +673,8 @@ static const struct betrkv_msg *entry_find(struct betrkv_centry *e, const u8 *ke
  * @id: the node ID
  * @key: the key
  * @klen: its length
+ * @p: what the parent says of node @id (betrkv_path_init() for the root);
+ *     on return, what node @id says of @child
  * @out: receives a copy of the node's message for @key (a put or a delete;
  *	 the caller frees it), or NULL if the node has none
  * @child: receives the child that may hold @key when @out is NULL (0 in a
@@ -608,10 +683,11 @@ static const struct betrkv_msg *entry_find(struct betrkv_centry *e, const u8 *ke
  * A node that is not resident is not read whole: only its header and the
  * one segment @key routes to.  Callers may run in parallel.
  *
- * Return: 0, -EUCLEAN for a node that fails its checks, -EIO, -ENOMEM.
+ * Return: 0, -EUCLEAN for a node that fails its checks or contradicts @p,
+ * -EIO, -ENOMEM.
  */
 int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
-		      struct betrkv_msg **out, u64 *child)
+		      struct betrkv_path *p, struct betrkv_msg **out, u64 *child)
 {
 	struct betrkv_node_hdr *h = NULL;
 	struct betrkv_centry *e = NULL;
@@ -626,8 +702,10 @@ int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 		c->stats.misses++;
 	else
 		c->stats.hits++;
+	if (!err)
+		err = entry_check(c, e, p);
 	if (!err) {
-		m = entry_find(e, key, klen, child);
+		m = entry_find(e, key, klen, p, child);
 		if (m) {
 			*child = 0;
 			*out = betrkv_msg_dup(m);
@@ -648,14 +726,18 @@ int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
  * betrkv_cache_get() - a pinned whole node, read from disk if not resident.
  * @c: the cache
  * @id: the node ID
+ * @x: what its parent says of it, or NULL for the root
  * @np: receives the node
  *
  * Callers may run in parallel; only one may change the node (see dirty()).
  *
- * Return: 0, -EUCLEAN for a node that fails its checks, -EIO, -ENOMEM.
+ * Return: 0, -EUCLEAN for a node that fails its checks or contradicts @x,
+ * -EIO, -ENOMEM.
  */
-int betrkv_cache_get(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
+int betrkv_cache_get(struct betrkv_cache *c, u64 id,
+		     const struct betrkv_expect *x, struct betrkv_node **np)
 {
+	const char *why;
 	struct betrkv_centry *e;
 	struct betrkv_node *n = NULL;
 	int err = 0;
@@ -692,7 +774,39 @@ int betrkv_cache_get(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
 	cache_shrink(c);
 out:
 	mutex_unlock(&c->lock);
+	if (!err && x && betrkv_node_check(*np, x, &why)) {
+		betrkv_cache_put(c, *np);
+		mutex_lock(&c->lock);
+		err = cache_mismatch(c, id, why);
+		mutex_unlock(&c->lock);
+	}
 	return err;
+}
+
+/**
+ * betrkv_cache_get_resident() - a pinned whole node, if it is resident.
+ * @c: the cache
+ * @id: the node ID
+ * @np: receives the node
+ *
+ * For checks that must not read from disk or change what is resident
+ * (the tree verifier): nothing is read from disk.
+ *
+ * Return: 0, or -ENOENT if node @id is not resident whole.
+ */
+int betrkv_cache_get_resident(struct betrkv_cache *c, u64 id,
+			      struct betrkv_node **np)
+{
+	struct betrkv_centry *e;
+
+	mutex_lock(&c->lock);
+	e = cache_lookup(c, id);
+	if (e && e->node) {
+		e->pins++;
+		*np = e->node;
+	}
+	mutex_unlock(&c->lock);
+	return e && e->node ? 0 : -ENOENT;
 }
 
 /**

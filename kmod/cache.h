@@ -6,7 +6,9 @@
  * up in one node and reads only the node's header and the one segment the
  * key routes to when the node is not resident (the entry then holds just
  * those: a partial node); get() returns a pinned whole node (read from disk through the indirection table if it is not
- * resident); put() unpins it.  A node is changed only between dirty() and
+ * resident); put() unpins it.  find() and get() check a node against what
+ * its parent says of it (its height and key range: struct betrkv_expect)
+ * whenever they reach it, resident or not.  A node is changed only between dirty() and
  * put(): dirty() tells the cache that the node's disk copy (if any) is stale,
  * so the node is written copy-on-write to a new place before it may be
  * evicted.  A checkpoint in progress owns the nodes that were dirty when it
@@ -115,9 +117,25 @@ int betrkv_cache_create(const struct betrkv_cache_params *p,
 			struct betrkv_cache **cp);
 void betrkv_cache_destroy(struct betrkv_cache *c);
 
+/*
+ * A walk down the path of one key (betrkv_cache_find()): what the parent
+ * says of the next node, with its bounds copied (the parent's entry may be
+ * evicted before the next node is read).
+ */
+struct betrkv_path {
+	struct betrkv_expect x;
+	bool root;		/* the next node is the root: nothing is said */
+	u8 lo[BETRKV_KEY_MAX];
+	u8 hi[BETRKV_KEY_MAX];
+};
+
+void betrkv_path_init(struct betrkv_path *p);
 int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
-		      struct betrkv_msg **out, u64 *child);
-int betrkv_cache_get(struct betrkv_cache *c, u64 id, struct betrkv_node **np);
+		      struct betrkv_path *p, struct betrkv_msg **out, u64 *child);
+int betrkv_cache_get(struct betrkv_cache *c, u64 id,
+		     const struct betrkv_expect *x, struct betrkv_node **np);
+int betrkv_cache_get_resident(struct betrkv_cache *c, u64 id,
+			      struct betrkv_node **np);
 void betrkv_cache_put(struct betrkv_cache *c, struct betrkv_node *n);
 int betrkv_cache_dirty(struct betrkv_cache *c, struct betrkv_node *n);
 int betrkv_cache_new(struct betrkv_cache *c, u32 height, struct betrkv_node **np);

@@ -251,10 +251,17 @@ static int data_scan(struct betrkv_store *store, void __user *uarg)
 	err = scan_range(&a, &r, &lo, &hi);
 	if (err)
 		goto out;
+	/*
+	 * The pairs collected weigh at most what the buffer takes (the first
+	 * one aside), so the request holds at most about three times
+	 * min(buf_len, SCAN_BYTES_MAX) plus two of the largest pairs: the
+	 * buffer, and what betrkv_engine_scan() holds.
+	 */
 	cap = min(a.buf_len, SCAN_BYTES_MAX);
 	buf = kvmalloc(max(cap, 1u), GFP_KERNEL);
 	err = buf ? betrkv_engine_scan(store->engine, &r, a.flags & BETRKV_SCAN_AFTER,
-				       min(a.max_pairs, SCAN_PAIRS_MAX), &out, &more) :
+				       min(a.max_pairs, SCAN_PAIRS_MAX),
+				       max(cap, 1u), &out, &more) :
 		    -ENOMEM;
 	if (err)
 		goto out;

@@ -976,58 +976,70 @@ int betrkv_engine_get(struct betrkv_engine *e, const u8 *key, u32 klen,
 	return err;
 }
 
-/* Move the puts of @page to @out, leaving out an excluded lower bound. */
-static int keep_puts(struct betrkv_msgbuf *page, const struct betrkv_range *r,
-		     bool lo_exclusive, struct betrkv_msgbuf *out)
+/*
+ * Move the puts of @page to @out as long as @out takes them (@limit pairs,
+ * @budget bytes but always one pair).  Return: 1 if a pair had to be left
+ * out, 0, or a negative errno.
+ */
+static int keep_puts(struct betrkv_msgbuf *page, u32 limit, u64 budget,
+		     struct betrkv_msgbuf *out)
 {
+	int ret = 0;
 	u32 i;
-	int err = 0;
 
 	for (i = 0; i < page->n; i++) {
 		struct betrkv_msg *m = page->msgs[i];
 
-		if (err || m->type != BETRKV_OP_PUT ||
-		    (lo_exclusive && !i && !betrkv_msg_cmp(m, r->lo, r->lolen))) {
+		if (ret || m->type != BETRKV_OP_PUT) {
 			kfree(m);
 			continue;
 		}
-		err = betrkv_msgbuf_append(out, m);
+		if (out->n >= limit ||
+		    (out->n && out->bytes + betrkv_msg_weight(m) > budget)) {
+			kfree(m);
+			ret = 1;
+			continue;
+		}
+		ret = betrkv_msgbuf_append(out, m);
 	}
 	page->n = 0;
 	page->bytes = 0;
-	return err;
+	return ret;
 }
 
 /*
- * One page of the tree into @out; pages of deletes only are passed over, so
- * that a caller always gets a pair or the end.
+ * Pages of the tree into @out until it holds @limit pairs or @budget bytes
+ * of them, or the range ends: a page's deletes take no room in @out.
  */
 static int scan_locked(struct betrkv_engine *e, struct betrkv_range r,
-		       bool lo_exclusive, u32 limit, struct betrkv_msgbuf *out,
+		       u32 limit, u64 budget, struct betrkv_msgbuf *out,
 		       bool *more)
 {
 	struct betrkv_msgbuf page;
-	struct betrkv_msg *last = NULL;
+	struct betrkv_msg *last = NULL, *next;
 	int err;
 
 	betrkv_msgbuf_init(&page);
 	for (;;) {
-		err = betrkv_tree_scan(&e->tree, &r, limit + lo_exclusive, &page, more);
+		err = betrkv_tree_scan(&e->tree, &r, limit - out->n,
+				       budget - out->bytes, &page, more);
 		if (err || !page.n)
 			break;
-		kfree(last);
-		last = *more ? betrkv_msg_dup(page.msgs[page.n - 1]) : NULL;
-		err = *more && !last ? -ENOMEM :
-		      keep_puts(&page, &r, lo_exclusive, out);
-		if (err || out->n || !*more)
+		next = *more ? betrkv_msg_dup(page.msgs[page.n - 1]) : NULL;
+		err = *more && !next ? -ENOMEM : keep_puts(&page, limit, budget, out);
+		kfree(last);	/* @r.lo pointed into it until now */
+		last = next;
+		if (err > 0)
+			*more = true;
+		if (err || !*more || out->n == limit || out->bytes >= budget)
 			break;
 		r.lo = betrkv_msg_key(last);
 		r.lolen = last->klen;
-		lo_exclusive = true;
+		r.lo_excl = true;
 	}
 	betrkv_msgbuf_free(&page);
 	kfree(last);
-	return err;
+	return min(err, 0);
 }
 
 /**
@@ -1035,27 +1047,40 @@ static int scan_locked(struct betrkv_engine *e, struct betrkv_range r,
  * @e: the store
  * @r: the range [lo, hi)
  * @lo_exclusive: leave out lo itself (to resume after the last key seen)
- * @limit: most pairs to return, at least 1
+ * @limit: most pairs to return, at least 1; fewer come back only at the
+ *         end of the range or when @budget is reached
+ * @budget: most bytes of pairs to return, counted as betrkv_msg_weight()
+ *          (BETRKV_MSG_OVERHEAD + key + value); the first pair is returned
+ *          whatever its size
  * @out: an empty buffer; receives the pairs (puts)
  * @more: set if pairs may follow the last one in @out (resume from it with
  *        @lo_exclusive); @out is empty only at the end of the range
  *
+ * The scan holds at most 2 * @budget + 2 * (BETRKV_KEY_MAX +
+ * BETRKV_VALUE_MAX + BETRKV_MSG_OVERHEAD) bytes of messages at once, what
+ * it returns included (see betrkv_tree_scan()); each message also takes
+ * an allocation header and a pointer.  Deleted keys in the range cost time
+ * but no room: they are passed over a page at a time.
+ *
  * Return: 0 or a negative errno.
  */
 int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
-		       bool lo_exclusive, u32 limit, struct betrkv_msgbuf *out,
-		       bool *more)
+		       bool lo_exclusive, u32 limit, u64 budget,
+		       struct betrkv_msgbuf *out, bool *more)
 {
+	struct betrkv_range range;
 	int err;
 
-	if (!limit || !r->lolen)
+	if (!limit || !budget || !r->lolen)
 		return -EINVAL;
 	if (r->lolen > BETRKV_KEY_MAX || (r->hi && r->hilen > BETRKV_KEY_MAX))
 		return -E2BIG;
 	err = engine_read_lock(e);
 	if (err)
 		return err;
-	err = scan_locked(e, *r, lo_exclusive, limit, out, more);
+	range = *r;
+	range.lo_excl = lo_exclusive;
+	err = scan_locked(e, range, limit, budget, out, more);
 	atomic64_inc(&e->scans);
 	up_read(&e->lock);
 	return err;

@@ -82,8 +82,8 @@ int betrkv_engine_apply(struct betrkv_engine *e, const struct betrkv_op *ops,
 int betrkv_engine_get(struct betrkv_engine *e, const u8 *key, u32 klen,
 		      struct betrkv_msg **val);
 int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
-		       bool lo_exclusive, u32 limit, struct betrkv_msgbuf *out,
-		       bool *more);
+		       bool lo_exclusive, u32 limit, u64 budget,
+		       struct betrkv_msgbuf *out, bool *more);
 int betrkv_engine_sync(struct betrkv_engine *e, u64 *durable_seq);
 int betrkv_engine_checkpoint(struct betrkv_engine *e);
 void betrkv_engine_stats(struct betrkv_engine *e, struct betrkv_engine_stats *st);

@@ -218,6 +218,9 @@ static void __exit betrkv_exit(void)
 module_init(betrkv_init);
 module_exit(betrkv_exit);
 
+module_param_named(verify_tree, betrkv_tree_verify, bool, 0644);
+MODULE_PARM_DESC(verify_tree, "check the tree's invariants after every change (slow: for debugging)");
+
 MODULE_DESCRIPTION("betrkv: crash-safe key-value store on a raw block device");
 MODULE_LICENSE("GPL");
 MODULE_SOFTDEP("pre: crc32c");

@@ -145,21 +145,18 @@ u32 betrkv_pivots_index(struct betrkv_pivot *const *pivots, u32 n,
  * @n: the node
  * @key: the key
  * @klen: its length
- * @child: receives the child whose range holds @key (0 in a leaf)
+ * @at: receives the index of the child whose range holds @key (0 in a leaf)
  *
  * Return: the leaf's entry or the buffered message for @key, or NULL.
  */
 const struct betrkv_msg *betrkv_node_find(const struct betrkv_node *n,
-					  const u8 *key, u32 klen, u64 *child)
+					  const u8 *key, u32 klen, u32 *at)
 {
-	u32 i;
-
-	*child = 0;
+	*at = 0;
 	if (betrkv_node_is_leaf(n))
 		return betrkv_msgbuf_find(&n->entries, key, klen);
-	i = betrkv_node_child_index(n, key, klen);
-	*child = n->children[i];
-	return betrkv_msgbuf_find(&n->bufs[i], key, klen);
+	*at = betrkv_node_child_index(n, key, klen);
+	return betrkv_msgbuf_find(&n->bufs[*at], key, klen);
 }
 
 struct betrkv_pivot *betrkv_pivot_new(const u8 *key, u32 len)
@@ -213,4 +210,177 @@ void betrkv_node_remove_child(struct betrkv_node *n, u32 at)
 	memmove(&n->pivots[at - 1], &n->pivots[at],
 		(n->nchildren - at - 1) * sizeof(*n->pivots));
 	n->nchildren--;
+}
+
+/**
+ * betrkv_range_holds() - whether @key lies in @r.
+ * @r: the range
+ * @key: the key
+ * @klen: its length
+ *
+ * Return: true if @r->lo <= @key and (no @r->hi or @key < @r->hi).
+ */
+bool betrkv_range_holds(const struct betrkv_range *r, const u8 *key, u32 klen)
+{
+	return betrkv_key_cmp(key, klen, r->lo, r->lolen) >= 0 &&
+	       (!r->hi || betrkv_key_cmp(key, klen, r->hi, r->hilen) < 0);
+}
+
+/**
+ * betrkv_child_range() - the key range of child @i of an internal node.
+ * @pivots: the node's pivots
+ * @nchildren: its number of children
+ * @r: the node's own range (its pivots lie in it)
+ * @i: the child, below @nchildren
+ * @out: receives the range; it points into @pivots and @r
+ */
+void betrkv_child_range(struct betrkv_pivot *const *pivots, u32 nchildren,
+			const struct betrkv_range *r, u32 i,
+			struct betrkv_range *out)
+{
+	*out = *r;
+	if (i > 0) {
+		out->lo = pivots[i - 1]->key;
+		out->lolen = pivots[i - 1]->len;
+	}
+	if (i + 1 < nchildren) {
+		out->hi = pivots[i]->key;
+		out->hilen = pivots[i]->len;
+	}
+}
+
+/* The first and last messages of @b lie in @r (@b is sorted). */
+static bool msgbuf_within(const struct betrkv_msgbuf *b,
+			  const struct betrkv_range *r)
+{
+	const struct betrkv_msg *first, *last;
+
+	if (!b->n)
+		return true;
+	first = b->msgs[0];
+	last = b->msgs[b->n - 1];
+	return betrkv_range_holds(r, betrkv_msg_key(first), first->klen) &&
+	       betrkv_range_holds(r, betrkv_msg_key(last), last->klen);
+}
+
+/**
+ * betrkv_node_check() - whether a node is what its parent says it is.
+ * @n: the node, well-formed in itself (decoded, or kept so by the tree)
+ * @x: what its parent says: its height and key range
+ * @why: receives a static reason on failure
+ *
+ * The keys checked are a leaf's entries, an internal node's pivots and
+ * each buffer's messages (against that buffer's child range); a buffer and
+ * a leaf are sorted, so their first and last keys tell.
+ *
+ * Return: 0, or -EUCLEAN if the node contradicts @x.
+ */
+int betrkv_node_check(const struct betrkv_node *n, const struct betrkv_expect *x,
+		      const char **why)
+{
+	struct betrkv_range cr;
+	const struct betrkv_pivot *p;
+	u32 i;
+
+	*why = "height is not its parent's minus one";
+	if (n->height != x->height)
+		return -EUCLEAN;
+	*why = "keys outside the range its parent gives it";
+	if (betrkv_node_is_leaf(n))
+		return msgbuf_within(&n->entries, &x->range) ? 0 : -EUCLEAN;
+	for (i = 0; i + 1 < n->nchildren; i++) {
+		p = n->pivots[i];
+		if (!betrkv_range_holds(&x->range, p->key, p->len))
+			return -EUCLEAN;
+	}
+	for (i = 0; i < n->nchildren; i++) {
+		betrkv_child_range(n->pivots, n->nchildren, &x->range, i, &cr);
+		if (!msgbuf_within(&n->bufs[i], &cr))
+			return -EUCLEAN;
+	}
+	return 0;
+}
+
+/* A message the decoder takes: its type and sizes (@leaf: puts only). */
+static bool msg_ok(const struct betrkv_msg *m, bool leaf)
+{
+	if (m->type != BETRKV_OP_PUT && (leaf || m->type != BETRKV_OP_DEL))
+		return false;
+	return m->klen && m->klen <= BETRKV_KEY_MAX &&
+	       m->vlen <= BETRKV_VALUE_MAX &&
+	       (m->type == BETRKV_OP_PUT || !m->vlen);
+}
+
+/* @b's messages are well-formed, rise strictly and lie in @r. */
+static bool msgbuf_ok(const struct betrkv_msgbuf *b, const struct betrkv_range *r,
+		      bool leaf)
+{
+	u32 i;
+
+	for (i = 0; i < b->n; i++) {
+		if (!msg_ok(b->msgs[i], leaf) ||
+		    (i && betrkv_msg_cmp(b->msgs[i - 1], betrkv_msg_key(b->msgs[i]),
+					 b->msgs[i]->klen) >= 0))
+			return false;
+	}
+	return msgbuf_within(b, r);
+}
+
+/* Children are real, distinct, other than @n; pivots are keys that rise. */
+static bool children_ok(const struct betrkv_node *n)
+{
+	const struct betrkv_pivot *p;
+	u32 i, j;
+
+	for (i = 0; i < n->nchildren; i++) {
+		if (!n->children[i] || n->children[i] == n->id)
+			return false;
+		for (j = 0; j < i; j++)
+			if (n->children[j] == n->children[i])
+				return false;
+	}
+	for (i = 0; i + 1 < n->nchildren; i++) {
+		p = n->pivots[i];
+		if (!p->len || p->len > BETRKV_KEY_MAX ||
+		    (i && betrkv_key_cmp(n->pivots[i - 1]->key, n->pivots[i - 1]->len,
+					 p->key, p->len) >= 0))
+			return false;
+	}
+	return true;
+}
+
+/**
+ * betrkv_node_check_shape() - whether a node is one the decoder would take.
+ * @n: the node
+ * @why: receives a static reason on failure
+ *
+ * What betrkv_node_decode() checks of a node on its own: its height, its
+ * number of children, distinct child IDs, rising pivots, and sorted,
+ * well-formed messages that lie in their child's range.
+ *
+ * Return: 0, or -EUCLEAN if the decoder would reject the node.
+ */
+int betrkv_node_check_shape(const struct betrkv_node *n, const char **why)
+{
+	static const struct betrkv_range all = { .lo = (const u8 *)"" };
+	struct betrkv_range cr;
+	u32 i;
+
+	*why = "bad height or number of children";
+	if (n->height > BETRKV_HEIGHT_MAX ||
+	    (betrkv_node_is_leaf(n) ? n->nchildren != 0 :
+	     n->nchildren < 1 || n->nchildren > BETRKV_FANOUT_MAX))
+		return -EUCLEAN;
+	*why = "bad children or pivots";
+	if (!betrkv_node_is_leaf(n) && !children_ok(n))
+		return -EUCLEAN;
+	*why = "bad messages";
+	if (betrkv_node_is_leaf(n))
+		return msgbuf_ok(&n->entries, &all, true) ? 0 : -EUCLEAN;
+	for (i = 0; i < n->nchildren; i++) {
+		betrkv_child_range(n->pivots, n->nchildren, &all, i, &cr);
+		if (!msgbuf_ok(&n->bufs[i], &cr, false))
+			return -EUCLEAN;
+	}
+	return 0;
 }

@@ -32,10 +32,40 @@
 #define BETRKV_LEAF_RUN_BYTES	(4u << 10)
 #define BETRKV_LEAF_RUNS_MAX	64u
 #define BETRKV_LEAF_RUN_WEIGHT	18u
+/*
+ * The largest height a node may have.  A tree grows a level only when its
+ * root splits, so each level multiplies the nodes below by about the
+ * fanout when it is made; with at most 2^32 node slots (a u32 numbers
+ * them) a real tree stays far below 32 levels.  The cap bounds every walk
+ * down the tree: heights fall by exactly one at each child.
+ */
+#define BETRKV_HEIGHT_MAX	32u
 
 struct betrkv_pivot {
 	u32 len;
 	u8 key[];
+};
+
+/*
+ * A key range [lo, hi), or (lo, hi) if @lo_excl (scans only); a NULL @hi
+ * means no upper bound.
+ */
+struct betrkv_range {
+	const u8 *lo;
+	u32 lolen;
+	const u8 *hi;
+	u32 hilen;
+	bool lo_excl;
+};
+
+/*
+ * What a parent says of a child it refers to, checked wherever a child is
+ * reached: the child's height, and the range its keys lie in (for an
+ * internal node: its pivots and buffered messages).
+ */
+struct betrkv_expect {
+	u32 height;
+	struct betrkv_range range;
 };
 
 struct betrkv_node {
@@ -64,11 +94,18 @@ u32 betrkv_leaf_runs(const struct betrkv_msgbuf *b, u32 *starts);
 u32 betrkv_pivots_index(struct betrkv_pivot *const *pivots, u32 n,
 			const u8 *key, u32 klen);
 const struct betrkv_msg *betrkv_node_find(const struct betrkv_node *n,
-					  const u8 *key, u32 klen, u64 *child);
+					  const u8 *key, u32 klen, u32 *at);
 struct betrkv_pivot *betrkv_pivot_new(const u8 *key, u32 len);
 void betrkv_node_insert_child(struct betrkv_node *n, u32 at,
 			      struct betrkv_pivot *pivot, u64 child);
 void betrkv_node_remove_child(struct betrkv_node *n, u32 at);
+bool betrkv_range_holds(const struct betrkv_range *r, const u8 *key, u32 klen);
+void betrkv_child_range(struct betrkv_pivot *const *pivots, u32 nchildren,
+			const struct betrkv_range *r, u32 i,
+			struct betrkv_range *out);
+int betrkv_node_check(const struct betrkv_node *n, const struct betrkv_expect *x,
+		      const char **why);
+int betrkv_node_check_shape(const struct betrkv_node *n, const char **why);
 
 /* The child of internal node @n whose range holds @key. */
 static inline u32 betrkv_node_child_index(const struct betrkv_node *n,

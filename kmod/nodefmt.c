@@ -176,7 +176,11 @@ static void nf_put_segs(const struct betrkv_node *n, const u8 uuid[16],
  * @cap: room at @buf, a multiple of BETRKV_BLOCK_SIZE
  * @len: receives the bytes to write (a multiple of BETRKV_BLOCK_SIZE)
  *
- * Return: 0, or -EFBIG if the node does not fit in @cap bytes.
+ * The node is first checked as betrkv_node_decode() would check it: the
+ * encoder never writes what the decoder rejects.
+ *
+ * Return: 0, -EFBIG if the node does not fit in @cap bytes, or -EUCLEAN
+ * (with a warning: the tree made it) if the decoder would reject it.
  */
 int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],
 		       u64 blocknr, u8 *buf, u32 cap, u32 *len)
@@ -185,12 +189,17 @@ int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],
 	struct nf_cur c = { .p = buf, .left = cap };
 	struct nf_hdr *h;
 	struct nf_seg *segs;
+	const char *why;
 	__le64 child;
 
 	/* The weights of node.h bound what the encoding takes. */
 	BUILD_BUG_ON(sizeof(struct nf_hdr) > BETRKV_NODE_HDR_WEIGHT);
 	BUILD_BUG_ON(sizeof(struct nf_seg) + sizeof(__le16) != BETRKV_LEAF_RUN_WEIGHT);
 	BUILD_BUG_ON(sizeof(struct nf_msg) != BETRKV_MSG_OVERHEAD);
+	if (WARN_ON_ONCE(betrkv_node_check_shape(n, &why))) {
+		pr_err("node %llu not written: %s\n", n->id, why);
+		return -EUCLEAN;
+	}
 	nsegs = betrkv_node_is_leaf(n) ?
 		betrkv_leaf_runs(&n->entries, starts) : n->nchildren;
 	hdr_len = nf_hdr_len(n, starts, nsegs);
@@ -310,7 +319,7 @@ static int nf_hdr_fields(const struct nf_hdr *raw, u32 len, u64 id,
 	h->nsegs = le32_to_cpu(raw->nsegs);
 	h->hdr_len = le32_to_cpu(raw->hdr_len);
 	h->total_len = le32_to_cpu(raw->total_len);
-	if (h->id != id || h->total_len != len || h->height > 64 || raw->pad)
+	if (h->id != id || h->total_len != len || h->height > BETRKV_HEIGHT_MAX || raw->pad)
 		return -EUCLEAN;
 	if (h->height)
 		return nchildren < 1 || nchildren > BETRKV_FANOUT_MAX ||
@@ -359,10 +368,13 @@ static int nf_get_blooms(struct nf_cur *c, struct betrkv_node_hdr *h)
 	return 0;
 }
 
-/* Bounds rise strictly; internal nodes never have child 0. */
+/*
+ * Bounds rise strictly; internal nodes never have child 0, the node itself
+ * or one child twice.
+ */
 static int nf_get_tables(struct nf_cur *c, struct betrkv_node_hdr *h)
 {
-	u32 nbounds = h->height ? h->nsegs - 1 : h->nsegs, i;
+	u32 nbounds = h->height ? h->nsegs - 1 : h->nsegs, i, j;
 	struct betrkv_pivot **b = h->bounds;
 	const struct nf_seg *segs;
 	const void *p;
@@ -375,8 +387,12 @@ static int nf_get_tables(struct nf_cur *c, struct betrkv_node_hdr *h)
 			return -EUCLEAN;
 		memcpy(&child, p, sizeof(child));
 		h->children[i] = le64_to_cpu(child);
-		if (!h->children[i])
+		if (!h->children[i] || h->children[i] == h->id)
 			return -EUCLEAN;
+		/* Two slots of one node never share a child. */
+		for (j = 0; j < i; j++)
+			if (h->children[j] == h->children[i])
+				return -EUCLEAN;
 	}
 	for (i = 0; h->height && i < nbounds; i++) {
 		err = nf_get_key(c, &b[i]);
@@ -468,6 +484,33 @@ int betrkv_node_hdr_decode(const u8 *buf, u32 len, const u8 uuid[16],
 		return err;
 	}
 	*hp = h;
+	return 0;
+}
+
+/**
+ * betrkv_node_hdr_check() - whether a node's header is what its parent says.
+ * @h: the header
+ * @x: what the parent says: the node's height and key range
+ * @why: receives a static reason on failure
+ *
+ * The keys a header holds are checked: an internal node's pivots, a leaf's
+ * first key of every run.  Segments are checked as they are decoded.
+ *
+ * Return: 0, or -EUCLEAN if the header contradicts @x.
+ */
+int betrkv_node_hdr_check(const struct betrkv_node_hdr *h,
+			  const struct betrkv_expect *x, const char **why)
+{
+	u32 nbounds = h->height ? h->nsegs - 1 : h->nsegs, i;
+
+	*why = "height is not its parent's minus one";
+	if (h->height != x->height)
+		return -EUCLEAN;
+	*why = "keys outside the range its parent gives it";
+	for (i = 0; i < nbounds; i++)
+		if (!betrkv_range_holds(&x->range, h->bounds[i]->key,
+					h->bounds[i]->len))
+			return -EUCLEAN;
 	return 0;
 }
 

@@ -63,6 +63,8 @@ int betrkv_node_hdr_len(const u8 *buf, u32 len, u32 *hdr_len);
 int betrkv_node_hdr_decode(const u8 *buf, u32 len, const u8 uuid[16],
 			   u64 blocknr, u64 id, struct betrkv_node_hdr **hp,
 			   const char **why);
+int betrkv_node_hdr_check(const struct betrkv_node_hdr *h,
+			  const struct betrkv_expect *x, const char **why);
 void betrkv_node_hdr_free(struct betrkv_node_hdr *h);
 u64 betrkv_node_hdr_mem(const struct betrkv_node_hdr *h);
 int betrkv_node_hdr_route(const struct betrkv_node_hdr *h, const u8 *key,

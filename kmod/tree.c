@@ -19,6 +19,25 @@
  */
 #include "tree.h"
 
+/* See tree.h: check the invariants at rest after every change. */
+bool betrkv_tree_verify;
+
+/* The range of the root: every key. */
+static const struct betrkv_range all_keys = { .lo = (const u8 *)"" };
+
+/*
+ * Child @i of @n (pinned), whose keys lie in @r: read and checked against
+ * what @n says of it (one level lower, keys in @n's range for it).
+ */
+static int child_get(struct betrkv_tree *t, struct betrkv_node *n,
+		     const struct betrkv_range *r, u32 i, struct betrkv_node **cp)
+{
+	struct betrkv_expect x = { .height = n->height - 1 };
+
+	betrkv_child_range(n->pivots, n->nchildren, r, i, &x.range);
+	return betrkv_cache_get(t->cache, n->children[i], &x, cp);
+}
+
 static u32 heaviest_child(const struct betrkv_node *n)
 {
 	u32 i, best = 0;
@@ -54,11 +73,16 @@ static int push_down(struct betrkv_node *node, struct betrkv_msgbuf *src)
 	return betrkv_msgbuf_apply(&node->bufs[0], src, false);
 }
 
-static int tree_fix(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+static int tree_fix(struct betrkv_tree *t, struct betrkv_node *parent,
+		    const struct betrkv_range *pr, u32 i,
 		    struct betrkv_node *child);
 
-/* Push @parent's buffer for @child (child @i, pinned) into it; releases it. */
-static int tree_push(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+/*
+ * Push @parent's buffer for @child (child @i, pinned) into it; releases it.
+ * @pr: @parent's key range (so in every function that takes a parent).
+ */
+static int tree_push(struct betrkv_tree *t, struct betrkv_node *parent,
+		     const struct betrkv_range *pr, u32 i,
 		     struct betrkv_node *child)
 {
 	int err;
@@ -69,30 +93,35 @@ static int tree_push(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
 		betrkv_cache_put(t->cache, child);
 		return err;
 	}
-	return tree_fix(t, parent, i, child);
+	return tree_fix(t, parent, pr, i, child);
 }
 
 /* Flush @parent's buffer for child @i down and restore the child. */
-static int tree_flush(struct betrkv_tree *t, struct betrkv_node *parent, u32 i)
+static int tree_flush(struct betrkv_tree *t, struct betrkv_node *parent,
+		      const struct betrkv_range *pr, u32 i)
 {
 	struct betrkv_node *child;
 	int err;
 
-	err = betrkv_cache_get(t->cache, parent->children[i], &child);
+	err = child_get(t, parent, pr, i, &child);
 	if (err)
 		return err;
-	return tree_push(t, parent, i, child);
+	return tree_push(t, parent, pr, i, child);
 }
 
-/* Flush the heaviest buffers of @n until it fits or has too many children. */
-static int flush_until_fits(struct betrkv_tree *t, struct betrkv_node *n)
+/*
+ * Flush the heaviest buffers of @n (keys in @r) until it fits or has too
+ * many children.
+ */
+static int flush_until_fits(struct betrkv_tree *t, struct betrkv_node *n,
+			    const struct betrkv_range *r)
 {
 	int err = 0;
 
 	while (!err && !betrkv_node_is_leaf(n) &&
 	       betrkv_node_weight(n) > t->node_size &&
 	       n->nchildren <= BETRKV_FANOUT_MAX)
-		err = tree_flush(t, n, heaviest_child(n));
+		err = tree_flush(t, n, r, heaviest_child(n));
 	return err;
 }
 
@@ -148,7 +177,8 @@ static struct betrkv_pivot *split_node(struct betrkv_node *left,
  * half as child @i + 1, and its buffer for @i is divided at the pivot.
  * Both halves are then restored in turn (they may split again).
  */
-static int tree_split(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+static int tree_split(struct betrkv_tree *t, struct betrkv_node *parent,
+		      const struct betrkv_range *pr, u32 i,
 		      struct betrkv_node *child)
 {
 	struct betrkv_node *right;
@@ -172,9 +202,9 @@ static int tree_split(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
 		betrkv_cache_put(t->cache, right);
 		goto out;
 	}
-	err = tree_fix(t, parent, i + 1, right);
+	err = tree_fix(t, parent, pr, i + 1, right);
 	if (!err)
-		return tree_fix(t, parent, i, child);
+		return tree_fix(t, parent, pr, i, child);
 out:
 	betrkv_cache_put(t->cache, child);
 	return err;
@@ -229,13 +259,14 @@ static int merge_pair(struct betrkv_tree *t, struct betrkv_node *parent,
  * in one; @*childp becomes the merged node.  Return: 1 if merged, 0 if not,
  * or a negative errno.
  */
-static int merge_with(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+static int merge_with(struct betrkv_tree *t, struct betrkv_node *parent,
+		      const struct betrkv_range *pr, u32 i,
 		      struct betrkv_node **childp, u32 j)
 {
 	struct betrkv_node *other, *l, *r;
 	int err;
 
-	err = betrkv_cache_get(t->cache, parent->children[j], &other);
+	err = child_get(t, parent, pr, j, &other);
 	if (err)
 		return err;
 	l = j > i ? *childp : other;
@@ -257,15 +288,16 @@ static int merge_with(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
  * @child (child @i of @parent) is light: merge it with its right neighbour,
  * or else its left one, if the two fit in one node.
  */
-static int tree_merge(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+static int tree_merge(struct betrkv_tree *t, struct betrkv_node *parent,
+		      const struct betrkv_range *pr, u32 i,
 		      struct betrkv_node *child)
 {
 	int ret = 0;
 
 	if (i + 1 < parent->nchildren)
-		ret = merge_with(t, parent, i, &child, i + 1);
+		ret = merge_with(t, parent, pr, i, &child, i + 1);
 	if (!ret && i > 0)
-		ret = merge_with(t, parent, i, &child, i - 1);
+		ret = merge_with(t, parent, pr, i, &child, i - 1);
 	betrkv_cache_put(t->cache, child);
 	return min(ret, 0);
 }
@@ -275,19 +307,22 @@ static int tree_merge(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
  * releases @child.  May add children to @parent (splits) or remove them
  * (merges), but never touches @parent's other invariants.
  */
-static int tree_fix(struct betrkv_tree *t, struct betrkv_node *parent, u32 i,
+static int tree_fix(struct betrkv_tree *t, struct betrkv_node *parent,
+		    const struct betrkv_range *pr, u32 i,
 		    struct betrkv_node *child)
 {
+	struct betrkv_range cr;
 	int err;
 
-	err = flush_until_fits(t, child);
+	betrkv_child_range(parent->pivots, parent->nchildren, pr, i, &cr);
+	err = flush_until_fits(t, child, &cr);
 	if (err)
 		goto out;
 	if (betrkv_node_weight(child) > t->node_size ||
 	    child->nchildren > BETRKV_FANOUT_MAX)
-		return tree_split(t, parent, i, child);
+		return tree_split(t, parent, pr, i, child);
 	if (betrkv_node_weight(child) < t->node_size / 4 && parent->nchildren > 1)
-		return tree_merge(t, parent, i, child);
+		return tree_merge(t, parent, pr, i, child);
 out:
 	betrkv_cache_put(t->cache, child);
 	return err;
@@ -299,6 +334,11 @@ static int tree_grow(struct betrkv_tree *t, struct betrkv_node **rootp)
 	struct betrkv_node *old = *rootp, *root;
 	int err;
 
+	/* Only a crafted tree gets this tall (see BETRKV_HEIGHT_MAX). */
+	if (old->height >= BETRKV_HEIGHT_MAX) {
+		pr_err("root node %llu is at the greatest height already\n", old->id);
+		return -EUCLEAN;
+	}
 	err = betrkv_cache_new(t->cache, old->height + 1, &root);
 	if (err)
 		return err;
@@ -306,7 +346,7 @@ static int tree_grow(struct betrkv_tree *t, struct betrkv_node **rootp)
 	root->nchildren = 1;
 	t->root = root->id;
 	*rootp = root;
-	return tree_split(t, root, 0, old);
+	return tree_split(t, root, &all_keys, 0, old);
 }
 
 /* A root with one child: push its buffer down, then give way to the child. */
@@ -318,11 +358,11 @@ static int tree_shrink(struct betrkv_tree *t, struct betrkv_node **rootp)
 	if (err)
 		return err;
 	if (root->bufs[0].n) {
-		err = tree_flush(t, root, 0);
+		err = tree_flush(t, root, &all_keys, 0);
 		if (err || root->nchildren > 1)
 			return err;
 	}
-	err = betrkv_cache_get(t->cache, root->children[0], &child);
+	err = child_get(t, root, &all_keys, 0, &child);
 	if (err)
 		return err;
 	t->root = child->id;
@@ -337,7 +377,7 @@ static int tree_fix_root(struct betrkv_tree *t, struct betrkv_node *root)
 	int err;
 
 	for (;;) {
-		err = flush_until_fits(t, root);
+		err = flush_until_fits(t, root, &all_keys);
 		if (err)
 			break;
 		if (betrkv_node_weight(root) > t->node_size ||
@@ -351,6 +391,63 @@ static int tree_fix_root(struct betrkv_tree *t, struct betrkv_node *root)
 			break;
 	}
 	betrkv_cache_put(t->cache, root);
+	return err;
+}
+
+/* Which invariant at rest node @n breaks (@x: see verify_node()), or NULL. */
+static const char *node_breach(const struct betrkv_tree *t,
+			       const struct betrkv_node *n,
+			       const struct betrkv_expect *x)
+{
+	const char *why;
+
+	if ((x && betrkv_node_check(n, x, &why)) ||
+	    betrkv_node_check_shape(n, &why))
+		return why;
+	if (betrkv_node_weight(n) > t->node_size)
+		return "heavier than a node";
+	if (!x && n->nchildren == 1 && !n->bufs[0].n)
+		return "a root with a single child and nothing buffered";
+	return NULL;
+}
+
+/*
+ * The invariants at rest of tree.h, in the subtree of node @id (what its
+ * parent says of it: @x, NULL for the root), as far as it is resident: a
+ * node the code changed stays so until it is written, and what is on disk
+ * was checked when it was read.  A breach is a bug of the code.
+ */
+static void verify_node(struct betrkv_tree *t, u64 id,
+			const struct betrkv_expect *x)
+{
+	struct betrkv_expect cx;
+	struct betrkv_node *n;
+	const char *why;
+	u32 i;
+
+	if (betrkv_cache_get_resident(t->cache, id, &n))
+		return;
+	why = node_breach(t, n, x);
+	if (why)
+		pr_err("node %llu (height %u) breaks the tree's invariants: %s\n",
+		       n->id, n->height, why);
+	if (WARN_ON_ONCE(why))
+		goto out;
+	cx.height = n->height - 1;
+	for (i = 0; i < n->nchildren; i++) {
+		betrkv_child_range(n->pivots, n->nchildren,
+				   x ? &x->range : &all_keys, i, &cx.range);
+		verify_node(t, n->children[i], &cx);
+	}
+out:
+	betrkv_cache_put(t->cache, n);
+}
+
+/* After a change: the invariants at rest, if betrkv_tree_verify says so. */
+static int tree_changed(struct betrkv_tree *t, int err)
+{
+	if (!err && betrkv_tree_verify && t->root)
+		verify_node(t, t->root, NULL);
 	return err;
 }
 
@@ -368,7 +465,7 @@ int betrkv_tree_apply(struct betrkv_tree *t, struct betrkv_msgbuf *msgs)
 	int err;
 
 	if (t->root)
-		err = betrkv_cache_get(t->cache, t->root, &root);
+		err = betrkv_cache_get(t->cache, t->root, NULL, &root);
 	else
 		err = betrkv_cache_new(t->cache, 0, &root);
 	if (err)
@@ -380,7 +477,7 @@ int betrkv_tree_apply(struct betrkv_tree *t, struct betrkv_msgbuf *msgs)
 		betrkv_cache_put(t->cache, root);
 		return err;
 	}
-	return tree_fix_root(t, root);
+	return tree_changed(t, tree_fix_root(t, root));
 }
 
 /**
@@ -390,6 +487,9 @@ int betrkv_tree_apply(struct betrkv_tree *t, struct betrkv_msgbuf *msgs)
  * @klen: its length
  * @out: receives a copy of the put (the caller frees it)
  *
+ * Each node on the way is checked against what its parent says of it, so
+ * the walk takes at most BETRKV_HEIGHT_MAX + 1 steps.
+ *
  * Return: 0, -ENOENT if the key is absent (never set, or deleted), or
  * another negative errno (-EUCLEAN, -EIO: a node could not be read).
  */
@@ -397,14 +497,19 @@ int betrkv_tree_get(struct betrkv_tree *t, const u8 *key, u32 klen,
 		    struct betrkv_msg **out)
 {
 	struct betrkv_msg *m = NULL;
+	struct betrkv_path *p;
 	u64 id = t->root;
-	int err;
+	int err = 0;
 
-	while (id && !m) {
-		err = betrkv_cache_find(t->cache, id, key, klen, &m, &id);
-		if (err)
-			return err;
-	}
+	p = kmalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	betrkv_path_init(p);
+	while (id && !m && !err)
+		err = betrkv_cache_find(t->cache, id, key, klen, p, &m, &id);
+	kfree(p);
+	if (err)
+		return err;
 	if (m && m->type == BETRKV_OP_PUT) {
 		*out = m;
 		return 0;
@@ -413,23 +518,64 @@ int betrkv_tree_get(struct betrkv_tree *t, const u8 *key, u32 klen,
 	return -ENOENT;
 }
 
+/*
+ * What a scan may still collect: @n messages weighing @bytes, but one
+ * message whatever its weight while nothing is held yet (@must).
+ */
+struct scan_room {
+	u32 n;
+	u64 bytes;
+	bool must;
+};
+
+/* Whether @room, with @n messages of @bytes taken, takes @m too. */
+static bool room_takes(const struct scan_room *room, u32 n, u64 bytes,
+		       const struct betrkv_msg *m)
+{
+	if (n >= room->n)
+		return false;
+	return (room->must && !n) || bytes + betrkv_msg_weight(m) <= room->bytes;
+}
+
+/* What is left of @room once @out holds messages. */
+static struct scan_room room_left(const struct scan_room *room,
+				  const struct betrkv_msgbuf *out)
+{
+	return (struct scan_room){
+		.n = room->n - out->n,
+		.bytes = room->bytes > out->bytes ? room->bytes - out->bytes : 0,
+		.must = room->must && !out->n,
+	};
+}
+
 static bool below_hi(const struct betrkv_range *r, const struct betrkv_msg *m)
 {
 	return !r->hi || betrkv_msg_cmp(m, r->hi, r->hilen) < 0;
 }
 
-/* Copies of @b's messages in @r, at most through @last if given, at most @max. */
+/*
+ * Copies of @b's messages in @r, at most through @last if given, within
+ * @room; *@stop receives the first one in @r (through @last) left out, or
+ * NULL.
+ */
 static int copy_range(const struct betrkv_msgbuf *b, const struct betrkv_range *r,
-		      const struct betrkv_msg *last, u32 max,
-		      struct betrkv_msgbuf *out)
+		      const struct betrkv_msg *last, const struct scan_room *room,
+		      struct betrkv_msgbuf *out, const struct betrkv_msg **stop)
 {
 	u32 i = betrkv_msgbuf_lower_bound(b, r->lo, r->lolen);
 	struct betrkv_msg *m;
 
-	for (; i < b->n && out->n < max && below_hi(r, b->msgs[i]); i++) {
+	*stop = NULL;
+	if (r->lo_excl && i < b->n && !betrkv_msg_cmp(b->msgs[i], r->lo, r->lolen))
+		i++;
+	for (; i < b->n && below_hi(r, b->msgs[i]); i++) {
 		if (last && betrkv_msg_cmp(b->msgs[i], betrkv_msg_key(last),
 					   last->klen) > 0)
 			break;
+		if (!room_takes(room, out->n, out->bytes, b->msgs[i])) {
+			*stop = b->msgs[i];
+			break;
+		}
 		m = betrkv_msg_dup(b->msgs[i]);
 		if (!m || betrkv_msgbuf_append(out, m))
 			return -ENOMEM;
@@ -447,17 +593,40 @@ static void truncate_buf(struct betrkv_msgbuf *b, u32 keep)
 	}
 }
 
-static int scan_node(struct betrkv_tree *t, u64 id, const struct betrkv_range *r,
-		     u32 limit, struct betrkv_msgbuf *out, bool *trunc);
 
-/* The part of child @j of @n inside @r: child scan merged with the buffer. */
-static int scan_child(struct betrkv_tree *t, struct betrkv_node *n, u32 j,
-		      const struct betrkv_range *r, u32 limit,
+/* Keep of @b what fits in @room; set *@cut if that is not all. */
+static void fit_room(struct betrkv_msgbuf *b, const struct scan_room *room,
+		     bool *cut)
+{
+	u64 bytes = 0;
+	u32 k;
+
+	for (k = 0; k < b->n && room_takes(room, k, bytes, b->msgs[k]); k++)
+		bytes += betrkv_msg_weight(b->msgs[k]);
+	if (k < b->n) {
+		truncate_buf(b, k);
+		*cut = true;
+	}
+}
+
+static int scan_node(struct betrkv_tree *t, u64 id, const struct betrkv_expect *x,
+		     const struct betrkv_range *r, const struct scan_room *room,
+		     struct betrkv_msgbuf *out, bool *trunc);
+
+/*
+ * The part of child @j of @n (keys in @nr) inside @r, within @room: the
+ * child's scan merged with @n's buffer for it.
+ */
+static int scan_child(struct betrkv_tree *t, struct betrkv_node *n,
+		      const struct betrkv_range *nr, u32 j,
+		      const struct betrkv_range *r, const struct scan_room *room,
 		      struct betrkv_msgbuf *sub, bool *trunc)
 {
+	struct betrkv_expect x = { .height = n->height - 1 };
 	struct betrkv_range cr = *r;
-	struct betrkv_msgbuf bm;
+	const struct betrkv_msg *stop;
 	const struct betrkv_pivot *p;
+	struct betrkv_msgbuf bm;
 	int err;
 
 	if (j > 0) {
@@ -465,6 +634,7 @@ static int scan_child(struct betrkv_tree *t, struct betrkv_node *n, u32 j,
 		if (betrkv_key_cmp(p->key, p->len, r->lo, r->lolen) > 0) {
 			cr.lo = p->key;
 			cr.lolen = p->len;
+			cr.lo_excl = false;
 		}
 	}
 	if (j + 1 < n->nchildren) {
@@ -474,58 +644,70 @@ static int scan_child(struct betrkv_tree *t, struct betrkv_node *n, u32 j,
 			cr.hilen = p->len;
 		}
 	}
-	err = scan_node(t, n->children[j], &cr, limit, sub, trunc);
-	if (err)
+	betrkv_child_range(n->pivots, n->nchildren, nr, j, &x.range);
+	err = scan_node(t, n->children[j], &x, &cr, room, sub, trunc);
+	/* Cut short with nothing taken: nothing of the buffer is complete. */
+	if (err || (*trunc && !sub->n))
 		return err;
 	betrkv_msgbuf_init(&bm);
 	err = copy_range(&n->bufs[j], &cr, *trunc ? sub->msgs[sub->n - 1] : NULL,
-			 U32_MAX, &bm) ?: betrkv_msgbuf_apply(sub, &bm, false);
+			 room, &bm, &stop);
+	/* The buffer is complete only up to @stop: so is the merge. */
+	if (!err && stop) {
+		truncate_buf(sub, betrkv_msgbuf_lower_bound(sub, betrkv_msg_key(stop),
+							    stop->klen));
+		*trunc = true;
+	}
+	if (!err)
+		err = betrkv_msgbuf_apply(sub, &bm, false);
 	betrkv_msgbuf_free(&bm);
+	if (!err)
+		fit_room(sub, room, trunc);
 	return err;
 }
 
 /*
- * The newest messages in @r under node @id, in key order, at most @limit;
- * *@trunc is set when more may follow the last one returned (the result is
- * complete through its last key).
+ * The newest messages in @r under node @id (what its parent says of it:
+ * @x, NULL for the root), in key order, within @room; *@trunc is set when
+ * more may follow the last one returned (the result is complete through
+ * its last key).  Each level holds at most @room twice over (the child's
+ * messages and the buffer's), and a level's @room is what the levels
+ * above left: see betrkv_tree_scan().
  */
-static int scan_node(struct betrkv_tree *t, u64 id, const struct betrkv_range *r,
-		     u32 limit, struct betrkv_msgbuf *out, bool *trunc)
+static int scan_node(struct betrkv_tree *t, u64 id, const struct betrkv_expect *x,
+		     const struct betrkv_range *r, const struct scan_room *room,
+		     struct betrkv_msgbuf *out, bool *trunc)
 {
+	const struct betrkv_msg *stop;
 	struct betrkv_msgbuf sub;
+	struct scan_room left;
 	struct betrkv_node *n;
 	u32 j;
 	int err;
 
 	*trunc = false;
-	err = betrkv_cache_get(t->cache, id, &n);
+	err = betrkv_cache_get(t->cache, id, x, &n);
 	if (err)
 		return err;
 	if (betrkv_node_is_leaf(n)) {
-		err = copy_range(&n->entries, r, NULL, limit + 1, out);
-		if (!err && out->n > limit) {
-			truncate_buf(out, limit);
-			*trunc = true;
-		}
+		err = copy_range(&n->entries, r, NULL, room, out, &stop);
+		*trunc = !!stop;
 		goto out;
 	}
 	for (j = betrkv_node_child_index(n, r->lo, r->lolen); j < n->nchildren; j++) {
-		if (out->n >= limit) {
-			*trunc = true;
-			break;
-		}
 		if (j > 0 && r->hi && betrkv_key_cmp(n->pivots[j - 1]->key,
 						     n->pivots[j - 1]->len,
 						     r->hi, r->hilen) >= 0)
 			break;
-		betrkv_msgbuf_init(&sub);
-		err = scan_child(t, n, j, r, limit - out->n, &sub, trunc);
-		if (!err && sub.n > limit - out->n) {
-			truncate_buf(&sub, limit - out->n);
+		left = room_left(room, out);
+		if (!left.n || (!left.must && !left.bytes)) {
 			*trunc = true;
+			break;
 		}
-		if (!err)
-			err = betrkv_msgbuf_concat(out, &sub);
+		betrkv_msgbuf_init(&sub);
+		err = scan_child(t, n, x ? &x->range : &all_keys, j, r, &left,
+				 &sub, trunc) ?:
+		      betrkv_msgbuf_concat(out, &sub);
 		betrkv_msgbuf_free(&sub);
 		if (err || *trunc)
 			break;
@@ -540,21 +722,30 @@ out:
  * @t: the tree
  * @r: the range
  * @limit: most messages to return, at least 1
+ * @budget: most bytes of messages to return (betrkv_msg_weight()); the
+ *          first message is returned whatever its weight
  * @out: an empty buffer; receives copies of the messages, deletes included
  *       (the caller drops them; they still tell how far the scan got)
  * @more: set if messages beyond the last one returned may exist in @r
  *
- * Memory is bounded by @limit messages per tree level.
+ * Memory: besides what it returns, the scan holds at most @budget bytes of
+ * messages plus one message more than @budget (the first), and once more
+ * that for the node buffer being merged: at most 2 * @budget + 2 * the
+ * largest message in all, whatever the tree's height.  The recursion is
+ * one level per tree level, at most BETRKV_HEIGHT_MAX + 1: every child is
+ * checked to be one level below its parent.
  *
  * Return: 0 or a negative errno.
  */
 int betrkv_tree_scan(struct betrkv_tree *t, const struct betrkv_range *r,
-		     u32 limit, struct betrkv_msgbuf *out, bool *more)
+		     u32 limit, u64 budget, struct betrkv_msgbuf *out, bool *more)
 {
+	struct scan_room room = { .n = limit, .bytes = budget, .must = true };
+
 	*more = false;
 	if (!t->root)
 		return 0;
-	return scan_node(t, t->root, r, limit, out, more);
+	return scan_node(t, t->root, NULL, r, &room, out, more);
 }
 
 /**
@@ -572,7 +763,7 @@ int betrkv_tree_height(struct betrkv_tree *t, u32 *height)
 	*height = 0;
 	if (!t->root)
 		return 0;
-	err = betrkv_cache_get(t->cache, t->root, &root);
+	err = betrkv_cache_get(t->cache, t->root, NULL, &root);
 	if (err)
 		return err;
 	*height = root->height + 1;
@@ -614,23 +805,24 @@ static u64 weight_after_push(const struct betrkv_node *child,
 }
 
 static int drain_node(struct betrkv_tree *t, struct betrkv_node *n,
-		      struct tree_drain *d);
+		      const struct betrkv_range *r, struct tree_drain *d);
 
 /*
  * Drain at child @i of @n (internal, pinned, dirty-able): flush its buffer
  * if the child takes it whole, else drain the child's own subtree (which
  * may make room for the buffer); the child is restored if anything moved.
  */
-static int drain_child(struct betrkv_tree *t, struct betrkv_node *n, u32 i,
-		       struct tree_drain *d)
+static int drain_child(struct betrkv_tree *t, struct betrkv_node *n,
+		       const struct betrkv_range *r, u32 i, struct tree_drain *d)
 {
 	struct betrkv_node *child;
+	struct betrkv_range cr;
 	u32 before = d->flushes;
 	int err;
 
 	if (!n->bufs[i].n && n->height == 1)
 		return 0;
-	err = betrkv_cache_get(t->cache, n->children[i], &child);
+	err = child_get(t, n, r, i, &child);
 	if (err)
 		return err;
 	if (n->bufs[i].n &&
@@ -646,15 +838,16 @@ static int drain_child(struct betrkv_tree *t, struct betrkv_node *n, u32 i,
 			betrkv_cache_put(t->cache, child);
 			return err;
 		}
-		return tree_push(t, n, i, child);
+		return tree_push(t, n, r, i, child);
 	}
+	betrkv_child_range(n->pivots, n->nchildren, r, i, &cr);
 	if (!betrkv_node_is_leaf(child))
-		err = drain_node(t, child, d);
+		err = drain_node(t, child, &cr, d);
 	if (err || d->flushes == before) {
 		betrkv_cache_put(t->cache, child);
 		return err;
 	}
-	return tree_fix(t, n, i, child);
+	return tree_fix(t, n, r, i, child);
 }
 
 /*
@@ -664,14 +857,14 @@ static int drain_child(struct betrkv_tree *t, struct betrkv_node *n, u32 i,
  * Ends because every flush moves messages one level down.
  */
 static int drain_node(struct betrkv_tree *t, struct betrkv_node *n,
-		      struct tree_drain *d)
+		      const struct betrkv_range *r, struct tree_drain *d)
 {
 	u32 i = 0, before;
 	int err;
 
 	while (!d->stopped && i < n->nchildren) {
 		before = d->flushes;
-		err = drain_child(t, n, i, d);
+		err = drain_child(t, n, r, i, d);
 		if (err)
 			return err;
 		if (d->flushes == before)
@@ -707,16 +900,16 @@ int betrkv_tree_drain(struct betrkv_tree *t, bool (*room)(void *ctx), void *ctx,
 	*flushes = 0;
 	if (!t->root)
 		return 0;
-	err = betrkv_cache_get(t->cache, t->root, &root);
+	err = betrkv_cache_get(t->cache, t->root, NULL, &root);
 	if (err)
 		return err;
 	if (!betrkv_node_is_leaf(root))
-		err = drain_node(t, root, &d);
+		err = drain_node(t, root, &all_keys, &d);
 	/* Nothing grew: at most the root gives way to a lone child. */
 	while (!err && !betrkv_node_is_leaf(root) && root->nchildren == 1 &&
 	       !root->bufs[0].n)
 		err = tree_shrink(t, &root);
 	betrkv_cache_put(t->cache, root);
 	*flushes = d.flushes;
-	return err;
+	return tree_changed(t, err);
 }

@@ -7,12 +7,24 @@
  * derived from i (0 to BETRKV_KEY_MAX - 4 bytes): so keys of every length
  * occur and comparing keys compares numbers.  A value is derived from
  * (key number, version, length), so it can be regenerated to check a read.
+ * A program that includes this header runs the tree verifier
+ * (betrkv_tree_verify) after every tree change.
  */
 #ifndef BETRKV_ENGINE_MODEL_H
 #define BETRKV_ENGINE_MODEL_H
 
 #include "engine.h"
+#include "tree.h"
 #include "../rng.h"
+
+/* A scan budget the model's pages never reach: @limit alone bounds them. */
+#define MODEL_SCAN_BUDGET	(1ull << 40)
+
+/* Every test of the engine against the model checks the tree's invariants. */
+__attribute__((constructor)) static void model_verify_tree(void)
+{
+	betrkv_tree_verify = true;
+}
 
 struct model {
 	u32 nkeys;
@@ -85,7 +97,9 @@ static inline void model_check_scan(struct __test_metadata *_metadata,
 		r.hilen = model_key(hi, hikey);
 	while (more) {
 		betrkv_msgbuf_init(&out);
-		ASSERT_EQ(0, betrkv_engine_scan(e, &r, excl, limit, &out, &more));
+		ASSERT_EQ(0, betrkv_engine_scan(e, &r, excl, limit, MODEL_SCAN_BUDGET,
+						&out, &more));
+		ASSERT_LE(out.n, limit);
 		for (k = 0; k < out.n; k++) {
 			const struct betrkv_msg *msg = out.msgs[k];
 
@@ -100,6 +114,12 @@ static inline void model_check_scan(struct __test_metadata *_metadata,
 				TH_LOG("key %u", next);
 			next++;
 		}
+		/* Fewer than @limit pairs only at the end of the range. */
+		while (out.n < limit && next < hi && m->vlen[next] == MODEL_ABSENT)
+			next++;
+		ASSERT_TRUE(out.n == limit || next == hi)
+			TH_LOG("%u pairs returned of %u asked, key %u follows",
+			       out.n, limit, next);
 		if (out.n) {
 			memcpy(lokey, out.msgs[out.n - 1]->data, out.msgs[out.n - 1]->klen);
 			r.lolen = out.msgs[out.n - 1]->klen;

@@ -393,7 +393,7 @@ static int stale_read(struct __test_metadata *_metadata, FIXTURE_DATA(stale) *se
 	EXPECT_EQ(0, betrkv_engine_open(dev, &ro, &e));
 	betrkv_msgbuf_init(&out);
 	if (scan) {
-		err = betrkv_engine_scan(e, &r, false, 1, &out, &more);
+		err = betrkv_engine_scan(e, &r, false, 1, MiB, &out, &more);
 		if (!err && out.n == 1)
 			v = out.msgs[0];
 	} else {

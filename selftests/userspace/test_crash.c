@@ -191,7 +191,7 @@ static bool check_scan(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *s
 	int err;
 
 	betrkv_msgbuf_init(&out);
-	err = betrkv_engine_scan(self->e, &r, false, NKEYS + 1, &out, &more);
+	err = betrkv_engine_scan(self->e, &r, false, NKEYS + 1, 64 * MiB, &out, &more);
 	if (err) {
 		betrkv_msgbuf_free(&out);
 		EXPECT_TRUE(err == -EUCLEAN || err == -EIO) TH_LOG("scan: %d", err);

@@ -102,7 +102,7 @@ static void check_scan(struct worker *w, u32 i, bool own)
 	int err;
 
 	betrkv_msgbuf_init(&out);
-	err = betrkv_engine_scan(sh->e, &r, false, 50, &out, &more);
+	err = betrkv_engine_scan(sh->e, &r, false, 50, 1u << 20, &out, &more);
 	CHECK(sh, !err);
 	for (k = 0; !err && k < out.n; k++) {
 		const u8 *kb = betrkv_msg_key(out.msgs[k]);

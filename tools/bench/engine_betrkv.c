@@ -118,23 +118,43 @@ static int bk_get(struct engine *b, const void *key, size_t klen, void *buf,
 	return 0;
 }
 
+/* Bytes of pairs one engine scan call collects. */
+#define BK_SCAN_BUDGET	(1u << 20)
+
+/* @max pairs from @start: engine scans resumed after the last pair seen. */
 static int bk_scan(struct engine *b, const void *start, size_t klen,
 		   unsigned int max, scan_fn fn, void *arg)
 {
 	struct betrkv_range r = { .lo = start, .lolen = klen };
+	struct betrkv_msg *last = NULL;
 	struct betrkv_msgbuf out;
-	bool more;
-	u32 i = 0;
-	int err;
+	bool more = true, excl = false, stop = false;
+	unsigned int seen = 0;
+	int err = 0;
+	u32 i;
 
-	betrkv_msgbuf_init(&out);
-	err = betrkv_engine_scan(b->e, &r, false, max, &out, &more);
-	for (; !err && i < out.n; i++)
-		if (fn(out.msgs[i]->data, out.msgs[i]->klen,
-		       betrkv_msg_val(out.msgs[i]), out.msgs[i]->vlen, arg))
+	while (!err && !stop && more && seen < max) {
+		betrkv_msgbuf_init(&out);
+		err = betrkv_engine_scan(b->e, &r, excl, max - seen, BK_SCAN_BUDGET,
+					 &out, &more);
+		for (i = 0; !err && !stop && i < out.n; i++)
+			stop = fn(out.msgs[i]->data, out.msgs[i]->klen,
+				  betrkv_msg_val(out.msgs[i]), out.msgs[i]->vlen,
+				  arg);
+		seen += i - stop;
+		kfree(last);
+		last = out.n ? betrkv_msg_dup(out.msgs[out.n - 1]) : NULL;
+		if (out.n && !last)
+			err = -ENOMEM;
+		betrkv_msgbuf_free(&out);
+		if (!last)
 			break;
-	betrkv_msgbuf_free(&out);
-	return err ? err : (int)i;
+		r.lo = betrkv_msg_key(last);
+		r.lolen = last->klen;
+		excl = true;
+	}
+	kfree(last);
+	return err ? err : (int)seen;
 }
 
 static int bk_sync(struct engine *b)

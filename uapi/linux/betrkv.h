@@ -358,13 +358,17 @@ struct betrkv_scan_rec {
  * @buf_len:   its size; at least one record of the largest pair fits in
  *             BETRKV_SCAN_BUF_MIN, a smaller buffer may fail with ERANGE
  *             when the first pair does not fit
- * @max_pairs: most pairs to return, at least 1
+ * @max_pairs: most pairs to return, at least 1 (at most 4096 are returned
+ *             at once); fewer than both only at the end of the range or
+ *             when the buffer is full: deleted keys do not count
  * @count:     out: pairs returned
  * @more:      out: 1 if pairs may follow the last one returned: call again
  *             with its key as @start and BETRKV_SCAN_AFTER
  * @reserved:  must be zero
  *
- * An @end below @start fails with EINVAL.
+ * An @end below @start fails with EINVAL.  The kernel memory a scan takes
+ * is bounded by its buffer, not by what the store holds: at most about
+ * three times min(@buf_len, 1 MiB) plus two of the largest pairs.
  */
 struct betrkv_scan_args {
 	__u32 size;
