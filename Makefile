@@ -83,7 +83,7 @@ check-debug: deps
 	cp -r Kbuild kmod uapi $(DEBUG_KERNEL)/module/
 	$(MAKE) -C $(DEBUG_KERNEL)/obj M=$(CURDIR)/$(DEBUG_KERNEL)/module modules
 	VM_ROOT=$(DEBUG_KERNEL)/root MODULE=$(DEBUG_KERNEL)/module/betrkv.ko \
-		tools/run-tests.sh vm
+		MODULE_ARGS=verify_tree=1 tools/run-tests.sh vm
 
 demo: deps
 	$(MAKE) all

@@ -337,26 +337,34 @@ static void cache_shrink(struct betrkv_cache *c)
  * resident is clean, so its place on disk cannot change meanwhile.
  */
 
-/* Name each corrupt node once, not on every read that trips on it. */
-static int cache_corrupt(struct betrkv_cache *c, u64 id, u32 slot, const char *why)
+/*
+ * Name a corrupt node (@what: its slot, or how it contradicts its parent)
+ * once, not on every read that trips on it, and never faster than the
+ * kernel's rate limit: any reader can keep tripping on one.
+ */
+static int cache_report(struct betrkv_cache *c, u64 id, const char *what,
+			const char *why)
 {
+	lockdep_assert_held(&c->lock);
 	if (id != c->last_corrupt) {
 		c->last_corrupt = id;
-		pr_err("%s: node %llu at slot %u is corrupt: %s\n",
-		       betrkv_dev_name(c->dev), id, slot, why);
+		pr_err_ratelimited("%s: node %llu %s: %s\n",
+				   betrkv_dev_name(c->dev), id, what, why);
 	}
 	return -EUCLEAN;
 }
 
-/* Name a node that contradicts its parent once; the caller holds c->lock. */
+static int cache_corrupt(struct betrkv_cache *c, u64 id, u32 slot, const char *why)
+{
+	char what[40];
+
+	snprintf(what, sizeof(what), "at slot %u is corrupt", slot);
+	return cache_report(c, id, what, why);
+}
+
 static int cache_mismatch(struct betrkv_cache *c, u64 id, const char *why)
 {
-	if (id != c->last_corrupt) {
-		c->last_corrupt = id;
-		pr_err("%s: node %llu contradicts its parent: %s\n",
-		       betrkv_dev_name(c->dev), id, why);
-	}
-	return -EUCLEAN;
+	return cache_report(c, id, "contradicts its parent", why);
 }
 
 /* Where node @id lies on disk, and the checksum of its header there. */
@@ -369,8 +377,8 @@ static int cache_locate(struct betrkv_cache *c, u64 id, u32 *slot, u32 *len,
 	mutex_lock(&c->lock);
 	err = betrkv_itable_lookup(c->itable, id, &ent);
 	if (err)
-		pr_err("%s: node %llu is not in the indirection table\n",
-		       betrkv_dev_name(c->dev), id);
+		cache_report(c, id, "is not in the indirection table",
+			     "its parent refers to it");
 	mutex_unlock(&c->lock);
 	if (err)
 		return -EUCLEAN;

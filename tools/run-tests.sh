@@ -10,7 +10,8 @@
 #       expect (selftests/betrkv/vmtest.h) and runs selftests/betrkv/run.sh;
 #       then the hard-reset test (two boots on the same disk images).
 #       VM_ROOT boots the kernel under that directory instead (betrkv-vm
-#       --root) and MODULE names the betrkv.ko built for it (make check-debug).
+#       --root), MODULE names the betrkv.ko built for it and MODULE_ARGS
+#       are its parameters for the suite (make check-debug).
 # Expects `make all` to have run.  Logs go to build/test-logs/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -80,7 +81,7 @@ run_vm() {
 		--bin "$BUILD/fio/betrkv-fio.so" \
 		--disk 64M --disk 64M --disk 8M --disk 96M \
 		--disk-opts logical_block_size=4096,physical_block_size=4096 --disk 64M \
-		--timeout 1200 --log "$logs/vm.log" -- /bin/run.sh > "$logs/vm.out" 2>&1
+		--timeout 1200 --log "$logs/vm.log" -- /bin/run.sh ${MODULE_ARGS:-} > "$logs/vm.out" 2>&1
 	rc=$?
 	tally "$logs/vm.log" "vm selftests" "$rc"
 	if [ "$rc" -ne 0 ]; then

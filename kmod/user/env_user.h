@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/types.h>
@@ -250,6 +251,7 @@ void betrkv_user_set_log(void (*fn)(int level, const char *msg));
 #define pr_warn(...)	betrkv_user_log(BETRKV_LOG_WARN, __VA_ARGS__)
 #define pr_info(...)	betrkv_user_log(BETRKV_LOG_INFO, __VA_ARGS__)
 #define pr_warn_ratelimited(...) pr_warn(__VA_ARGS__)
+#define pr_err_ratelimited(...) pr_err(__VA_ARGS__)
 
 void get_random_bytes(void *buf, size_t len);
 s64 ktime_get_real_seconds(void);

@@ -361,15 +361,15 @@ static bool fuzz_call(struct fuzzer *f, int fd, bool data, int seq_fd)
 	ret = ioctl(fd, cmd, argp);
 	e = errno;
 	f->calls++;
-	if (!ret) {
-		f->ok++;
-	} else if (!errno_known(e)) {
+	if (ret && !errno_known(e)) {
 		fprintf(stderr, "# cmd %#lx: unexpected errno %d (%s)\n", cmd, e,
 			strerror(e));
 		return false;
-	} else {
-		f->errnos[e]++;
 	}
+	if (ret)
+		f->errnos[e]++;
+	else
+		f->ok++;
 	if (seq_fd < 0 || !is_mutation(cmd))
 		return true;
 	after = store_seq(seq_fd);
@@ -419,11 +419,9 @@ static bool fuzz_run(struct fuzzer *f, unsigned long n)
 	unsigned long i;
 
 	for (i = 0; good && i < n; i++) {
-		switch (pick(f, 8)) {
-		case 0: good = fuzz_call(f, ctl, false, rw); break;
-		case 1: case 2: good = fuzz_call(f, ro, true, rw); break;
-		default: good = fuzz_call(f, rw, true, rw); break;
-		}
+		u32 r = pick(f, 8);	/* 1/8 control, 2/8 read-only, 5/8 read-write */
+
+		good = fuzz_call(f, r ? (r < 3 ? ro : rw) : ctl, r, rw);
 	}
 	close(ctl);
 	close(rw);

@@ -1,13 +1,13 @@
 #!/bin/sh
-# Runs inside the VM (tools/run-tests.sh boots it): loads the module, runs
-# every in-VM test program and the host unit tests that need the guest's
-# kernel (crc32c through AF_ALG), each printing TAP.  Exits non-zero if any
-# program failed.
+# Runs inside the VM (tools/run-tests.sh boots it): loads the module with
+# the parameters given as arguments, runs every in-VM test program and the
+# host unit tests that need the guest's kernel (crc32c through AF_ALG), each
+# printing TAP.  Exits non-zero if any program failed.
 cd /
 dmesg -n 1
 modprobe algif_hash && modprobe crypto_user
 modprobe dm-flakey
-insmod /lib/modules/betrkv.ko || { echo "not ok 1 insmod betrkv.ko"; exit 1; }
+insmod /lib/modules/betrkv.ko "$@" || { echo "not ok 1 insmod betrkv.ko"; exit 1; }
 status=0
 for t in /selftests/bind_test /selftests/refusal_test /selftests/control_test \
 	 /selftests/data_test /selftests/ioctl_fuzz /selftests/fault_test \
