@@ -18,20 +18,7 @@
 
 #include <linux/betrkv.h>
 
-#include "env.h"
-
-struct betrkv_block_header {
-	__le32 csum;
-	__le32 type;		/* enum betrkv_block_type */
-	__le64 blocknr;		/* byte offset of the block / BETRKV_BLOCK_SIZE */
-};
-
-enum betrkv_block_type {
-	BETRKV_BLOCK_SUPER = 0x53555052,	/* "SUPR" */
-	BETRKV_BLOCK_JOURNAL = 0x4a524e4c,	/* "JRNL" */
-	BETRKV_BLOCK_NODE = 0x45444f4e,		/* "NODE" */
-	BETRKV_BLOCK_ITABLE = 0x4c424154,	/* "TABL" */
-};
+#include "format.h"
 
 void betrkv_block_seal(void *blk, size_t len, enum betrkv_block_type type,
 		       u64 blocknr, const u8 uuid[16]);

@@ -11,19 +11,7 @@
 
 #define BITS_PER_WORD	(8 * sizeof(unsigned long))
 
-/* An on-disk block of the table. */
-struct it_block {
-	struct betrkv_block_header hdr;
-	__le32 count;
-	__le32 pad;
-} __packed;
 
-struct it_disk_ent {
-	__le64 id;
-	__le32 slot;
-	__le32 len;
-	__le32 csum;
-} __packed;
 
 #define IT_PER_BLOCK	((BETRKV_BLOCK_SIZE - sizeof(struct it_block)) / \
 			 sizeof(struct it_disk_ent))

@@ -62,30 +62,8 @@
 #include "block.h"
 #include "journal.h"
 
-/* The header of every journal block; the payload follows. */
-struct journal_block {
-	struct betrkv_block_header hdr;
-	__le64 pos;
-	__le64 nonce;
-	__le32 prev;
-	__le16 used;
-	__le16 first;
-	__le64 batch;
-} __packed;
 
-/* A record: this header, then nops operations. */
-struct journal_rec {
-	__le32 len;
-	__le32 nops;
-	__le64 seq;
-} __packed;
 
-/* One operation of a record; the key and value bytes follow. */
-struct journal_op {
-	__le32 type;
-	__le32 klen;
-	__le32 vlen;
-} __packed;
 
 #define JOURNAL_BS		BETRKV_BLOCK_SIZE
 #define JOURNAL_PAYLOAD		\

@@ -17,37 +17,9 @@
 #include "bloom.h"
 #include "nodefmt.h"
 
-struct nf_hdr {
-	struct betrkv_block_header blk;
-	__le64 id;
-	__le32 height;
-	__le32 nchildren;
-	__le32 hdr_len;
-	__le32 total_len;
-	__le32 nsegs;
-	__le32 pad;
-} __packed;
 
-struct nf_seg {
-	__le32 off;
-	__le32 len;
-	__le32 nmsgs;
-	__le32 csum;
-} __packed;
 
-struct nf_msg {
-	u8 type;
-	u8 pad;
-	__le16 klen;
-	__le32 vlen;
-} __packed;
 
-/* Salt of a segment's checksum. */
-struct nf_seg_salt {
-	u8 uuid[16];
-	__le64 id;
-	__le32 index;
-} __packed;
 
 /* A bounded reader or writer over a byte range. */
 struct nf_cur {

@@ -14,36 +14,6 @@
 #include "block.h"
 #include "superblock.h"
 
-/* The superblock as it is on disk, little-endian; the rest of the block is 0. */
-struct betrkv_sb_disk {
-	struct betrkv_block_header hdr;
-	__le64 magic;
-	__le32 format_version;
-	__le32 pad;
-	u8 uuid[16];
-	__le64 generation;
-	__le64 format_time;
-
-	__le64 device_bytes;
-	__le32 logical_block_size;
-	__le32 node_size;
-	__le64 journal_offset;
-	__le64 journal_size;
-	__le64 itable_offset;
-	__le64 itable_size;
-	__le64 nodes_offset;
-	__le64 nodes_size;
-
-	__le64 cp_seq;
-	__le64 cp_journal_pos;
-	__le32 cp_journal_prev;
-	__le32 cp_itable_slot;
-	__le64 cp_itable_bytes;
-	__le32 cp_itable_csum;
-	__le32 cp_pad;
-	__le64 cp_root;
-	__le64 cp_next_node_id;
-} __packed;
 
 /* The journal starts right after the two superblock copies. */
 #define LAYOUT_JOURNAL_OFFSET	(BETRKV_SB_SLOTS * (u64)BETRKV_BLOCK_SIZE)

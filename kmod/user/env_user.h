@@ -83,6 +83,9 @@ static inline void *betrkv_user_alloc(size_t n, bool zero)
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
 #endif
 #define BUILD_BUG_ON(c)		_Static_assert(!(c), #c)
+/* At file scope too, as <linux/build_bug.h> has it. */
+#define static_assert(e, ...)	__static_assert(e, ##__VA_ARGS__, #e)
+#define __static_assert(e, msg, ...) _Static_assert(e, msg)
 #define ALIGN(x, a)		(((x) + (a) - 1) / (a) * (a))
 #define ALIGN_DOWN(x, a)	((x) / (a) * (a))
 #define DIV_ROUND_UP(n, d)	(((n) + (d) - 1) / (d))
