@@ -519,6 +519,7 @@ static struct betrkv_centry *add_partial(struct betrkv_cache *c,
 	struct betrkv_centry *e;
 	struct betrkv_msgbuf *segs;
 
+	lockdep_assert_held(&c->lock);
 	segs = kcalloc(max(h->nsegs, 1u), sizeof(*segs), GFP_KERNEL);
 	if (!segs)
 		return NULL;
@@ -639,6 +640,7 @@ static int entry_check(struct betrkv_cache *c, struct betrkv_centry *e,
 	const char *why;
 	int err;
 
+	lockdep_assert_held(&c->lock);
 	if (p->root)
 		return 0;
 	err = e->node ? betrkv_node_check(e->node, &p->x, &why) :

@@ -386,6 +386,7 @@ static int cp_begin(struct betrkv_engine *e)
 	struct betrkv_checkpoint *cp = &e->cp_next.cp;
 	int err;
 
+	lockdep_assert_held_write(&e->lock);
 	if (e->read_only)
 		return -EROFS;
 	if (e->failed)
@@ -446,6 +447,7 @@ static int cp_finish(struct betrkv_engine *e)
 	u64 len;
 	int err;
 
+	lockdep_assert_held_write(&e->lock);
 	err = write_itable(e, cp->itable_slot, &len);
 	if (err)
 		goto fail;
@@ -501,6 +503,7 @@ static int engine_checkpoint(struct betrkv_engine *e)
 {
 	int err;
 
+	lockdep_assert_held_write(&e->lock);
 	cp_wait(e);
 	err = cp_begin(e);
 	return err ?: cp_complete(e);
@@ -584,6 +587,7 @@ static void engine_break(struct betrkv_engine *e, int err)
 /* The tree is consistent, rebuilt if need be; the caller holds the lock. */
 static int engine_ready(struct betrkv_engine *e)
 {
+	lockdep_assert_held_write(&e->lock);
 	return e->broken ? engine_rebuild(e) : 0;
 }
 
@@ -887,6 +891,11 @@ static int engine_writable(struct betrkv_engine *e)
 		return -EROFS;
 	if (e->failed)
 		return -EIO;
+	if (e->seq >= BETRKV_SEQ_MAX) {
+		pr_warn_ratelimited("%s: sequence numbers exhausted\n",
+				    engine_name(e));
+		return -ENOSPC;
+	}
 	return engine_ready(e);
 }
 

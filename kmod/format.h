@@ -15,6 +15,14 @@
 
 #include "env.h"
 
+/*
+ * Sequence numbers on disk (checkpoint, journal records) never pass this:
+ * a store taking a million mutations a second would need 146,000 years to
+ * get there, so a larger one is corruption, and a store that reaches it
+ * takes no more mutations (ENOSPC) rather than wrap.
+ */
+#define BETRKV_SEQ_MAX		(1ull << 62)
+
 /* Every block: checksum, type and own location (block.h). */
 struct betrkv_block_header {
 	__le32 csum;

@@ -341,6 +341,8 @@ static int journal_replay_record(struct journal_replay *r)
 	r->inrec = false;
 	if (seq <= r->seen_seq)
 		return journal_corrupt(r, "sequence numbers not increasing");
+	if (seq > BETRKV_SEQ_MAX)
+		return journal_corrupt(r, "sequence number out of range");
 	r->seen_seq = seq;
 	ret = journal_parse_ops(r, nops);
 	if (ret || seq <= r->j->start_seq)
@@ -827,6 +829,7 @@ static int journal_flush(struct betrkv_journal *j)
 	u64 covered;
 	int ret;
 
+	lockdep_assert_held(&j->io_lock);
 	mutex_lock(&j->lock);
 	b = &j->buf[j->cur];
 	ret = journal_usable(j);
@@ -874,8 +877,10 @@ static int journal_flush_all(struct betrkv_journal *j)
 static int journal_fit(struct betrkv_journal *j, u32 len, bool closed)
 {
 	bool full;
-	int ret = journal_room(j, len, closed, &full);
+	int ret;
 
+	lockdep_assert_held(&j->lock);
+	ret = journal_room(j, len, closed, &full);
 	while (!ret && full) {
 		mutex_unlock(&j->lock);
 		ret = journal_flush_all(j);

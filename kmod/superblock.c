@@ -242,7 +242,8 @@ static int sb_validate(const struct betrkv_sb *sb, const char **why)
 	}
 	if (cp->itable_slot > 1 || cp->itable_bytes > geo->itable_size ||
 	    !IS_ALIGNED(cp->journal_pos, BETRKV_BLOCK_SIZE) ||
-	    (cp->root && cp->root >= cp->next_node_id)) {
+	    (cp->root && cp->root >= cp->next_node_id) ||
+	    cp->seq > BETRKV_SEQ_MAX) {
 		*why = "inconsistent checkpoint pointer";
 		return -EUCLEAN;
 	}
