@@ -16,6 +16,9 @@
 #include "user/simdisk.h"
 
 #define MiB		(1ull << 20)
+#ifndef U64_MAX
+#define U64_MAX		(~0ull)
+#endif
 
 static void quiet(int level, const char *msg)
 {
@@ -131,6 +134,15 @@ static struct betrkv_dev *mkdisk(struct __test_metadata *_metadata, u64 size)
 	if (betrkv_sb_format(dev, 0, BETRKV_JOURNAL_SIZE_MIN, &sb))
 		return NULL;
 	return dev;
+}
+
+/* Power loss: the engine is dropped without writing anything more. */
+static void crash_close(struct betrkv_engine *e, struct betrkv_dev *dev, u64 seed)
+{
+	betrkv_simdisk_arm(dev, 0);
+	betrkv_engine_close(e);
+	betrkv_simdisk_crash(dev, seed);
+	betrkv_simdisk_disarm(dev);
 }
 
 /* ------------------------------------------------------------------ */
@@ -437,8 +449,7 @@ TEST(alloc_fault_every_n)
 	ASSERT_LT(0, nfail);
 	/* Now the last apply succeeded with key 1000+n; nothing of the failed ones. */
 	ASSERT_EQ(0, betrkv_engine_sync(e, NULL));
-	betrkv_simdisk_crash(dev, 1);
-	ASSERT_EQ(0, betrkv_engine_close(e) == 0 ? 0 : 0);
+	crash_close(e, dev, 1);
 	ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
 	for (i = 1; i < n; i++) {
 		ASSERT_EQ(1, check1(e, 1000 + i, 1000 + i, 700)) TH_LOG("failed batch %u durable", i);
@@ -489,8 +500,7 @@ TEST(alloc_fault_checkpoint)
 		}
 	}
 	ASSERT_EQ(0, betrkv_engine_sync(e, NULL));
-	betrkv_simdisk_crash(dev, 3);
-	betrkv_engine_close(e);
+	crash_close(e, dev, 3);
 	ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
 	{
 		u32 last = round;
@@ -869,8 +879,7 @@ TEST(journal_corrupt_middle)
 			ASSERT_EQ(0, put1(e, i, 1, 3000, NULL));
 			ASSERT_EQ(0, betrkv_engine_sync(e, NULL));
 		}
-		betrkv_simdisk_crash(dev, 1);
-		betrkv_engine_close(e);
+		crash_close(e, dev, 1);
 		betrkv_simdisk_corrupt(dev, joff + blk * BETRKV_BLOCK_SIZE, blk);
 		err = betrkv_engine_open(dev, &o, &e);
 		if (!err) {
@@ -1021,5 +1030,157 @@ TEST(threads)
 	EXPECT_EQ(0, betrkv_engine_close(e));
 	betrkv_user_dev_close(dev);
 }
+
+/* ------------------------------------------------------------------ */
+/*
+ * Section 3: "A device may also lose or misdirect a write it acknowledged
+ * ... it detects it on read ... and reports a corruption error; it never
+ * returns the stale data as current."  Section 2: after recovery the state
+ * is a prefix by seq of at least the last completed sync.  Writes to one
+ * region (superblocks, indirection table, journal, nodes) are lost or
+ * misdirected; recovery and reads may fail with EUCLEAN, but whatever they
+ * return must be the state at some S >= the last sync.
+ */
+enum region { R_SB, R_ITABLE, R_JOURNAL, R_NODES };
+
+static void lost_region(struct __test_metadata *_metadata, enum region rg,
+			u32 lose, u32 misdirect, u32 cycles, bool strict_tail)
+{
+	struct betrkv_engine_opts o = { .cache_bytes = 4 * MiB };
+	static struct logent log[4000];
+	u32 c, silent = 0, detected = 0, fine = 0, tail = 0;
+
+	betrkv_user_set_log(quiet);
+	for (c = 0; c < cycles; c++) {
+		struct betrkv_simdisk_faults f = { .lose = lose, .misdirect = misdirect };
+		struct betrkv_engine *e;
+		struct betrkv_dev *dev = mkdisk(_metadata, 48 * MiB);
+		struct betrkv_sb sb;
+		unsigned int slot;
+		u64 cb, synced = 0, rng = seed_env(21) * 7919 + c + rg * 100000, seq, lo, hi;
+		u32 nlog = 0, s, k, ver[AK], got[AK];
+		bool ok = false, tainted = false;
+		int err = 0;
+		u64 syncs[1600];
+		u32 nsyncs = 0;
+
+		ASSERT_NE(NULL, dev);
+		ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
+		ASSERT_EQ(0, betrkv_engine_super(e, &sb, &slot, &cb));
+		switch (rg) {
+		case R_SB: f.off = 0; f.len = 2 * BETRKV_BLOCK_SIZE; break;
+		case R_ITABLE: f.off = sb.geo.itable_offset; f.len = 2 * sb.geo.itable_size; break;
+		case R_JOURNAL: f.off = sb.geo.journal_offset; f.len = sb.geo.journal_size; break;
+		case R_NODES: f.off = sb.geo.nodes_offset; f.len = sb.geo.nodes_size; break;
+		}
+		f.seed = rng;
+		ASSERT_EQ(0, betrkv_simdisk_set_faults(dev, &f));
+		for (s = 0; s < 1500; s++) {
+			u32 r = rng_below(&rng, 40);
+			u32 key = rng_below(&rng, AK);
+
+			if (r < 3) {
+				err = betrkv_engine_sync(e, NULL);
+				if (!err)
+					syncs[nsyncs++] = synced = st_seq(e);
+			} else if (r == 3) {
+				err = betrkv_engine_checkpoint(e);
+			} else if (r < 8) {
+				err = del1(e, key, &seq);
+				if (!err)
+					log[nlog++] = (struct logent){ seq, key, 0 };
+			} else {
+				err = put1(e, key, s + 1, 200 + key * 100, &seq);
+				if (!err)
+					log[nlog++] = (struct logent){ seq, key, s + 1 };
+			}
+			if (err) {
+				tainted = true;
+				break;
+			}
+		}
+		hi = st_seq(e);
+		if (!err) {
+			err = betrkv_engine_sync(e, NULL);
+			if (!err)
+				syncs[nsyncs++] = synced = hi;
+			else
+				tainted = true;
+		}
+		crash_close(e, dev, rng);
+		f.lose = f.misdirect = 0;
+		betrkv_simdisk_set_faults(dev, &f);
+		err = betrkv_engine_open(dev, &o, &e);
+		if (err) {
+			EXPECT_TRUE(err == -EUCLEAN || err == -EIO) TH_LOG("cycle %u open %d", c, err);
+			detected++;
+			betrkv_user_dev_close(dev);
+			continue;
+		}
+		for (k = 0; k < AK; k++) {
+			long long gv = getver(e, k);
+
+			if (gv < 0) {
+				EXPECT_TRUE(gv == -EUCLEAN || gv == -EIO) TH_LOG("cycle %u key %u: %lld", c, k, gv);
+				break;
+			}
+			got[k] = gv;
+			if (gv && check1(e, k, gv, 200 + k * 100)) {
+				EXPECT_TRUE(tainted) TH_LOG("cycle %u key %u: value garbled", c, k);
+				break;
+			}
+		}
+		if (k < AK) {
+			detected++;
+		} else {
+			for (lo = synced; lo <= hi && !ok; lo++) {
+				state_at(log, nlog, lo, ver);
+				ok = !memcmp(ver, got, sizeof(ver));
+			}
+			if (!ok && !tainted) {
+				u64 any = U64_MAX, x;
+				u32 later = 0, q;
+
+				for (x = 0; x <= hi; x++) {
+					state_at(log, nlog, x, ver);
+					if (!memcmp(ver, got, sizeof(ver)))
+						any = x;
+				}
+				for (q = 0; q < nsyncs; q++)
+					later += syncs[q] > any;
+				TH_LOG("cycle %u (region %d): state is S=%llu, last sync covered %llu; %u completed syncs covered more",
+				       c, rg, any, synced, later);
+				if (any != U64_MAX && later == 1)
+					tail++;
+				else
+					silent++;
+			} else {
+				fine++;
+			}
+		}
+		betrkv_engine_close(e);
+		betrkv_user_dev_close(dev);
+	}
+	TH_LOG("region %d: %u fine, %u detected, %u silent, %u last batch lost silently",
+	       rg, fine, detected, silent, tail);
+	EXPECT_EQ(0, silent);
+	if (strict_tail) {
+		EXPECT_EQ(0, tail);
+	}
+}
+
+TEST(lost_sb)		{ lost_region(_metadata, R_SB, 300, 0, 30, false); }
+TEST(misdirect_sb)	{ lost_region(_metadata, R_SB, 0, 300, 30, false); }
+TEST(lost_itable)	{ lost_region(_metadata, R_ITABLE, 200, 0, 30, false); }
+TEST(misdirect_itable)	{ lost_region(_metadata, R_ITABLE, 0, 200, 30, false); }
+TEST(lost_journal)	{ lost_region(_metadata, R_JOURNAL, 50, 0, 30, false); }
+TEST(misdirect_journal)	{ lost_region(_metadata, R_JOURNAL, 0, 50, 30, false); }
+/*
+ * FAILS: the last journal batch, synced and then lost (or misdirected) by
+ * the device, is not detected: recovery serves the state before it as
+ * current.  (journal.h concedes this case; the contract does not.)
+ */
+TEST(lost_journal_tail)	{ lost_region(_metadata, R_JOURNAL, 50, 50, 30, true); }
+TEST(lost_nodes)	{ lost_region(_metadata, R_NODES, 50, 50, 30, false); }
 
 TEST_HARNESS_MAIN
