@@ -1321,4 +1321,157 @@ TEST(full_device_long_keys)
 	betrkv_user_dev_close(dev);
 }
 
+/* ------------------------------------------------------------------ */
+/*
+ * Section 1: "A batch of mutations applied by one call is atomic: after
+ * any crash either all of it or none of it is visible."  Large batches
+ * (records spanning many journal blocks), crash at the Nth I/O, sometimes
+ * again during recovery.
+ */
+TEST(arm_crash_batches)
+{
+	struct betrkv_engine_opts o = { .cache_bytes = 4 * MiB };
+	static struct logent log[20000];
+	static u8 keys[64][32], vals[64][8192];
+	u32 n;
+
+	betrkv_user_set_log(quiet);
+	for (n = 0; n < 200; n++) {
+		struct betrkv_engine *e;
+		struct betrkv_dev *dev = mkdisk(_metadata, 48 * MiB);
+		u32 nlog = 0, s, k, ver[AK], got[AK];
+		u64 synced = 0, rng = seed_env(15) * 1000 + n, seq, lo, hi;
+		bool ok = false;
+
+		ASSERT_NE(NULL, dev);
+		ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
+		betrkv_simdisk_arm(dev, n * 3);
+		for (s = 0; s < 200; s++) {
+			u32 r = rng_below(&rng, 10), nb = 1 + rng_below(&rng, 40), b;
+			struct betrkv_op ops[64];
+			int err;
+
+			if (r == 0) {
+				err = betrkv_engine_sync(e, NULL);
+				if (!err)
+					synced = st_seq(e);
+			} else if (r == 1) {
+				err = betrkv_engine_checkpoint(e);
+			} else {
+				for (b = 0; b < nb; b++) {
+					u32 key = rng_below(&rng, AK), vl = 4 + rng_below(&rng, 8000);
+
+					ops[b] = (struct betrkv_op){ .key = keys[b], .val = vals[b] };
+					ops[b].klen = rkey(key, keys[b]);
+					if (rng_below(&rng, 5) == 0) {
+						ops[b].type = BETRKV_OP_DEL;
+					} else {
+						ops[b].type = BETRKV_OP_PUT;
+						ops[b].vlen = vl;
+						/* version = s * 64 + b + 1 */
+						rval(key, s * 64 + b + 1, vl, vals[b]);
+					}
+				}
+				err = betrkv_engine_apply(e, ops, nb, &seq);
+				if (!err) {
+					for (b = 0; b < nb; b++) {
+						u32 key = atoi((char *)keys[b] + 1);
+
+						log[nlog++] = (struct logent){ seq, key,
+							ops[b].type == BETRKV_OP_DEL ? 0 : s * 64 + b + 1 };
+					}
+				}
+			}
+			if (err)
+				break;
+		}
+		hi = st_seq(e);
+		crash_close(e, dev, rng);
+		if (n % 3 == 1) {
+			betrkv_simdisk_arm(dev, rng_below(&rng, 40));
+			if (!betrkv_engine_open(dev, &o, &e))
+				betrkv_engine_close(e);
+			betrkv_simdisk_crash(dev, rng + 1);
+			betrkv_simdisk_disarm(dev);
+		}
+		ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e)) TH_LOG("n %u", n);
+		for (k = 0; k < AK; k++) {
+			struct betrkv_msg *v = NULL;
+			u8 key[32];
+			int err = betrkv_engine_get(e, key, rkey(k, key), &v);
+
+			if (err == -ENOENT) {
+				got[k] = 0;
+				continue;
+			}
+			ASSERT_EQ(0, err) TH_LOG("n %u key %u", n, k);
+			memcpy(&got[k], betrkv_msg_val(v), 4);
+			rval(k, got[k], v->vlen, vals[0]);
+			ASSERT_EQ(0, memcmp(vals[0], betrkv_msg_val(v), v->vlen)) TH_LOG("n %u key %u garbled", n, k);
+			kfree(v);
+		}
+		for (lo = synced; lo <= hi && !ok; lo++) {
+			state_at(log, nlog, lo, ver);
+			ok = !memcmp(ver, got, sizeof(ver));
+		}
+		ASSERT_TRUE(ok) TH_LOG("n %u: no prefix S in [%llu, %llu] matches (torn batch?)", n, synced, hi);
+		EXPECT_EQ(0, betrkv_engine_close(e));
+		betrkv_user_dev_close(dev);
+	}
+}
+
+/* Section 1: unsigned bytewise order, a prefix first; NUL and 0xff bytes. */
+TEST(key_order)
+{
+	static const char *k[] = { "\x00", "\x00\x00", "\x01", "a", "a\x00", "a\x00\x00",
+				   "a\x01", "a\x7f", "a\x80", "a\xff", "a\xff\xff", "b", "\xff",
+				   "\xff\x00", "\xff\xff" };
+	static const u32 kl[] = { 1, 2, 1, 1, 2, 3, 2, 2, 2, 2, 3, 1, 1, 2, 2 };
+	struct betrkv_engine_opts o = { .cache_bytes = 4 * MiB };
+	struct betrkv_range r = { .lo = (const u8 *)"\x00", .lolen = 1 };
+	struct betrkv_engine *e;
+	struct betrkv_dev *dev;
+	struct betrkv_msgbuf out;
+	bool more;
+	u32 i, pass;
+
+	betrkv_user_set_log(quiet);
+	dev = mkdisk(_metadata, 48 * MiB);
+	ASSERT_NE(NULL, dev);
+	ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
+	for (pass = 0; pass < 2; pass++) {
+		for (i = ARRAY_SIZE(k); i-- > 0;) {
+			struct betrkv_op op = { .type = BETRKV_OP_PUT, .key = (const u8 *)k[i],
+						.klen = kl[i], .val = (const u8 *)&i, .vlen = 4 };
+
+			ASSERT_EQ(0, betrkv_engine_apply(e, &op, 1, NULL));
+		}
+		betrkv_msgbuf_init(&out);
+		ASSERT_EQ(0, betrkv_engine_scan(e, &r, false, 100, MODEL_SCAN_BUDGET, &out, &more));
+		ASSERT_EQ(ARRAY_SIZE(k), out.n);
+		for (i = 0; i < out.n; i++) {
+			EXPECT_EQ(kl[i], out.msgs[i]->klen) TH_LOG("pass %u pos %u", pass, i);
+			EXPECT_EQ(0, memcmp(k[i], out.msgs[i]->data, kl[i])) TH_LOG("pass %u pos %u", pass, i);
+		}
+		betrkv_msgbuf_free(&out);
+		/* Excluded lower bound "a": starts at "a\0". */
+		{
+			struct betrkv_range r2 = { .lo = (const u8 *)"a", .lolen = 1,
+						   .hi = (const u8 *)"a\x01", .hilen = 2 };
+
+			betrkv_msgbuf_init(&out);
+			ASSERT_EQ(0, betrkv_engine_scan(e, &r2, true, 100, MODEL_SCAN_BUDGET, &out, &more));
+			ASSERT_EQ(2, out.n);
+			EXPECT_EQ(2, out.msgs[0]->klen);
+			EXPECT_EQ(3, out.msgs[1]->klen);
+			betrkv_msgbuf_free(&out);
+		}
+		ASSERT_EQ(0, betrkv_engine_checkpoint(e));
+		ASSERT_EQ(0, betrkv_engine_close(e));
+		ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
+	}
+	EXPECT_EQ(0, betrkv_engine_close(e));
+	betrkv_user_dev_close(dev);
+}
+
 TEST_HARNESS_MAIN
