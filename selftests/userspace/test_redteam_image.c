@@ -168,6 +168,8 @@ static void hammer(struct __test_metadata *_metadata, FIXTURE_DATA(image) *self,
 		struct betrkv_op op = { .key = self->key, .val = self->val };
 
 		op.klen = model_key(k, self->key);
+		if (getenv("BETRKV_RT_TRACE"))
+			fprintf(stderr, "step %u r %u key %u\n", s, r, k);
 		if (r == 0) {
 			err = betrkv_engine_checkpoint(e);
 		} else if (r == 1) {
