@@ -8,6 +8,12 @@
  * test_structure.c.  After each rewrite a workload runs against a model:
  * every call may fail with EUCLEAN (then the test ends), but nothing may
  * crash, hang or return data the model does not hold.
+ *
+ * FAILING on the code they were written against (findings):
+ *   shared_grandchild, seq_at_max, bloom_lies_put, bloom_lies_delete,
+ *   leaf_index_lies
+ * Passing regression probes: hammer_plain, two_ids_one_slot,
+ *   next_id_below_live, root_unmapped, itable_bytes_huge, bloom_true_put.
  */
 #include <stdio.h>
 #include <unistd.h>
