@@ -1579,4 +1579,48 @@ TEST(background_write_failure)
 	betrkv_user_dev_close(dev);
 }
 
+/* alloc_fault_checkpoint with the background worker (allocations fail on it too). */
+TEST(alloc_fault_background)
+{
+	struct betrkv_engine_opts o = { .cache_bytes = 4 * MiB, .background = true };
+	struct betrkv_engine *e;
+	struct betrkv_dev *dev;
+	u32 n, i, round = 0;
+	int err;
+
+	betrkv_user_set_log(quiet);
+	dev = mkdisk(_metadata, 64 * MiB);
+	ASSERT_NE(NULL, dev);
+	ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
+	for (n = 1; n < 3000; n += 1 + n / 40) {
+		round++;
+		betrkv_user_fail_alloc(n);
+		for (i = 0; i < 30; i++) {
+			err = put1(e, (round * 30 + i) % 500, round, 900, NULL);
+			if (err) {
+				ASSERT_EQ(-ENOMEM, err) TH_LOG("n %u", n);
+				betrkv_user_fail_alloc(0);
+				ASSERT_EQ(0, put1(e, (round * 30 + i) % 500, round, 900, NULL));
+			}
+		}
+		err = betrkv_engine_checkpoint(e);
+		betrkv_user_fail_alloc(0);
+		for (i = 0; i < 30; i++) {
+			err = check1(e, (round * 30 + i) % 500, round, 900);
+			ASSERT_EQ(0, err) TH_LOG("n %u round %u key %u", n, round, i);
+		}
+		if (put1(e, 9999, round, 1, NULL)) {
+			betrkv_engine_close(e);
+			ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
+		}
+	}
+	ASSERT_EQ(0, betrkv_engine_sync(e, NULL));
+	crash_close(e, dev, 3);
+	ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
+	for (i = 0; i < 30; i++)
+		ASSERT_EQ(0, check1(e, (round * 30 + i) % 500, round, 900));
+	EXPECT_EQ(0, betrkv_engine_close(e));
+	betrkv_user_dev_close(dev);
+}
+
 TEST_HARNESS_MAIN

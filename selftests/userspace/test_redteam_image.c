@@ -503,7 +503,9 @@ TEST_F(image, leaf_index_lies)
 		}
 	}
 	ASSERT_NE(0, found) TH_LOG("leaf has one run only");
-	TH_LOG("run 1 starts at key %u; its index entry moved up", found);
+	memcpy(&raw, self->buf + sizeof(struct betrkv_block_header) + 24, sizeof(raw));
+	TH_LOG("leaf of %u runs; run 1 starts at key %u; its index entry moved up",
+	       le32_to_cpu(raw), found);
 	betrkv_block_seal(self->buf, hdr_len, BETRKV_BLOCK_NODE, off / BETRKV_BLOCK_SIZE,
 			  self->sb.uuid);
 	ASSERT_EQ(0, betrkv_dev_write(self->dev, off, self->buf, ent.len, BETRKV_IO_FUA));
