@@ -4,6 +4,7 @@
  * allocation fault injection and block I/O on a file or block device
  * (optionally O_DIRECT; flushes are fdatasync).
  */
+#include <execinfo.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,7 +60,10 @@ void betrkv_user_log(int level, const char *fmt, ...)
 
 void betrkv_user_warn(const char *file, int line, const char *cond)
 {
+	void *frames[32];
+
 	fprintf(stderr, "WARNING: %s:%d: %s\n", file, line, cond);
+	backtrace_symbols_fd(frames, backtrace(frames, 32), 2);
 	abort();
 }
 

@@ -3,7 +3,7 @@
  * Red-team probes of the engine against the contract (/work/shared/spec.md).
  * Each test names the clause it checks.
  *
- * FAILING on the code they were written against (findings):
+ * FAILING (findings, skipped as KNOWN_VIOLATION until fixed):
  *   lost_journal_tail
  * Every other test here passed and is kept as a regression probe.
  *
@@ -1196,7 +1196,11 @@ TEST(misdirect_journal)	{ lost_region(_metadata, R_JOURNAL, 0, 50, 30, false); }
  * the device, is not detected: recovery serves the state before it as
  * current.  (journal.h concedes this case; the contract does not.)
  */
-TEST(lost_journal_tail)	{ lost_region(_metadata, R_JOURNAL, 50, 50, 30, true); }
+TEST(lost_journal_tail)
+{
+	KNOWN_VIOLATION("a lost last synced journal batch goes undetected");
+	lost_region(_metadata, R_JOURNAL, 50, 50, 30, true);
+}
 TEST(lost_nodes)	{ lost_region(_metadata, R_NODES, 50, 50, 30, false); }
 
 /* ------------------------------------------------------------------ */

