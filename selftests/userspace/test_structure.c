@@ -15,10 +15,8 @@
 
 #include "kselftest_harness.h"
 #include "engine_model.h"
-#include "block.h"
-#include "nodefmt.h"
-#include "superblock.h"
 #include "user/simdisk.h"
+#include "../image_edit.h"
 
 #define MiB		(1ull << 20)
 #define NKEYS		10u
@@ -31,35 +29,26 @@ static void quiet(int level, const char *msg)
 
 static struct betrkv_engine_opts rw = { .cache_bytes = 4 * MiB };
 
-/* A closed store, its superblock and its indirection table, to rewrite. */
+/* A closed store's image, to rewrite. */
 FIXTURE(image) {
-	struct betrkv_dev *dev;
-	struct betrkv_sb sb;
-	unsigned int sb_slot;
-	struct betrkv_itable it;
+	struct image img;
 	u8 key[BETRKV_KEY_MAX], val[BETRKV_VALUE_MAX];
-	u8 *buf;
 };
-
-static u64 itable_off(const struct betrkv_sb *sb)
-{
-	return sb->geo.itable_offset + sb->cp.itable_slot * sb->geo.itable_size;
-}
 
 FIXTURE_SETUP(image)
 {
-	const struct betrkv_geometry *g;
 	struct betrkv_engine *e;
+	struct betrkv_dev *dev;
 	struct betrkv_op op;
-	const char *why;
+	struct betrkv_sb sb;
 	u32 i;
 
 	/* The verifier checks what the code made; these trees are crafted. */
 	betrkv_tree_verify = false;
 	betrkv_user_set_log(quiet);
-	ASSERT_EQ(0, betrkv_simdisk_create(32 * MiB, 512, &self->dev));
-	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, 0, &self->sb));
-	ASSERT_EQ(0, betrkv_engine_open(self->dev, &rw, &e));
+	ASSERT_EQ(0, betrkv_simdisk_create(32 * MiB, 512, &dev));
+	ASSERT_EQ(0, betrkv_sb_format(dev, 0, 0, &sb));
+	ASSERT_EQ(0, betrkv_engine_open(dev, &rw, &e));
 	for (i = 0; i < NKEYS; i++) {
 		op = (struct betrkv_op){ .type = BETRKV_OP_PUT, .key = self->key,
 			.klen = model_key(i, self->key), .val = self->val, .vlen = 100 };
@@ -67,67 +56,14 @@ FIXTURE_SETUP(image)
 		ASSERT_EQ(0, betrkv_engine_apply(e, &op, 1, NULL));
 	}
 	ASSERT_EQ(0, betrkv_engine_close(e));
-	ASSERT_EQ(0, betrkv_sb_load(self->dev, &self->sb, &self->sb_slot));
-	g = &self->sb.geo;
-	self->buf = kmalloc(max((u64)g->node_size, self->sb.cp.itable_bytes),
-			    GFP_KERNEL);
-	ASSERT_EQ(0, betrkv_dev_read(self->dev, itable_off(&self->sb), self->buf,
-				     self->sb.cp.itable_bytes));
-	ASSERT_EQ(0, betrkv_itable_init(&self->it, g->nodes_size / g->node_size,
-					g->node_size));
-	ASSERT_EQ(0, betrkv_itable_decode(&self->it, self->sb.uuid,
-					  itable_off(&self->sb) / BETRKV_BLOCK_SIZE,
-					  self->buf, self->sb.cp.itable_bytes, &why));
-	ASSERT_NE(0, self->sb.cp.root);
+	ASSERT_EQ(0, image_open(&self->img, dev));
+	ASSERT_NE(0, self->img.sb.cp.root);
 }
 
 FIXTURE_TEARDOWN(image)
 {
-	betrkv_itable_destroy(&self->it);
-	betrkv_user_dev_close(self->dev);
-	kfree(self->buf);
-}
-
-/* Write @n with valid checksums, in its slot or (new ID) in a free one. */
-static void write_node(struct __test_metadata *_metadata,
-		       FIXTURE_DATA(image) *self, const struct betrkv_node *n)
-{
-	const struct betrkv_geometry *g = &self->sb.geo;
-	struct betrkv_itable_ent ent = { .id = n->id };
-	u64 off;
-
-	if (betrkv_itable_lookup(&self->it, n->id, &ent))
-		ASSERT_EQ(0, betrkv_itable_alloc(&self->it, &ent.slot));
-	off = g->nodes_offset + (u64)ent.slot * g->node_size;
-	ASSERT_EQ(0, betrkv_node_encode(n, self->sb.uuid, off / BETRKV_BLOCK_SIZE,
-					self->buf, g->node_size, &ent.len));
-	ASSERT_EQ(0, betrkv_dev_write(self->dev, off, self->buf, ent.len,
-				      BETRKV_IO_FUA));
-	ent.csum = betrkv_node_csum(self->buf);
-	ASSERT_EQ(0, betrkv_itable_map(&self->it, &ent, BETRKV_ITABLE_LIVE));
-	self->sb.cp.next_node_id = max(self->sb.cp.next_node_id, n->id + 1);
-}
-
-/* Write the indirection table and the superblock that points at it. */
-static void commit(struct __test_metadata *_metadata, FIXTURE_DATA(image) *self)
-{
-	u64 len;
-	u8 *buf;
-
-	/* The table written is the frozen map: the live one as it is now. */
-	ASSERT_EQ(0, betrkv_itable_freeze(&self->it));
-	len = betrkv_itable_disk_bytes(&self->it);
-	buf = kmalloc(len, GFP_KERNEL);
-
-	betrkv_itable_encode(&self->it, self->sb.uuid,
-			     itable_off(&self->sb) / BETRKV_BLOCK_SIZE, buf, len);
-	ASSERT_EQ(0, betrkv_dev_write(self->dev, itable_off(&self->sb), buf, len,
-				       BETRKV_IO_FUA));
-	self->sb.cp.itable_bytes = len;
-	self->sb.cp.itable_csum = betrkv_crc32c(NULL, 0, buf, len);
-	kfree(buf);
-	betrkv_itable_thaw(&self->it);
-	ASSERT_EQ(0, betrkv_sb_write(self->dev, &self->sb, self->sb_slot));
+	image_close(&self->img);
+	betrkv_user_dev_close(self->img.dev);
 }
 
 /* An internal node @id of @height whose only child is @child. */
@@ -159,7 +95,7 @@ static void expect_euclean(struct __test_metadata *_metadata,
 	u32 i;
 
 	alarm(20);	/* a hang fails the test */
-	ASSERT_EQ(0, betrkv_engine_open(self->dev, &rw, &e));
+	ASSERT_EQ(0, betrkv_engine_open(self->img.dev, &rw, &e));
 	err = betrkv_engine_get(e, self->key, model_key(key, self->key), &v);
 	if (partial && !err)
 		kfree(v);
@@ -184,101 +120,91 @@ static void expect_euclean(struct __test_metadata *_metadata,
 	alarm(0);
 }
 
-/*
- * The encoder refuses a node that is its own child: write it with another
- * child, then patch the child ID (the first after the fixed header fields)
- * and seal the header again.
- */
 /* The rewriting itself keeps a good store good: the tests below can fail. */
 TEST_F(image, rewrite_keeps_store)
 {
-	struct betrkv_node *n = betrkv_node_alloc(self->sb.cp.next_node_id, 0);
+	struct betrkv_node *n = betrkv_node_alloc(self->img.sb.cp.next_node_id, 0);
 	struct betrkv_engine *e;
 	struct betrkv_msg *v;
 
-	write_node(_metadata, self, n);
+	ASSERT_EQ(0, image_write_node(&self->img, n));
 	betrkv_node_free(n);
-	commit(_metadata, self);
-	ASSERT_EQ(0, betrkv_engine_open(self->dev, &rw, &e));
+	ASSERT_EQ(0, image_commit(&self->img));
+	ASSERT_EQ(0, betrkv_engine_open(self->img.dev, &rw, &e));
 	EXPECT_EQ(0, betrkv_engine_get(e, self->key, model_key(3, self->key), &v));
 	kfree(v);
 	betrkv_engine_close(e);
 }
 
+/*
+ * The encoder refuses a node that is its own child: write it with another
+ * child, then patch the child ID (the first after the fixed header fields)
+ * and seal the header again.
+ */
 TEST_F(image, root_is_its_own_child)
 {
-	const struct betrkv_geometry *g = &self->sb.geo;
-	u64 root = self->sb.cp.root, off, child = cpu_to_le64(root);
-	u32 fixed = sizeof(struct betrkv_block_header) + 32, hdr_len;
+	u64 root = self->img.sb.cp.root, child = cpu_to_le64(root);
+	u32 fixed = sizeof(struct betrkv_block_header) + 32;
 	struct betrkv_node *n = one_child(root, 1, root + 1000);
 	struct betrkv_itable_ent ent;
-	__le32 raw;
 
-	write_node(_metadata, self, n);
+	ASSERT_EQ(0, image_write_node(&self->img, n));
 	betrkv_node_free(n);
-	ASSERT_EQ(0, betrkv_itable_lookup(&self->it, root, &ent));
-	off = g->nodes_offset + (u64)ent.slot * g->node_size;
-	ASSERT_EQ(0, betrkv_dev_read(self->dev, off, self->buf, ent.len));
-	memcpy(self->buf + fixed, &child, sizeof(child));
-	memcpy(&raw, self->buf + sizeof(struct betrkv_block_header) + 16, sizeof(raw));
-	hdr_len = le32_to_cpu(raw);
-	betrkv_block_seal(self->buf, hdr_len, BETRKV_BLOCK_NODE, off / BETRKV_BLOCK_SIZE,
-			  self->sb.uuid);
-	ASSERT_EQ(0, betrkv_dev_write(self->dev, off, self->buf, ent.len, BETRKV_IO_FUA));
+	ASSERT_EQ(0, image_read_raw(&self->img, root, &ent));
+	memcpy(self->img.buf + fixed, &child, sizeof(child));
 	/* The table records the new header: only the cycle is wrong. */
-	ent.csum = betrkv_node_csum(self->buf);
-	ASSERT_EQ(0, betrkv_itable_map(&self->it, &ent, BETRKV_ITABLE_LIVE));
-	commit(_metadata, self);
+	ASSERT_EQ(0, image_reseal_raw(&self->img, &ent));
+	ASSERT_EQ(0, image_commit(&self->img));
 	expect_euclean(_metadata, self, 3, false);
 }
 
 TEST_F(image, long_chain)
 {
-	u64 leaf = self->sb.cp.root, id = self->sb.cp.next_node_id, below = leaf;
+	u64 leaf = self->img.sb.cp.root, id = self->img.sb.cp.next_node_id, below = leaf;
 	struct betrkv_node *n;
 	u32 i;
 
 	/* 50 nodes, each claiming height 1, down to the leaf. */
 	for (i = 0; i < 50; i++, id++) {
 		n = one_child(id, 1, below);
-		write_node(_metadata, self, n);
+		ASSERT_EQ(0, image_write_node(&self->img, n));
 		betrkv_node_free(n);
 		below = id;
 	}
-	self->sb.cp.root = below;
-	commit(_metadata, self);
+	self->img.sb.cp.root = below;
+	ASSERT_EQ(0, image_commit(&self->img));
 	expect_euclean(_metadata, self, 3, false);
 }
 
 TEST_F(image, child_of_wrong_height)
 {
-	u64 leaf = self->sb.cp.root, id = self->sb.cp.next_node_id;
+	u64 leaf = self->img.sb.cp.root, id = self->img.sb.cp.next_node_id;
 	struct betrkv_node *n = one_child(id, 2, leaf);
 
-	write_node(_metadata, self, n);
+	ASSERT_EQ(0, image_write_node(&self->img, n));
 	betrkv_node_free(n);
-	self->sb.cp.root = id;
-	commit(_metadata, self);
+	self->img.sb.cp.root = id;
+	ASSERT_EQ(0, image_commit(&self->img));
 	expect_euclean(_metadata, self, 3, false);
 }
 
 TEST_F(image, child_keys_outside_range)
 {
-	u64 leaf = self->sb.cp.root, id = self->sb.cp.next_node_id;
+	u64 leaf = self->img.sb.cp.root, id = self->img.sb.cp.next_node_id;
 	struct betrkv_node *n = one_child(id, 1, leaf), *empty;
 	u32 len = model_key(5, self->key);
 
 	/* Child 0 holds keys below key 5 only, but the leaf holds them all. */
 	empty = betrkv_node_alloc(id + 1, 0);
-	write_node(_metadata, self, empty);
+	ASSERT_EQ(0, image_write_node(&self->img, empty));
 	betrkv_node_free(empty);
 	n->pivots[0] = betrkv_pivot_new(self->key, len);
 	n->children[1] = id + 1;
 	n->nchildren = 2;
-	write_node(_metadata, self, n);
+	ASSERT_EQ(0, image_write_node(&self->img, n));
 	betrkv_node_free(n);
-	self->sb.cp.root = id;
-	commit(_metadata, self);
+	self->img.sb.cp.root = id;
+	ASSERT_EQ(0, image_commit(&self->img));
 	expect_euclean(_metadata, self, 3, true);
 }
 
