@@ -13,9 +13,11 @@
  *
  * A node's memory is charged when it is released (put), so the charge
  * follows its changes; the budget is enforced by evicting unpinned entries
- * from the cold end, writing dirty nodes back first.  A write goes to a
- * fresh slot (copy-on-write) and then the indirection table points the
- * node's ID there, recording the checksum of the header written.  Every
+ * from the cold end, writing dirty nodes back first.  A write appends what
+ * changed since the node's copy on disk (the entry keeps that copy's
+ * header: e->disk) to its slot, or goes whole to a fresh slot
+ * (copy-on-write) when it cannot; then the indirection table points the
+ * node's ID at the new length and header, recording the header's checksum.  Every
  * read from disk (a whole node, or a header on its own) compares the header
  * it finds with that checksum, so an older copy of the node that a lost or
  * misdirected write left in the slot fails like a corrupt one; a segment
@@ -59,8 +61,10 @@ static u64 entry_mem(const struct betrkv_centry *e)
 			mem += sizeof(e->segs[i]) + msgbuf_mem(&e->segs[i]);
 		return mem;
 	}
-	/* Not the weight of a leaf: its run index is only on disk. */
-	mem += sizeof(*n);
+	/* Not the weight of a leaf: its run index is in e->disk. */
+	mem += sizeof(*n) + msgbuf_mem(&n->tombs);
+	if (e->disk)
+		mem += betrkv_node_hdr_mem(e->disk);
 	if (betrkv_node_is_leaf(n))
 		return mem + msgbuf_mem(&n->entries);
 	mem += betrkv_node_weight(n);
@@ -162,12 +166,14 @@ static void entry_free_partial(struct betrkv_centry *e)
 	e->nloaded = 0;
 }
 
-/* Make @e hold the whole node @n, pinned once. */
+/* Make @e hold the whole node @n (@disk: its copy's header), pinned once. */
 static void entry_set_node(struct betrkv_cache *c, struct betrkv_centry *e,
-			   struct betrkv_node *n, bool dirty)
+			   struct betrkv_node *n, struct betrkv_node_hdr *disk,
+			   bool dirty)
 {
 	entry_free_partial(e);
 	e->node = n;
+	e->disk = disk;
 	e->pins = 1;
 	e->dirty = dirty;
 	c->ndirty += dirty;
@@ -175,13 +181,14 @@ static void entry_set_node(struct betrkv_cache *c, struct betrkv_centry *e,
 	charge(c, e);
 }
 
-static int cache_insert(struct betrkv_cache *c, struct betrkv_node *n, bool dirty)
+static int cache_insert(struct betrkv_cache *c, struct betrkv_node *n,
+			struct betrkv_node_hdr *disk, bool dirty)
 {
 	struct betrkv_centry *e = cache_add(c, n->id);
 
 	if (!e)
 		return -ENOMEM;
-	entry_set_node(c, e, n, dirty);
+	entry_set_node(c, e, n, disk, dirty);
 	lru_push_head(c, e);
 	return 0;
 }
@@ -200,6 +207,8 @@ static void cache_unlink(struct betrkv_cache *c, struct betrkv_centry *e)
 	c->ndirty -= e->dirty;
 	betrkv_node_free(e->node);
 	e->node = NULL;
+	betrkv_node_hdr_free(e->disk);
+	e->disk = NULL;
 	entry_free_partial(e);
 }
 
@@ -214,10 +223,80 @@ static u64 slot_offset(const struct betrkv_cache *c, u32 slot)
 	return c->nodes_offset + (u64)slot * c->node_size;
 }
 
+static u64 slot_blocknr(const struct betrkv_cache *c, u32 slot)
+{
+	return slot_offset(c, slot) / BETRKV_BLOCK_SIZE;
+}
+
 /*
- * Start writing @e (dirty) to a fresh slot: encode it into @buf.  It is
- * clean from now on, as far as later changes go; a failed write makes it
- * dirty again.
+ * Encode @e's changes as an append to its slot, if it has a copy on disk
+ * they can be appended to.  Return: 0, -EFBIG to write it whole instead.
+ */
+static int encode_append(struct betrkv_cache *c, struct betrkv_centry *e,
+			 u8 *buf, struct betrkv_cache_write *w)
+{
+	const struct betrkv_node_hdr *h = e->disk;
+	int err;
+
+	if (!h || e->node->rewrite ||
+	    betrkv_itable_lookup(c->itable, e->id, &w->ent) ||
+	    w->ent.len != h->total_len || w->ent.hdr != h->hdr_off)
+		return -EFBIG;
+	err = betrkv_node_encode_append(e->node, h, c->uuid,
+					slot_blocknr(c, w->ent.slot), buf,
+					c->node_size - w->ent.len, &w->len);
+	if (err)
+		return err;
+	w->append = true;
+	w->off = slot_offset(c, w->ent.slot) + w->ent.len;
+	w->ent.hdr = w->ent.len;
+	w->ent.len += w->len;
+	return 0;
+}
+
+/* Encode @e whole for a fresh slot. */
+static int encode_whole(struct betrkv_cache *c, struct betrkv_centry *e,
+			u8 *buf, struct betrkv_cache_write *w)
+{
+	int err = betrkv_itable_alloc(c->itable, &w->ent.slot);
+
+	if (err)
+		return err;
+	w->append = false;
+	w->off = slot_offset(c, w->ent.slot);
+	w->ent.hdr = 0;
+	err = betrkv_node_encode(e->node, c->uuid, slot_blocknr(c, w->ent.slot),
+				 buf, c->node_size, &w->len);
+	if (err) {
+		betrkv_itable_release(c->itable, w->ent.slot);
+		return err;
+	}
+	w->ent.len = w->len;
+	return 0;
+}
+
+/*
+ * The header just encoded at @buf is the node's copy on disk from now on
+ * (a failed write makes the node be written whole next time).
+ */
+static void set_disk(struct betrkv_cache *c, struct betrkv_centry *e,
+		     const u8 *buf, const struct betrkv_cache_write *w)
+{
+	const char *why;
+
+	betrkv_node_hdr_free(e->disk);
+	e->disk = NULL;
+	if (betrkv_node_hdr_decode(buf, w->ent.len, w->ent.hdr, c->uuid,
+				   slot_blocknr(c, w->ent.slot), e->id,
+				   &e->disk, &why))
+		e->disk = NULL;		/* out of memory: write it whole */
+	betrkv_node_written(e->node);
+}
+
+/*
+ * Start writing @e (dirty): encode it into @buf, as an append to its slot
+ * or whole to a fresh one.  It is clean from now on, as far as later
+ * changes go; a failed write makes it dirty again.
  */
 static int write_begin(struct betrkv_cache *c, struct betrkv_centry *e, u8 *buf,
 		       struct betrkv_cache_write *w)
@@ -228,17 +307,14 @@ static int write_begin(struct betrkv_cache *c, struct betrkv_centry *e, u8 *buf,
 		return -EROFS;
 	if (c->write_err)
 		return c->write_err;
-	err = betrkv_itable_alloc(c->itable, &w->slot);
+	w->ent.id = e->id;
+	err = encode_append(c, e, buf, w);
+	if (err == -EFBIG)
+		err = encode_whole(c, e, buf, w);
 	if (err)
 		return err;
-	w->off = slot_offset(c, w->slot);
-	err = betrkv_node_encode(e->node, c->uuid, w->off / BETRKV_BLOCK_SIZE,
-				 buf, c->node_size, &w->len);
-	if (err) {
-		betrkv_itable_release(c->itable, w->slot);
-		return err;
-	}
-	w->csum = betrkv_node_csum(buf);
+	w->ent.csum = betrkv_node_csum(buf);
+	set_disk(c, e, buf, w);
 	w->e = e;
 	w->for_cp = e->cp_pending;
 	c->npending -= e->cp_pending;
@@ -254,25 +330,28 @@ static int write_end(struct betrkv_cache *c, struct betrkv_cache_write *w, int e
 	struct betrkv_centry *e = w->e;
 	unsigned int maps = (w->for_cp ? BETRKV_ITABLE_FROZEN : 0) |
 			    (e->freed ? 0 : BETRKV_ITABLE_LIVE);
-	struct betrkv_itable_ent ent = { .id = e->id, .slot = w->slot,
-					 .len = w->len, .csum = w->csum };
 
 	if (!err)
-		err = betrkv_itable_map(c->itable, &ent, maps);
+		err = betrkv_itable_map(c->itable, &w->ent, maps);
 	if (!err) {
 		c->stats.node_writes++;
+		c->stats.node_appends += w->append;
 		c->stats.node_bytes_written += w->len;
 		return 0;
 	}
-	betrkv_itable_release(c->itable, w->slot);
+	if (!w->append)
+		betrkv_itable_release(c->itable, w->ent.slot);
 	if (err == -EIO && !c->write_err) {
 		c->write_err = err;
 		pr_err("%s: node write failed: the store stops writing\n",
 		       betrkv_dev_name(c->dev));
 	}
-	if (!e->freed && !e->dirty) {
-		e->dirty = true;
-		c->ndirty++;
+	if (!e->freed) {
+		e->node->rewrite = true;
+		if (!e->dirty) {
+			e->dirty = true;
+			c->ndirty++;
+		}
 	}
 	return err;
 }
@@ -368,24 +447,18 @@ static int cache_mismatch(struct betrkv_cache *c, u64 id, const char *why)
 }
 
 /* Where node @id lies on disk, and the checksum of its header there. */
-static int cache_locate(struct betrkv_cache *c, u64 id, u32 *slot, u32 *len,
-			u32 *csum)
+static int cache_locate(struct betrkv_cache *c, u64 id,
+			struct betrkv_itable_ent *ent)
 {
-	struct betrkv_itable_ent ent;
 	int err;
 
 	mutex_lock(&c->lock);
-	err = betrkv_itable_lookup(c->itable, id, &ent);
+	err = betrkv_itable_lookup(c->itable, id, ent);
 	if (err)
 		cache_report(c, id, "is not in the indirection table",
 			     "its parent refers to it");
 	mutex_unlock(&c->lock);
-	if (err)
-		return -EUCLEAN;
-	*slot = ent.slot;
-	*len = ent.len;
-	*csum = ent.csum;
-	return 0;
+	return err ? -EUCLEAN : 0;
 }
 
 /* Count @bytes read and report a corrupt node; return @err. */
@@ -406,11 +479,6 @@ static int read_bytes(struct betrkv_cache *c, u32 slot, u32 off, u8 *buf, u32 le
 	return betrkv_dev_read(c->dev, slot_offset(c, slot) + off, buf, len);
 }
 
-static u64 slot_blocknr(const struct betrkv_cache *c, u32 slot)
-{
-	return slot_offset(c, slot) / BETRKV_BLOCK_SIZE;
-}
-
 /*
  * Is the node's first block at @buf the version the indirection table
  * records (@csum)?  With the header's own check (in decode), this verifies
@@ -424,64 +492,77 @@ static int check_version(const u8 *buf, u32 csum, const char **why)
 	return -EUCLEAN;
 }
 
-/* Read and check the whole node @id. */
-static int read_node(struct betrkv_cache *c, u64 id, struct betrkv_node **np)
+/* Read and check the whole node @id; @hp receives its header. */
+static int read_node(struct betrkv_cache *c, u64 id, struct betrkv_node **np,
+		     struct betrkv_node_hdr **hp)
 {
-	const char *why = NULL;
-	u32 slot, len, csum;
+	struct betrkv_itable_ent ent;
+	const char *why = "malformed header";
 	u8 *buf;
 	int err;
 
-	err = cache_locate(c, id, &slot, &len, &csum);
+	err = cache_locate(c, id, &ent);
 	if (err)
 		return err;
-	buf = kvmalloc(len, GFP_KERNEL);
+	buf = kvmalloc(ent.len, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	err = read_bytes(c, slot, 0, buf, len) ?: check_version(buf, csum, &why);
+	err = read_bytes(c, ent.slot, 0, buf, ent.len);
+	if (!err && ent.hdr >= ent.len)
+		err = -EUCLEAN;
 	if (!err)
-		err = betrkv_node_decode(buf, len, c->uuid, slot_blocknr(c, slot),
-					 id, np, &why);
+		err = check_version(buf + ent.hdr, ent.csum, &why);
+	if (!err)
+		err = betrkv_node_hdr_decode(buf + ent.hdr, ent.len, ent.hdr,
+					     c->uuid, slot_blocknr(c, ent.slot),
+					     id, hp, &why);
+	if (!err) {
+		why = "bad node contents";
+		err = betrkv_node_build(*hp, buf, c->uuid, np);
+		if (err)
+			betrkv_node_hdr_free(*hp);
+	}
 	kvfree(buf);
-	return read_done(c, id, slot, err == -EIO ? 0 : len, err, why);
+	return read_done(c, id, ent.slot, err == -EIO ? 0 : ent.len, err, why);
 }
 
 /* Read and check node @id's header alone: its first block, more if need be. */
 static int read_hdr(struct betrkv_cache *c, u64 id, struct betrkv_node_hdr **hp)
 {
-	u32 slot, len, csum, hdr_len, got = BETRKV_BLOCK_SIZE;
-	const char *why = "too short";
+	u32 hdr_len, got = BETRKV_BLOCK_SIZE;
+	struct betrkv_itable_ent ent;
+	const char *why = "malformed header";
 	u8 *buf;
 	int err;
 
-	err = cache_locate(c, id, &slot, &len, &csum);
+	err = cache_locate(c, id, &ent);
 	if (err)
 		return err;
-	if (len < BETRKV_BLOCK_SIZE)
-		return read_done(c, id, slot, 0, -EUCLEAN, why);
+	if (ent.len < BETRKV_BLOCK_SIZE || ent.hdr > ent.len - BETRKV_BLOCK_SIZE)
+		return read_done(c, id, ent.slot, 0, -EUCLEAN, why);
 	buf = kmalloc(BETRKV_BLOCK_SIZE, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	err = read_bytes(c, slot, 0, buf, got);
-	why = "malformed header";
-	if (!err && betrkv_node_hdr_len(buf, len, &hdr_len))
+	err = read_bytes(c, ent.slot, ent.hdr, buf, got);
+	if (!err && betrkv_node_hdr_len(buf, ent.len, ent.hdr, &hdr_len))
 		err = -EUCLEAN;
 	if (!err && hdr_len > got) {
 		kfree(buf);
 		got = ALIGN(hdr_len, BETRKV_BLOCK_SIZE);
 		buf = kvmalloc(got, GFP_KERNEL);
-		err = buf ? read_bytes(c, slot, 0, buf, got) : -ENOMEM;
+		err = buf ? read_bytes(c, ent.slot, ent.hdr, buf, got) : -ENOMEM;
 	}
 	if (!err)
-		err = check_version(buf, csum, &why);
+		err = check_version(buf, ent.csum, &why);
 	if (!err)
-		err = betrkv_node_hdr_decode(buf, len, c->uuid, slot_blocknr(c, slot),
-					     id, hp, &why);
+		err = betrkv_node_hdr_decode(buf, ent.len, ent.hdr, c->uuid,
+					     slot_blocknr(c, ent.slot), id, hp,
+					     &why);
 	kvfree(buf);
 	if (!err)
 		(*hp)->refs = 1;
-	return read_done(c, id, slot, err == -EIO || err == -ENOMEM ? 0 : got,
-			 err, why);
+	return read_done(c, id, ent.slot,
+			 err == -EIO || err == -ENOMEM ? 0 : got, err, why);
 }
 
 /* Read and check segment @s of node @h->id into @out. */
@@ -491,25 +572,25 @@ static int read_seg(struct betrkv_cache *c, const struct betrkv_node_hdr *h,
 	const struct betrkv_seg_ref *ref = &h->segs[s];
 	u32 start = ALIGN_DOWN(ref->off, BETRKV_BLOCK_SIZE);
 	u32 n = ALIGN(ref->off + ref->len, BETRKV_BLOCK_SIZE) - start;
-	u32 slot, len, csum;
+	struct betrkv_itable_ent ent;
 	u8 *buf;
 	int err;
 
 	/* The header, checked against @csum when it was read, checks the segment. */
-	err = cache_locate(c, h->id, &slot, &len, &csum);
+	err = cache_locate(c, h->id, &ent);
 	if (err)
 		return err;
 	buf = kvmalloc(n, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	err = read_bytes(c, slot, start, buf, n);
+	err = read_bytes(c, ent.slot, start, buf, n);
 	if (!err)
 		err = betrkv_node_seg_decode(h, c->uuid, s, buf + ref->off - start, out);
 	kvfree(buf);
 	if (err)
 		betrkv_msgbuf_free(out);
-	return read_done(c, h->id, slot, err == -EIO || err == -ENOMEM ? 0 : n,
-			 err, "bad segment");
+	return read_done(c, h->id, ent.slot,
+			 err == -EIO || err == -ENOMEM ? 0 : n, err, "bad segment");
 }
 
 /* A partial entry for @h; the caller holds c->lock. */
@@ -537,7 +618,37 @@ static struct betrkv_centry *add_partial(struct betrkv_cache *c,
 }
 
 /*
- * The partial entry of node @id with segment @s read (s < 0: any), reading
+ * The segment of partial entry @e to read next for @key: from the newest
+ * layer down, the first that may hold it and is not resident, unless a
+ * resident one before it holds @key.  -1: none, what is resident answers.
+ * @skips: receives the segments a Bloom filter ruled out on the way.
+ */
+static int partial_missing(const struct betrkv_centry *e, const u8 *key,
+			   u32 klen, u32 *skips)
+{
+	const struct betrkv_node_hdr *h = e->hdr;
+	u32 l;
+	int s;
+
+	*skips = 0;
+	for (l = h->nlayers; l-- > 0;) {
+		s = betrkv_node_hdr_route(h, l, key, klen);
+		if (s < 0)
+			continue;
+		if (e->segs[s].n) {
+			if (betrkv_msgbuf_find(&e->segs[s], key, klen))
+				return -1;
+		} else if (betrkv_node_hdr_may_hold(h, s, key, klen)) {
+			return s;
+		} else {
+			++*skips;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The partial entry of node @id with the segments @key needs read (s < 0: any), reading
  * what is missing; the caller holds c->lock, which this drops while it
  * reads.  @*hp is the header read so far (NULL: none), for the caller to
  * put.
@@ -548,6 +659,7 @@ static int get_partial(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 {
 	struct betrkv_centry *e;
 	struct betrkv_msgbuf seg;
+	u32 skips;
 	int s, err;
 
 	for (;;) {
@@ -568,11 +680,9 @@ static int get_partial(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 			*read = true;
 			continue;
 		}
-		s = betrkv_node_hdr_route(e->hdr, key, klen);
-		if (s < 0 || e->segs[s].n)
-			break;
-		if (!betrkv_node_hdr_may_hold(e->hdr, s, key, klen)) {
-			c->stats.bloom_skips += e->hdr->segs[s].nmsgs > 0;
+		s = partial_missing(e, key, klen, &skips);
+		if (s < 0) {
+			c->stats.bloom_skips += skips;
 			break;
 		}
 		hdr_put(*hp);
@@ -655,12 +765,13 @@ static const struct betrkv_msg *entry_find(struct betrkv_centry *e, const u8 *ke
 {
 	const struct betrkv_node_hdr *h = e->hdr;
 	const struct betrkv_node *n = e->node;
-	u32 at;
+	const struct betrkv_msg *m;
+	u32 at, l;
 	int s;
 
 	*child = 0;
 	if (n) {
-		const struct betrkv_msg *m = betrkv_node_find(n, key, klen, &at);
+		m = betrkv_node_find(n, key, klen, &at);
 
 		if (!betrkv_node_is_leaf(n)) {
 			*child = n->children[at];
@@ -668,13 +779,20 @@ static const struct betrkv_msg *entry_find(struct betrkv_centry *e, const u8 *ke
 		}
 		return m;
 	}
-	s = betrkv_node_hdr_route(h, key, klen);
-	if (s >= 0 && h->height) {
-		*child = h->children[s];
-		path_down(p, h->bounds, h->nsegs, s, h->height);
+	if (h->height) {
+		at = betrkv_node_hdr_child(h, key, klen);
+		*child = h->children[at];
+		path_down(p, h->bounds, h->nchildren, at, h->height);
 	}
-	return s >= 0 && e->segs[s].n ?
-	       betrkv_msgbuf_find(&e->segs[s], key, klen) : NULL;
+	for (l = h->nlayers; l-- > 0;) {
+		s = betrkv_node_hdr_route(h, l, key, klen);
+		if (s >= 0 && e->segs[s].n) {
+			m = betrkv_msgbuf_find(&e->segs[s], key, klen);
+			if (m)
+				return m;
+		}
+	}
+	return NULL;
 }
 
 /**
@@ -747,9 +865,10 @@ int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 int betrkv_cache_get(struct betrkv_cache *c, u64 id,
 		     const struct betrkv_expect *x, struct betrkv_node **np)
 {
-	const char *why;
-	struct betrkv_centry *e;
+	struct betrkv_node_hdr *disk = NULL;
 	struct betrkv_node *n = NULL;
+	struct betrkv_centry *e;
+	const char *why;
 	int err = 0;
 
 	mutex_lock(&c->lock);
@@ -759,23 +878,26 @@ int betrkv_cache_get(struct betrkv_cache *c, u64 id,
 	} else {
 		c->stats.misses++;
 		mutex_unlock(&c->lock);
-		err = read_node(c, id, &n);
+		err = read_node(c, id, &n, &disk);
 		mutex_lock(&c->lock);
 		e = err ? NULL : cache_lookup(c, id);
 	}
 	if (err)
 		goto out;
 	if (e && e->node) {
-		betrkv_node_free(n);	/* another reader was first */
+		/* another reader was first */
+		betrkv_node_free(n);
+		betrkv_node_hdr_free(disk);
 		e->pins++;
 	} else if (e) {
 		lru_unlink(c, e);
-		entry_set_node(c, e, n, false);
+		entry_set_node(c, e, n, disk, false);
 		lru_push_head(c, e);
 	} else {
-		err = cache_insert(c, n, false);
+		err = cache_insert(c, n, disk, false);
 		if (err) {
 			betrkv_node_free(n);
+			betrkv_node_hdr_free(disk);
 			goto out;
 		}
 		e = centry_of(n);
@@ -880,7 +1002,7 @@ int betrkv_cache_new(struct betrkv_cache *c, u32 height, struct betrkv_node **np
 
 	if (!n)
 		return -ENOMEM;
-	err = cache_insert(c, n, true);
+	err = cache_insert(c, n, NULL, true);
 	if (err) {
 		betrkv_node_free(n);
 		return err;

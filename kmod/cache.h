@@ -10,8 +10,9 @@
  * its parent says of it (its height and key range: struct betrkv_expect)
  * whenever they reach it, resident or not.  A node is changed only between dirty() and
  * put(): dirty() tells the cache that the node's disk copy (if any) is stale,
- * so the node is written copy-on-write to a new place before it may be
- * evicted.  A checkpoint in progress owns the nodes that were dirty when it
+ * so the node is written before it may be evicted: what changed appended to
+ * its slot, beyond what any checkpoint reads there, or the whole node
+ * copy-on-write to a fresh slot (nodefmt.h).  A checkpoint in progress owns the nodes that were dirty when it
  * began: each is written as it was then, by the checkpoint's writer or, if
  * a mutation gets to it first, by dirty() before it changes.  new() makes a pinned, dirty node under a fresh ID; free() removes
  * a node from the tree for good (its ID and disk space are released once no
@@ -32,8 +33,11 @@
 
 struct betrkv_centry {
 	u64 id;
-	struct betrkv_node *node;		/* the whole node, or NULL: */
-	struct betrkv_node_hdr *hdr;		/* its header and */
+	/* The whole node, and the header of its copy on disk (if any) ... */
+	struct betrkv_node *node;
+	struct betrkv_node_hdr *disk;
+	/* ... or NULL, and (a partial node) its header and */
+	struct betrkv_node_hdr *hdr;
 	struct betrkv_msgbuf *segs;		/* the segments read so far */
 	u32 nloaded;				/* how many */
 	struct betrkv_centry *hnext;		/* hash chain */
@@ -50,9 +54,9 @@ struct betrkv_centry {
 struct betrkv_cache_write {
 	struct betrkv_centry *e;
 	u64 off;		/* byte offset on the device */
-	u32 slot;
-	u32 len;
-	u32 csum;		/* of the encoded header: the itable records it */
+	u32 len;		/* bytes to write there */
+	struct betrkv_itable_ent ent;	/* the node's entry once written */
+	bool append;		/* to the slot it has (else a fresh one) */
 	bool for_cp;
 };
 
@@ -64,6 +68,7 @@ struct betrkv_cache_stats {
 	u64 node_reads;		/* whole nodes, headers and segments */
 	u64 node_bytes_read;
 	u64 node_writes;
+	u64 node_appends;	/* of those, appended to the node's slot */
 	u64 node_bytes_written;
 	u64 cp_forced;		/* nodes a change had to write for the checkpoint */
 	u64 bloom_skips;	/* segment reads a Bloom filter saved */

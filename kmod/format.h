@@ -79,10 +79,11 @@ struct it_disk_ent {
 	__le64 id;
 	__le32 slot;
 	__le32 len;
+	__le32 hdr;
 	__le32 csum;
 } __packed;
 
-/* A tree node (nodefmt.c): header, segment table, messages. */
+/* A tree node (nodefmt.c): segments of messages and the header of them. */
 struct nf_hdr {
 	struct betrkv_block_header blk;
 	__le64 id;
@@ -91,7 +92,8 @@ struct nf_hdr {
 	__le32 hdr_len;
 	__le32 total_len;
 	__le32 nsegs;
-	__le32 pad;
+	__le16 nlayers;
+	__le16 pad;
 } __packed;
 
 struct nf_seg {
@@ -99,6 +101,8 @@ struct nf_seg {
 	__le32 len;
 	__le32 nmsgs;
 	__le32 csum;
+	__le16 layer;
+	__le16 child;
 } __packed;
 
 struct nf_msg {
@@ -112,7 +116,7 @@ struct nf_msg {
 struct nf_seg_salt {
 	u8 uuid[16];
 	__le64 id;
-	__le32 index;
+	__le32 off;
 } __packed;
 
 /* The journal (journal.c). */
@@ -144,9 +148,9 @@ struct journal_op {
 static_assert(sizeof(struct betrkv_block_header) == 16);
 static_assert(sizeof(struct betrkv_sb_disk) == 184);
 static_assert(sizeof(struct it_block) == 24);
-static_assert(sizeof(struct it_disk_ent) == 20);
+static_assert(sizeof(struct it_disk_ent) == 24);
 static_assert(sizeof(struct nf_hdr) == 48);
-static_assert(sizeof(struct nf_seg) == 16);
+static_assert(sizeof(struct nf_seg) == 20);
 static_assert(sizeof(struct nf_msg) == 8);
 static_assert(sizeof(struct nf_seg_salt) == 28);
 static_assert(sizeof(struct journal_block) == 48);

@@ -246,11 +246,20 @@ void betrkv_itable_release(struct betrkv_itable *it, u32 slot)
 	slot_unref(it, it->live, slot);
 }
 
+/* Does the live map still take @id to @slot (a version appended there)? */
+static bool live_holds(const struct betrkv_itable *it, u64 id, u32 slot)
+{
+	struct betrkv_itable_ent cur;
+
+	return !betrkv_itable_lookup(it, id, &cur) && cur.slot == slot;
+}
+
 /**
  * betrkv_itable_map() - point a node's ID at its new copy.
  * @it: the table
- * @ent: the node ID, its new slot (a slot from alloc()), the bytes of the
- *	 node there and the checksum of their header
+ * @ent: the node ID, its new slot (a slot from alloc(), or the slot it has,
+ *	 appended to), the bytes of the node there, where its header starts
+ *	 and the checksum of that header
  * @maps: BETRKV_ITABLE_LIVE and/or BETRKV_ITABLE_FROZEN (the latter only
  *	  for a node the checkpoint in progress must write)
  *
@@ -262,18 +271,24 @@ int betrkv_itable_map(struct betrkv_itable *it,
 		      const struct betrkv_itable_ent *ent, unsigned int maps)
 {
 	bool live = maps & BETRKV_ITABLE_LIVE, frozen = maps & BETRKV_ITABLE_FROZEN;
+	u32 old;
 
 	if ((frozen && map_reserve(&it->frozen_map)) ||
 	    (live && map_reserve(&it->map)))
 		return -ENOMEM;
 	if (frozen) {
 		slot_ref(it, it->frozen, ent->slot);
-		slot_unref(it, it->frozen, map_set(&it->frozen_map, ent));
+		old = map_set(&it->frozen_map, ent);
+		if (old != ent->slot)
+			slot_unref(it, it->frozen, old);
 	}
-	if (live)
-		slot_unref(it, it->live, map_set(&it->map, ent));
-	else
+	if (live) {
+		old = map_set(&it->map, ent);
+		if (old != ent->slot)
+			slot_unref(it, it->live, old);
+	} else if (!live_holds(it, ent->id, ent->slot)) {
 		slot_unref(it, it->live, ent->slot);
+	}
 	return 0;
 }
 
@@ -365,6 +380,7 @@ void betrkv_itable_encode(const struct betrkv_itable *it, const u8 uuid[16],
 			.id = cpu_to_le64(f->tab[i].id),
 			.slot = cpu_to_le32(f->tab[i].slot),
 			.len = cpu_to_le32(f->tab[i].len),
+			.hdr = cpu_to_le32(f->tab[i].hdr),
 			.csum = cpu_to_le32(f->tab[i].csum) };
 		k++;
 	}
@@ -393,9 +409,11 @@ static int it_decode_block(struct betrkv_itable *it, const struct it_block *blk,
 			.id = le64_to_cpu(ents[k].id),
 			.slot = le32_to_cpu(ents[k].slot),
 			.len = le32_to_cpu(ents[k].len),
+			.hdr = le32_to_cpu(ents[k].hdr),
 			.csum = le32_to_cpu(ents[k].csum) };
 		if (!ent.id || ent.slot >= it->nslots || bit_test(it->live, ent.slot) ||
 		    !ent.len || ent.len > it->node_size || ent.len % BETRKV_BLOCK_SIZE ||
+		    ent.hdr >= ent.len || ent.hdr % BETRKV_BLOCK_SIZE ||
 		    !betrkv_itable_lookup(it, ent.id, &old))
 			return -EUCLEAN;
 		slot_ref(it, it->live, ent.slot);

@@ -4,8 +4,10 @@
  *
  * The node region is an array of slots of node_size bytes; a node occupies
  * one slot (its encoding may be shorter).  The live map takes each logical
- * node ID of the live tree to its slot, its length and the checksum of its
- * header there.  That checksum names the version of the node the table
+ * node ID of the live tree to its slot, its length, where its header starts
+ * and the checksum of that header.  A node written again may stay in its
+ * slot, appended beyond the length every map records (nodefmt.h): then two
+ * maps name one slot with different lengths and headers.  That checksum names the version of the node the table
  * refers to (as a ZFS block pointer does): the header holds every segment's
  * checksum and the slot's block number, so a reader that finds another
  * checksum in the header has an older copy left by a lost or misdirected
@@ -21,7 +23,7 @@
  *
  * On disk (one of the two itable slots of the layout) the table is a run of
  * blocks, each a struct betrkv_block_header of type ITABLE plus entries (ID,
- * slot, length, header checksum); the
+ * slot, length, header offset, header checksum); the
  * superblock's checkpoint records the run's length and crc32c, which also
  * tells a current run from a stale one.
  */
@@ -33,7 +35,8 @@
 struct betrkv_itable_ent {
 	u64 id;		/* 0: empty */
 	u32 slot;
-	u32 len;
+	u32 len;	/* bytes of the slot this version of the node takes */
+	u32 hdr;	/* where in them its header starts (block aligned) */
 	u32 csum;	/* of the node's header: betrkv_node_csum() */
 };
 

@@ -30,6 +30,7 @@ struct betrkv_msg *betrkv_msg_new(u8 type, const u8 *key, u32 klen,
 	m->klen = klen;
 	m->vlen = vlen;
 	m->type = type;
+	m->on_disk = false;
 	memcpy(m->data, key, klen);
 	if (vlen)
 		memcpy(m->data + klen, val, vlen);

@@ -21,6 +21,7 @@ struct betrkv_msg {
 	u32 klen;
 	u32 vlen;
 	u8 type;		/* enum betrkv_op_type */
+	bool on_disk;		/* in its node's copy on disk (node.h) */
 	u8 data[];		/* key, then value */
 };
 

@@ -43,6 +43,7 @@ void betrkv_node_free(struct betrkv_node *n)
 	if (!n)
 		return;
 	betrkv_msgbuf_free(&n->entries);
+	betrkv_msgbuf_free(&n->tombs);
 	if (n->bufs)
 		for (i = 0; i < n->nchildren; i++)
 			betrkv_msgbuf_free(&n->bufs[i]);
@@ -56,39 +57,41 @@ void betrkv_node_free(struct betrkv_node *n)
 }
 
 /**
- * betrkv_leaf_runs() - how a leaf's entries are cut into runs on disk.
- * @b: the entries
- * @starts: receives the index of each run's first entry, then @b->n
+ * betrkv_leaf_runs() - how sorted messages of a leaf are cut into runs on disk.
+ * @msgs: the messages (a leaf's entries, or a layer appended to it)
+ * @n: how many
+ * @starts: receives the index of each run's first message, then @n
  *	    (room for BETRKV_LEAF_RUNS_MAX + 1)
  *
- * Return: the number of runs (0 for no entries).
+ * Return: the number of runs (0 for no messages).
  */
-u32 betrkv_leaf_runs(const struct betrkv_msgbuf *b, u32 *starts)
+u32 betrkv_leaf_runs(struct betrkv_msg *const *msgs, u32 n, u32 *starts)
 {
 	u32 i, nruns = 0;
 	u64 acc = 0;
 
-	for (i = 0; i < b->n; i++) {
+	for (i = 0; i < n; i++) {
 		if (!nruns || (acc >= BETRKV_LEAF_RUN_BYTES &&
 			       nruns < BETRKV_LEAF_RUNS_MAX)) {
 			starts[nruns++] = i;
 			acc = 0;
 		}
-		acc += betrkv_msg_weight(b->msgs[i]);
+		acc += betrkv_msg_weight(msgs[i]);
 	}
-	starts[nruns] = b->n;
+	starts[nruns] = n;
 	return nruns;
 }
 
 /* What a leaf's run index takes in its header. */
 static u64 leaf_index_weight(const struct betrkv_msgbuf *b)
 {
-	u32 starts[BETRKV_LEAF_RUNS_MAX + 1], nruns = betrkv_leaf_runs(b, starts);
+	u32 starts[BETRKV_LEAF_RUNS_MAX + 1], nruns = betrkv_leaf_runs(b->msgs, b->n, starts);
 	u64 w = 0;
 	u32 r;
 
 	for (r = 0; r < nruns; r++)
-		w += BETRKV_LEAF_RUN_WEIGHT + b->msgs[starts[r]]->klen;
+		w += BETRKV_LEAF_RUN_WEIGHT + b->msgs[starts[r]]->klen +
+		     betrkv_bloom_bytes(starts[r + 1] - starts[r]);
 	return w;
 }
 
@@ -177,11 +180,16 @@ struct betrkv_pivot *betrkv_pivot_new(const u8 *key, u32 len)
  * @pivot: the new child's lowest key; the node owns it from now on
  * @child: the new child's ID
  *
- * The new child's buffer starts empty.
+ * The new child's buffer starts empty.  Its left neighbour's range shrinks,
+ * so the buffers of both are written whole next time (@n->stale).
  */
 void betrkv_node_insert_child(struct betrkv_node *n, u32 at,
 			     struct betrkv_pivot *pivot, u64 child)
 {
+	u32 below = n->stale & ((1u << at) - 1);
+
+	BUILD_BUG_ON(BETRKV_NODE_SLOTS > 32);
+	n->stale = below | (n->stale & ~below) << 1 | 3u << (at - 1);
 	memmove(&n->children[at + 1], &n->children[at],
 		(n->nchildren - at) * sizeof(*n->children));
 	memmove(&n->bufs[at + 1], &n->bufs[at],
@@ -198,9 +206,12 @@ void betrkv_node_insert_child(struct betrkv_node *n, u32 at,
  * betrkv_node_remove_child() - drop child @at and the pivot left of it.
  * @n: an internal node
  * @at: index of the child, at least 1; its buffer must be empty
+ *
+ * Its range goes to a neighbour: @n is written whole next time.
  */
 void betrkv_node_remove_child(struct betrkv_node *n, u32 at)
 {
+	n->rewrite = true;
 	kfree(n->pivots[at - 1]);
 	betrkv_msgbuf_free(&n->bufs[at]);
 	memmove(&n->children[at], &n->children[at + 1],
@@ -210,6 +221,64 @@ void betrkv_node_remove_child(struct betrkv_node *n, u32 at)
 	memmove(&n->pivots[at - 1], &n->pivots[at],
 		(n->nchildren - at - 1) * sizeof(*n->pivots));
 	n->nchildren--;
+}
+
+/**
+ * betrkv_node_note_deletes() - note the keys deletes will remove from a leaf.
+ * @leaf: the leaf
+ * @src: the messages about to be applied to it
+ *
+ * A key its copy on disk may hold must be deleted there too: the deletes of
+ * keys the leaf holds now are kept in @leaf->tombs until it is written.
+ *
+ * Return: 0 or -ENOMEM (then @leaf is unchanged but for tombs it had no
+ * need of).
+ */
+int betrkv_node_note_deletes(struct betrkv_node *leaf,
+			     const struct betrkv_msgbuf *src)
+{
+	const struct betrkv_msg *m;
+	struct betrkv_msg *t;
+	u32 i;
+	int err;
+
+	for (i = 0; i < src->n; i++) {
+		m = src->msgs[i];
+		if (m->type != BETRKV_OP_DEL ||
+		    !betrkv_msgbuf_find(&leaf->entries, m->data, m->klen))
+			continue;
+		t = betrkv_msg_dup(m);
+		if (!t)
+			return -ENOMEM;
+		err = betrkv_msgbuf_upsert(&leaf->tombs, t);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void msgbuf_on_disk(struct betrkv_msgbuf *b)
+{
+	u32 i;
+
+	for (i = 0; i < b->n; i++)
+		b->msgs[i]->on_disk = true;
+}
+
+/**
+ * betrkv_node_written() - the node as it is now is its copy on disk.
+ * @n: the node, just encoded for writing
+ */
+void betrkv_node_written(struct betrkv_node *n)
+{
+	u32 i;
+
+	msgbuf_on_disk(&n->entries);
+	for (i = 0; i < n->nchildren; i++)
+		msgbuf_on_disk(&n->bufs[i]);
+	betrkv_msgbuf_free(&n->tombs);
+	n->stale = 0;
+	n->rewrite = false;
 }
 
 /**

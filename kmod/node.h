@@ -27,11 +27,14 @@
  * A leaf is stored in runs of at least BETRKV_LEAF_RUN_BYTES of entries (at
  * most BETRKV_LEAF_RUNS_MAX runs; the last takes the rest), each indexed in
  * the header by its first key, which a point query reads alone.  A run
- * costs the header BETRKV_LEAF_RUN_WEIGHT bytes besides that key.
+ * costs the header BETRKV_LEAF_RUN_WEIGHT bytes besides that key and its
+ * Bloom filter.
  */
 #define BETRKV_LEAF_RUN_BYTES	(4u << 10)
 #define BETRKV_LEAF_RUNS_MAX	64u
-#define BETRKV_LEAF_RUN_WEIGHT	18u
+#define BETRKV_LEAF_RUN_WEIGHT	22u
+/* Most layers a node has on disk (nodefmt.h): a query reads one segment of each. */
+#define BETRKV_NODE_LAYERS_MAX	8u
 /*
  * The largest height a node may have.  A tree grows a level only when its
  * root splits, so each level multiplies the nodes below by about the
@@ -78,6 +81,14 @@ struct betrkv_node {
 	u64 *children;			/* [BETRKV_NODE_SLOTS] */
 	struct betrkv_pivot **pivots;	/* [BETRKV_NODE_SLOTS - 1] */
 	struct betrkv_msgbuf *bufs;	/* [BETRKV_NODE_SLOTS] */
+	/*
+	 * What changed since the node's copy on disk, which the cache then
+	 * appends there (nodefmt.h) rather than write the node whole: the
+	 * messages not on_disk, and
+	 */
+	struct betrkv_msgbuf tombs;	/* leaf: deletes of keys it held */
+	u32 stale;			/* internal: buffers to write whole */
+	bool rewrite;			/* any other change: write it whole */
 	/* Cache bookkeeping, owned by cache.c. */
 	void *cache_priv;
 };
@@ -90,7 +101,7 @@ static inline bool betrkv_node_is_leaf(const struct betrkv_node *n)
 struct betrkv_node *betrkv_node_alloc(u64 id, u32 height);
 void betrkv_node_free(struct betrkv_node *n);
 u64 betrkv_node_weight(const struct betrkv_node *n);
-u32 betrkv_leaf_runs(const struct betrkv_msgbuf *b, u32 *starts);
+u32 betrkv_leaf_runs(struct betrkv_msg *const *msgs, u32 n, u32 *starts);
 u32 betrkv_pivots_index(struct betrkv_pivot *const *pivots, u32 n,
 			const u8 *key, u32 klen);
 const struct betrkv_msg *betrkv_node_find(const struct betrkv_node *n,
@@ -99,6 +110,9 @@ struct betrkv_pivot *betrkv_pivot_new(const u8 *key, u32 len);
 void betrkv_node_insert_child(struct betrkv_node *n, u32 at,
 			      struct betrkv_pivot *pivot, u64 child);
 void betrkv_node_remove_child(struct betrkv_node *n, u32 at);
+int betrkv_node_note_deletes(struct betrkv_node *leaf,
+			     const struct betrkv_msgbuf *src);
+void betrkv_node_written(struct betrkv_node *n);
 bool betrkv_range_holds(const struct betrkv_range *r, const u8 *key, u32 klen);
 void betrkv_child_range(struct betrkv_pivot *const *pivots, u32 nchildren,
 			const struct betrkv_range *r, u32 i,

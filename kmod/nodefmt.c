@@ -1,25 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The on-disk format of tree nodes: see nodefmt.h.  Little-endian.
+ * The on-disk format of tree nodes: see nodefmt.h.  Little-endian.  A
+ * header, at a block boundary of the slot:
  *
  *   struct nf_hdr
  *   internal: __le64 children[nchildren]; nchildren - 1 pivots
  *   struct nf_seg segs[nsegs]
  *   leaf: the first key of each segment
- *   internal: the Bloom filter of each segment's keys, of
- *	       betrkv_bloom_bytes(nmsgs) bytes
- *   (header ends: hdr_len) segment bytes ... zero padding to total_len
+ *   the Bloom filter of each segment's keys, of betrkv_bloom_bytes(nmsgs)
+ *   bytes
+ *   (header ends: hdr_len)
  *
  * A key (pivot or first key) is __le16 length + bytes; a message is
- * struct nf_msg + key + value.
+ * struct nf_msg + key + value.  Segments lie anywhere in the node's length
+ * but never overlap each other or the header, and rise in offset in the
+ * order of the table.  A whole write puts its header at offset 0 and its
+ * segments right after it; only zeros follow the last one.
  */
 #include "block.h"
 #include "bloom.h"
 #include "nodefmt.h"
-
-
-
-
 
 /* A bounded reader or writer over a byte range. */
 struct nf_cur {
@@ -38,17 +38,41 @@ static void *nf_take(struct nf_cur *c, u32 n)
 	return r;
 }
 
-static u32 nf_seg_csum(const u8 uuid[16], u64 id, u32 index, const u8 *seg,
+static u32 nf_seg_csum(const u8 uuid[16], u64 id, u32 off, const u8 *seg,
 		       u32 len)
 {
 	struct nf_seg_salt salt = { .id = cpu_to_le64(id),
-				    .index = cpu_to_le32(index) };
+				    .off = cpu_to_le32(off) };
 
 	memcpy(salt.uuid, uuid, sizeof(salt.uuid));
 	return betrkv_crc32c(&salt, sizeof(salt), seg, len);
 }
 
 /* ---- encoding ---- */
+
+/* A segment to write: messages of one child (internal) or one leaf run. */
+struct nf_out_seg {
+	struct betrkv_msg *const *msgs;
+	u32 count;
+	u32 bytes;
+	u16 child;
+};
+
+/*
+ * A write: the segments of the node's copy on disk it keeps (@old's
+ * segments @kept[0..nkept), in layers renumbered by @layer_of), then new
+ * ones in layer @layer.
+ */
+struct nf_write {
+	const struct betrkv_node *n;
+	const struct betrkv_node_hdr *old;
+	u32 *kept;
+	u32 nkept;
+	u16 layer_of[BETRKV_NODE_LAYERS_MAX];
+	struct nf_out_seg *segs;
+	u32 nsegs;
+	u16 layer;
+};
 
 static void nf_put_key(struct nf_cur *c, const u8 *key, u32 len)
 {
@@ -67,80 +91,218 @@ static void nf_put_msg(struct nf_cur *c, const struct betrkv_msg *m)
 	memcpy(nf_take(c, m->klen + m->vlen), m->data, m->klen + m->vlen);
 }
 
-/* The messages of segment @s: a child's buffer, or a run of the leaf. */
-static void seg_msgs(const struct betrkv_node *n, const u32 *starts, u32 s,
-		     struct betrkv_msg *const **msgs, u32 *count)
+static u32 msgs_bytes(struct betrkv_msg *const *msgs, u32 count)
 {
-	if (betrkv_node_is_leaf(n)) {
-		*msgs = &n->entries.msgs[starts[s]];
-		*count = starts[s + 1] - starts[s];
-	} else {
-		*msgs = n->bufs[s].msgs;
-		*count = n->bufs[s].n;
-	}
+	u32 i, bytes = 0;
+
+	for (i = 0; i < count; i++)
+		bytes += betrkv_msg_weight(msgs[i]);
+	return bytes;
 }
 
-static u32 nf_hdr_len(const struct betrkv_node *n, const u32 *starts, u32 nsegs)
+/* Leaf runs of @msgs[0..count) into @out; returns how many. */
+static u32 nf_runs(struct betrkv_msg *const *msgs, u32 count,
+		   struct nf_out_seg *out)
 {
-	u32 len = sizeof(struct nf_hdr) + nsegs * sizeof(struct nf_seg), i;
+	u32 starts[BETRKV_LEAF_RUNS_MAX + 1], r, nruns;
+
+	nruns = betrkv_leaf_runs(msgs, count, starts);
+	for (r = 0; r < nruns; r++)
+		out[r] = (struct nf_out_seg){ .msgs = &msgs[starts[r]],
+					      .count = starts[r + 1] - starts[r] };
+	return nruns;
+}
+
+/* A child's messages as segment @out, if there are any. */
+static u32 nf_child_seg(struct betrkv_msg *const *msgs, u32 count, u16 child,
+			struct nf_out_seg *out)
+{
+	*out = (struct nf_out_seg){ .msgs = msgs, .count = count, .child = child };
+	return !!count;
+}
+
+static void nf_seg_bytes(struct nf_write *w)
+{
+	u32 i;
+
+	for (i = 0; i < w->nsegs; i++)
+		w->segs[i].bytes = msgs_bytes(w->segs[i].msgs, w->segs[i].count);
+}
+
+/* The segments of a whole write of @w->n: its leaf runs, or its buffers. */
+static void nf_plan(struct nf_write *w)
+{
+	const struct betrkv_node *n = w->n;
+	u32 i;
 
 	if (betrkv_node_is_leaf(n)) {
-		for (i = 0; i < nsegs; i++)
-			len += 2 + n->entries.msgs[starts[i]]->klen;
-		return len;
+		w->nsegs = nf_runs(n->entries.msgs, n->entries.n, w->segs);
+	} else {
+		for (i = 0; i < n->nchildren; i++)
+			w->nsegs += nf_child_seg(n->bufs[i].msgs, n->bufs[i].n, i,
+						 &w->segs[w->nsegs]);
+	}
+	nf_seg_bytes(w);
+}
+
+static u32 nf_hdr_len(const struct nf_write *w)
+{
+	const struct betrkv_node *n = w->n;
+	u32 len = sizeof(struct nf_hdr), i, k;
+
+	len += (w->nkept + w->nsegs) * sizeof(struct nf_seg);
+	for (i = 0; i < w->nkept; i++) {
+		k = w->kept[i];
+		len += w->old->segs[k].bloom_len;
+		if (betrkv_node_is_leaf(n))
+			len += 2 + w->old->bounds[k]->len;
+	}
+	for (i = 0; i < w->nsegs; i++) {
+		len += betrkv_bloom_bytes(w->segs[i].count);
+		if (betrkv_node_is_leaf(n))
+			len += 2 + w->segs[i].msgs[0]->klen;
 	}
 	len += n->nchildren * sizeof(__le64);
-	for (i = 0; i < n->nchildren; i++)
-		len += betrkv_bloom_bytes(n->bufs[i].n);
 	for (i = 0; i + 1 < n->nchildren; i++)
 		len += 2 + n->pivots[i]->len;
 	return len;
 }
 
-/* The Bloom filter of a child buffer's keys (@c's bytes are zeroed). */
-static void nf_put_bloom(struct nf_cur *c, const struct betrkv_msgbuf *b)
+static void nf_put_bloom(struct nf_cur *c, const struct nf_out_seg *seg)
 {
-	u32 nbytes = betrkv_bloom_bytes(b->n), i;
+	u32 nbytes = betrkv_bloom_bytes(seg->count), i;
 	u8 *bits = nf_take(c, nbytes);
 
-	for (i = 0; i < b->n; i++)
-		betrkv_bloom_add(bits, nbytes, b->msgs[i]->data, b->msgs[i]->klen);
+	for (i = 0; i < seg->count; i++)
+		betrkv_bloom_add(bits, nbytes, seg->msgs[i]->data,
+				 seg->msgs[i]->klen);
 }
 
-static u32 nf_body_len(const struct betrkv_node *n)
+/* The index @w->n now has for child @old of its copy on disk, or U16_MAX. */
+static u16 nf_new_child(const struct nf_write *w, u16 old)
 {
-	u64 len = betrkv_node_is_leaf(n) ? n->entries.bytes : 0;
+	const struct betrkv_node *n = w->n;
+	u16 j;
+
+	for (j = 0; n->height && j < n->nchildren; j++)
+		if (n->children[j] == w->old->children[old])
+			return j;
+	return n->height ? U16_MAX : 0;
+}
+
+/* The layers the header of @w names. */
+static u16 nf_nlayers(const struct nf_write *w)
+{
+	if (w->nsegs)
+		return w->layer + 1;
+	return w->nkept ? w->layer_of[w->old->segs[w->kept[w->nkept - 1]].layer] + 1 : 0;
+}
+
+/*
+ * The header's fields and tables (the new segments' entries are filled by
+ * nf_put_segs()); @c's bytes are zero.
+ */
+static void nf_put_hdr(const struct nf_write *w, u32 hdr_len, u32 total,
+		       struct nf_cur *c, struct nf_seg **tab)
+{
+	const struct betrkv_node *n = w->n;
+	struct nf_hdr *h = nf_take(c, sizeof(*h));
+	const struct betrkv_seg_ref *r;
+	struct nf_seg *kept;
+	__le64 child;
 	u32 i;
 
-	for (i = 0; !betrkv_node_is_leaf(n) && i < n->nchildren; i++)
-		len += n->bufs[i].bytes;
-	return len;
+	h->id = cpu_to_le64(n->id);
+	h->height = cpu_to_le32(n->height);
+	h->nchildren = cpu_to_le32(n->nchildren);
+	h->hdr_len = cpu_to_le32(hdr_len);
+	h->total_len = cpu_to_le32(total);
+	h->nsegs = cpu_to_le32(w->nkept + w->nsegs);
+	h->nlayers = cpu_to_le16(nf_nlayers(w));
+	for (i = 0; i < n->nchildren; i++) {
+		child = cpu_to_le64(n->children[i]);
+		memcpy(nf_take(c, sizeof(child)), &child, sizeof(child));
+	}
+	for (i = 0; i + 1 < n->nchildren; i++)
+		nf_put_key(c, n->pivots[i]->key, n->pivots[i]->len);
+	kept = nf_take(c, w->nkept * sizeof(*kept));
+	for (i = 0; i < w->nkept; i++) {
+		r = &w->old->segs[w->kept[i]];
+		kept[i] = (struct nf_seg){
+			.off = cpu_to_le32(r->off), .len = cpu_to_le32(r->len),
+			.nmsgs = cpu_to_le32(r->nmsgs), .csum = cpu_to_le32(r->csum),
+			.layer = cpu_to_le16(w->layer_of[r->layer]),
+			.child = cpu_to_le16(nf_new_child(w, r->child)) };
+	}
+	*tab = nf_take(c, w->nsegs * sizeof(**tab));
+	for (i = 0; betrkv_node_is_leaf(n) && i < w->nkept; i++)
+		nf_put_key(c, w->old->bounds[w->kept[i]]->key,
+			   w->old->bounds[w->kept[i]]->len);
+	for (i = 0; betrkv_node_is_leaf(n) && i < w->nsegs; i++)
+		nf_put_key(c, w->segs[i].msgs[0]->data, w->segs[i].msgs[0]->klen);
+	for (i = 0; i < w->nkept; i++) {
+		r = &w->old->segs[w->kept[i]];
+		memcpy(nf_take(c, r->bloom_len), w->old->blooms + r->bloom_off,
+		       r->bloom_len);
+	}
+	for (i = 0; i < w->nsegs; i++)
+		nf_put_bloom(c, &w->segs[i]);
 }
 
-static void nf_put_segs(const struct betrkv_node *n, const u8 uuid[16],
-			const u32 *starts, u32 nsegs, struct nf_cur *c,
-			u32 hdr_len, struct nf_seg *segs)
+/*
+ * The new segments at @p, which is slot offset @off, their table entries
+ * filled.
+ */
+static void nf_put_segs(const struct nf_write *w, const u8 uuid[16], u8 *p,
+			u32 off, struct nf_seg *tab)
 {
-	struct betrkv_msg *const *msgs;
-	u32 s, i, count, off = hdr_len;
-	u8 *start;
+	const struct nf_out_seg *seg;
+	struct nf_cur c = { .p = p, .left = U32_MAX };
+	u32 s, i;
 
-	for (s = 0; s < nsegs; s++) {
-		seg_msgs(n, starts, s, &msgs, &count);
-		start = c->p;
-		for (i = 0; i < count; i++)
-			nf_put_msg(c, msgs[i]);
-		segs[s].off = cpu_to_le32(off);
-		segs[s].len = cpu_to_le32(c->p - start);
-		segs[s].nmsgs = cpu_to_le32(count);
-		segs[s].csum = cpu_to_le32(nf_seg_csum(uuid, n->id, s, start,
-						       c->p - start));
-		off += c->p - start;
+	for (s = 0; s < w->nsegs; s++) {
+		seg = &w->segs[s];
+		for (i = 0; i < seg->count; i++)
+			nf_put_msg(&c, seg->msgs[i]);
+		tab[s] = (struct nf_seg){
+			.off = cpu_to_le32(off),
+			.len = cpu_to_le32(seg->bytes),
+			.nmsgs = cpu_to_le32(seg->count),
+			.csum = cpu_to_le32(nf_seg_csum(uuid, w->n->id, off, p,
+							seg->bytes)),
+			.layer = cpu_to_le16(w->layer),
+			.child = cpu_to_le16(seg->child) };
+		off += seg->bytes;
+		p += seg->bytes;
 	}
 }
 
+/*
+ * Encode @w into @buf (@cap bytes), which goes to slot offset @base, block
+ * @blocknr of the device.  Return: 0, or -EFBIG if it does not fit.
+ */
+static int nf_encode(const struct nf_write *w, const u8 uuid[16], u32 base,
+		     u64 blocknr, u8 *buf, u32 cap, u32 *len)
+{
+	u32 hdr_len = nf_hdr_len(w), body = 0, total, i;
+	struct nf_cur c = { .p = buf, .left = cap };
+	struct nf_seg *tab;
+
+	for (i = 0; i < w->nsegs; i++)
+		body += w->segs[i].bytes;
+	total = ALIGN(hdr_len + body, BETRKV_BLOCK_SIZE);
+	if (total > cap)
+		return -EFBIG;
+	memset(buf, 0, total);
+	nf_put_hdr(w, hdr_len, base + total, &c, &tab);
+	nf_put_segs(w, uuid, buf + hdr_len, base + hdr_len, tab);
+	betrkv_block_seal(buf, hdr_len, BETRKV_BLOCK_NODE, blocknr, uuid);
+	*len = total;
+	return 0;
+}
+
 /**
- * betrkv_node_encode() - serialize a node.
+ * betrkv_node_encode() - serialize a node as a whole write (its header at 0).
  * @n: the node
  * @uuid: the store's UUID
  * @blocknr: the block it will be written at
@@ -157,56 +319,181 @@ static void nf_put_segs(const struct betrkv_node *n, const u8 uuid[16],
 int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],
 		       u64 blocknr, u8 *buf, u32 cap, u32 *len)
 {
-	u32 starts[BETRKV_LEAF_RUNS_MAX + 1], nsegs, hdr_len, total, i;
-	struct nf_cur c = { .p = buf, .left = cap };
-	struct nf_hdr *h;
-	struct nf_seg *segs;
+	struct nf_write w = { .n = n };
 	const char *why;
-	__le64 child;
+	int err;
 
 	/* The weights of node.h bound what the encoding takes. */
 	BUILD_BUG_ON(sizeof(struct nf_hdr) > BETRKV_NODE_HDR_WEIGHT);
 	BUILD_BUG_ON(sizeof(struct nf_seg) + sizeof(__le16) != BETRKV_LEAF_RUN_WEIGHT);
+	BUILD_BUG_ON(sizeof(struct nf_seg) + sizeof(__le16) + sizeof(__le64) >
+		     BETRKV_CHILD_WEIGHT);
 	BUILD_BUG_ON(sizeof(struct nf_msg) != BETRKV_MSG_OVERHEAD);
+	BUILD_BUG_ON(BETRKV_FANOUT_MAX > BETRKV_LEAF_RUNS_MAX);
 	if (WARN_ON_ONCE(betrkv_node_check_shape(n, &why))) {
 		pr_err("node %llu not written: %s\n", n->id, why);
 		return -EUCLEAN;
 	}
-	nsegs = betrkv_node_is_leaf(n) ?
-		betrkv_leaf_runs(&n->entries, starts) : n->nchildren;
-	hdr_len = nf_hdr_len(n, starts, nsegs);
-	total = ALIGN(hdr_len + nf_body_len(n), BETRKV_BLOCK_SIZE);
-	if (total > cap)
-		return -EFBIG;
-	memset(buf, 0, total);
-	h = nf_take(&c, sizeof(*h));
-	h->id = cpu_to_le64(n->id);
-	h->height = cpu_to_le32(n->height);
-	h->nchildren = cpu_to_le32(n->nchildren);
-	h->hdr_len = cpu_to_le32(hdr_len);
-	h->total_len = cpu_to_le32(total);
-	h->nsegs = cpu_to_le32(nsegs);
-	for (i = 0; i < n->nchildren; i++) {
-		child = cpu_to_le64(n->children[i]);
-		memcpy(nf_take(&c, sizeof(child)), &child, sizeof(child));
+	w.segs = kcalloc(BETRKV_LEAF_RUNS_MAX, sizeof(*w.segs), GFP_KERNEL);
+	if (!w.segs)
+		return -ENOMEM;
+	nf_plan(&w);
+	err = nf_encode(&w, uuid, 0, blocknr, buf, cap, len);
+	kfree(w.segs);
+	return err;
+}
+
+/* The segments of @w->old that @w->n still holds, and their layers. */
+static void nf_plan_kept(struct nf_write *w)
+{
+	const struct betrkv_node_hdr *h = w->old;
+	const struct betrkv_node *n = w->n;
+	int last = -1;
+	u16 j;
+	u32 s;
+
+	for (s = 0; s < h->nsegs; s++) {
+		j = nf_new_child(w, h->segs[s].child);
+		if (j == U16_MAX || (n->height && (n->stale & (1u << j))))
+			continue;
+		if (h->segs[s].layer != last) {
+			last = h->segs[s].layer;
+			w->layer_of[last] = w->layer++;
+		}
+		w->kept[w->nkept++] = s;
 	}
-	for (i = 0; i + 1 < n->nchildren; i++)
-		nf_put_key(&c, n->pivots[i]->key, n->pivots[i]->len);
-	segs = nf_take(&c, nsegs * sizeof(*segs));
-	for (i = 0; betrkv_node_is_leaf(n) && i < nsegs; i++)
-		nf_put_key(&c, n->entries.msgs[starts[i]]->data,
-			   n->entries.msgs[starts[i]]->klen);
-	for (i = 0; !betrkv_node_is_leaf(n) && i < nsegs; i++)
-		nf_put_bloom(&c, &n->bufs[i]);
-	nf_put_segs(n, uuid, starts, nsegs, &c, hdr_len, segs);
-	betrkv_block_seal(buf, hdr_len, BETRKV_BLOCK_NODE, blocknr, uuid);
-	*len = total;
-	return 0;
+}
+
+/*
+ * The messages not on disk of @b (all of them if @all) into @out; returns
+ * how many.
+ */
+static u32 nf_fresh(const struct betrkv_msgbuf *b, bool all,
+		    struct betrkv_msg **out)
+{
+	u32 i, k = 0;
+
+	for (i = 0; i < b->n; i++)
+		if (all || !b->msgs[i]->on_disk)
+			out[k++] = b->msgs[i];
+	return k;
+}
+
+/*
+ * A leaf's new layer: its entries not on disk and its tombstones, merged
+ * (none if the layer is the first: nothing older holds their keys); a put
+ * is newer than a tombstone of its key.
+ */
+static u32 nf_leaf_fresh(const struct betrkv_node *n, bool first,
+			 struct betrkv_msg **out)
+{
+	const struct betrkv_msgbuf *e = &n->entries, *t = &n->tombs;
+	u32 i = 0, j = first ? t->n : 0, k = 0;
+	int c;
+
+	while (i < e->n || j < t->n) {
+		if (i < e->n && e->msgs[i]->on_disk) {
+			i++;
+			continue;
+		}
+		c = i == e->n ? 1 : j == t->n ? -1 :
+		    betrkv_msg_cmp(e->msgs[i], t->msgs[j]->data, t->msgs[j]->klen);
+		j += c >= 0;
+		out[k++] = c <= 0 ? e->msgs[i++] : t->msgs[j - 1];
+	}
+	return k;
+}
+
+/* The new layer of an append: what changed since the copy on disk. */
+static void nf_plan_fresh(struct nf_write *w, struct betrkv_msg **scratch)
+{
+	const struct betrkv_node *n = w->n;
+	u32 i, k;
+
+	if (betrkv_node_is_leaf(n)) {
+		k = nf_leaf_fresh(n, !w->layer, scratch);
+		w->nsegs = nf_runs(scratch, k, w->segs);
+	} else {
+		for (i = 0; i < n->nchildren; i++) {
+			k = nf_fresh(&n->bufs[i], n->stale & (1u << i), scratch);
+			w->nsegs += nf_child_seg(scratch, k, i, &w->segs[w->nsegs]);
+			scratch += k;
+		}
+	}
+	nf_seg_bytes(w);
+}
+
+/* Messages an append of @n may gather. */
+static u32 nf_msgs(const struct betrkv_node *n)
+{
+	u32 i, count = n->entries.n + n->tombs.n;
+
+	for (i = 0; i < n->nchildren; i++)
+		count += n->bufs[i].n;
+	return count;
+}
+
+/**
+ * betrkv_node_encode_append() - serialize what changed in a node since its
+ * copy on disk, to be appended to that copy.
+ * @n: the node, with @n->rewrite not set
+ * @old: the header of its copy on disk
+ * @uuid: the store's UUID
+ * @blocknr: the block the node's slot starts at
+ * @buf: the output, @cap bytes: what goes at offset @old->total_len of the slot
+ * @cap: room there, a multiple of BETRKV_BLOCK_SIZE
+ * @len: receives the bytes to write (a multiple of BETRKV_BLOCK_SIZE); the
+ *	 header starts at @buf, and the node's new length is
+ *	 @old->total_len + @len
+ *
+ * The segments of @old that still hold messages of @n are kept; @n's
+ * messages not on disk and its tombstones make one new layer.  The node is
+ * first checked as for betrkv_node_encode().
+ *
+ * Return: 0, -EFBIG if that does not fit in @cap or needs more than
+ * BETRKV_NODE_LAYERS_MAX layers (write the node whole instead), -EUCLEAN
+ * (with a warning) if the decoder would reject the node, -ENOMEM.
+ */
+int betrkv_node_encode_append(const struct betrkv_node *n,
+			      const struct betrkv_node_hdr *old,
+			      const u8 uuid[16], u64 blocknr, u8 *buf, u32 cap,
+			      u32 *len)
+{
+	struct nf_write w = { .n = n, .old = old };
+	struct betrkv_msg **scratch;
+	u32 base = old->total_len;
+	const char *why;
+	int err = -ENOMEM;
+
+	if (WARN_ON_ONCE(n->rewrite || old->id != n->id ||
+			 old->height != n->height))
+		return -EFBIG;
+	if (WARN_ON_ONCE(betrkv_node_check_shape(n, &why))) {
+		pr_err("node %llu not written: %s\n", n->id, why);
+		return -EUCLEAN;
+	}
+	w.kept = kcalloc(max(old->nsegs, 1u), sizeof(*w.kept), GFP_KERNEL);
+	w.segs = kcalloc(BETRKV_LEAF_RUNS_MAX, sizeof(*w.segs), GFP_KERNEL);
+	scratch = kvmalloc(max(nf_msgs(n), 1u) * sizeof(*scratch), GFP_KERNEL);
+	if (!w.kept || !w.segs || !scratch)
+		goto out;
+	nf_plan_kept(&w);
+	nf_plan_fresh(&w, scratch);
+	err = -EFBIG;
+	if (w.nsegs && w.layer >= BETRKV_NODE_LAYERS_MAX)
+		goto out;
+	err = nf_encode(&w, uuid, base, blocknr + base / BETRKV_BLOCK_SIZE, buf,
+			cap, len);
+out:
+	kvfree(scratch);
+	kfree(w.segs);
+	kfree(w.kept);
+	return err;
 }
 
 /**
  * betrkv_node_csum() - the checksum an encoded node's header carries.
- * @buf: the node's first block
+ * @hdr: the header's first block
  *
  * The header's checksum covers its block number and every segment's
  * checksum, so it names this version of the node at this place: the
@@ -215,9 +502,9 @@ int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],
  *
  * Return: the checksum, as stored (not verified here).
  */
-u32 betrkv_node_csum(const u8 *buf)
+u32 betrkv_node_csum(const u8 *hdr)
 {
-	return le32_to_cpu(((const struct nf_hdr *)buf)->blk.csum);
+	return le32_to_cpu(((const struct nf_hdr *)hdr)->blk.csum);
 }
 
 /* ---- decoding: everything from disk is bounded before use ---- */
@@ -240,7 +527,8 @@ static int nf_get_key(struct nf_cur *c, struct betrkv_pivot **kp)
 	return *kp ? 0 : -ENOMEM;
 }
 
-static struct betrkv_msg *nf_get_msg(struct nf_cur *c, bool leaf, int *err)
+/* A message of a segment; @puts: a leaf's layer 0, which has no deletes. */
+static struct betrkv_msg *nf_get_msg(struct nf_cur *c, bool puts, int *err)
 {
 	struct nf_msg *h = nf_take(c, sizeof(*h));
 	u32 klen, vlen;
@@ -248,7 +536,7 @@ static struct betrkv_msg *nf_get_msg(struct nf_cur *c, bool leaf, int *err)
 
 	*err = -EUCLEAN;
 	if (!h || h->pad || (h->type != BETRKV_OP_PUT &&
-			     (leaf || h->type != BETRKV_OP_DEL)))
+			     (puts || h->type != BETRKV_OP_DEL)))
 		return NULL;
 	klen = le16_to_cpu(h->klen);
 	vlen = le32_to_cpu(h->vlen);
@@ -264,68 +552,81 @@ static struct betrkv_msg *nf_get_msg(struct nf_cur *c, bool leaf, int *err)
 }
 
 /**
- * betrkv_node_hdr_len() - the header length a node's first block announces.
- * @buf: the node's first BETRKV_BLOCK_SIZE bytes
+ * betrkv_node_hdr_len() - the header length a node's header block announces.
+ * @hdr: the BETRKV_BLOCK_SIZE bytes at @hdr_off
  * @len: the node's length (what the indirection table records)
- * @hdr_len: receives the header length, at most @len
+ * @hdr_off: where in it the header starts
+ * @hdr_len: receives the header length; the header ends within @len
  *
  * Return: 0, or -EUCLEAN if the length cannot be right.
  */
-int betrkv_node_hdr_len(const u8 *buf, u32 len, u32 *hdr_len)
+int betrkv_node_hdr_len(const u8 *hdr, u32 len, u32 hdr_off, u32 *hdr_len)
 {
-	const struct nf_hdr *h = (const struct nf_hdr *)buf;
+	const struct nf_hdr *h = (const struct nf_hdr *)hdr;
 
-	if (len < BETRKV_BLOCK_SIZE)
+	if (len < BETRKV_BLOCK_SIZE || hdr_off > len - BETRKV_BLOCK_SIZE)
 		return -EUCLEAN;
 	*hdr_len = le32_to_cpu(h->hdr_len);
-	return *hdr_len < sizeof(*h) || *hdr_len > len ? -EUCLEAN : 0;
+	return *hdr_len < sizeof(*h) || *hdr_len > len - hdr_off ? -EUCLEAN : 0;
 }
 
 static int nf_hdr_fields(const struct nf_hdr *raw, u32 len, u64 id,
 			 struct betrkv_node_hdr *h)
 {
-	u32 nchildren = le32_to_cpu(raw->nchildren);
+	u32 most;
 
 	h->id = le64_to_cpu(raw->id);
 	h->height = le32_to_cpu(raw->height);
+	h->nchildren = le32_to_cpu(raw->nchildren);
 	h->nsegs = le32_to_cpu(raw->nsegs);
+	h->nlayers = le16_to_cpu(raw->nlayers);
 	h->hdr_len = le32_to_cpu(raw->hdr_len);
 	h->total_len = le32_to_cpu(raw->total_len);
-	if (h->id != id || h->total_len != len || h->height > BETRKV_HEIGHT_MAX || raw->pad)
+	if (h->id != id || h->total_len != len || h->height > BETRKV_HEIGHT_MAX ||
+	    raw->pad || h->nlayers > BETRKV_NODE_LAYERS_MAX ||
+	    !h->nsegs != !h->nlayers)
 		return -EUCLEAN;
-	if (h->height)
-		return nchildren < 1 || nchildren > BETRKV_FANOUT_MAX ||
-		       h->nsegs != nchildren ? -EUCLEAN : 0;
-	return nchildren || h->nsegs > BETRKV_LEAF_RUNS_MAX ? -EUCLEAN : 0;
+	if (h->height) {
+		most = h->nlayers * h->nchildren;
+		return h->nchildren < 1 || h->nchildren > BETRKV_FANOUT_MAX ||
+		       h->nsegs > most ? -EUCLEAN : 0;
+	}
+	most = h->nlayers * BETRKV_LEAF_RUNS_MAX;
+	return h->nchildren || h->nsegs > most ? -EUCLEAN : 0;
 }
 
-/* One allocation: the header, then children, bounds and segments. */
-static struct betrkv_node_hdr *nf_hdr_alloc(u32 nsegs)
+/* One allocation: the header, then children, bounds, segments, layers. */
+static struct betrkv_node_hdr *nf_hdr_alloc(const struct betrkv_node_hdr *f)
 {
+	u32 nbounds = f->height ? f->nchildren - 1 : f->nsegs;
 	struct betrkv_node_hdr *h;
 
-	h = kzalloc(sizeof(*h) + nsegs * (sizeof(*h->children) +
-					  sizeof(*h->bounds) + sizeof(*h->segs)),
-		    GFP_KERNEL);
+	h = kzalloc(sizeof(*h) + f->nchildren * sizeof(*h->children) +
+		    max(nbounds, 1u) * sizeof(*h->bounds) +
+		    f->nsegs * sizeof(*h->segs) +
+		    (f->nlayers + 1) * sizeof(*h->layer_start), GFP_KERNEL);
 	if (!h)
 		return NULL;
+	*h = *f;
 	h->children = (u64 *)(h + 1);
-	h->bounds = (struct betrkv_pivot **)(h->children + nsegs);
-	h->segs = (struct betrkv_seg_ref *)(h->bounds + nsegs);
+	h->bounds = (struct betrkv_pivot **)(h->children + f->nchildren);
+	h->segs = (struct betrkv_seg_ref *)(h->bounds + max(nbounds, 1u));
+	h->layer_start = (u32 *)(h->segs + f->nsegs);
 	return h;
 }
 
-/* An internal node's filters, one per segment, sized by its messages. */
+static u32 nf_nbounds(const struct betrkv_node_hdr *h)
+{
+	return h->height ? h->nchildren - 1 : h->nsegs;
+}
+
+/* Every segment's filter, sized by its messages. */
 static int nf_get_blooms(struct nf_cur *c, struct betrkv_node_hdr *h)
 {
 	u32 s, total = 0;
 	const u8 *p;
 
 	for (s = 0; s < h->nsegs; s++) {
-		/* A message takes more than BETRKV_MSG_OVERHEAD bytes. */
-		if (h->segs[s].len > h->total_len ||
-		    h->segs[s].nmsgs > h->segs[s].len / (BETRKV_MSG_OVERHEAD + 1))
-			return -EUCLEAN;
 		h->segs[s].bloom_off = total;
 		h->segs[s].bloom_len = betrkv_bloom_bytes(h->segs[s].nmsgs);
 		total += h->segs[s].bloom_len;
@@ -340,20 +641,14 @@ static int nf_get_blooms(struct nf_cur *c, struct betrkv_node_hdr *h)
 	return 0;
 }
 
-/*
- * Bounds rise strictly; internal nodes never have child 0, the node itself
- * or one child twice.
- */
-static int nf_get_tables(struct nf_cur *c, struct betrkv_node_hdr *h)
+/* Children are real and distinct, other than the node itself. */
+static int nf_get_children(struct nf_cur *c, struct betrkv_node_hdr *h)
 {
-	u32 nbounds = h->height ? h->nsegs - 1 : h->nsegs, i, j;
-	struct betrkv_pivot **b = h->bounds;
-	const struct nf_seg *segs;
 	const void *p;
 	__le64 child;
-	int err;
+	u32 i, j;
 
-	for (i = 0; h->height && i < h->nsegs; i++) {
+	for (i = 0; i < h->nchildren; i++) {
 		p = nf_take(c, sizeof(child));
 		if (!p)
 			return -EUCLEAN;
@@ -366,88 +661,134 @@ static int nf_get_tables(struct nf_cur *c, struct betrkv_node_hdr *h)
 			if (h->children[j] == h->children[i])
 				return -EUCLEAN;
 	}
-	for (i = 0; h->height && i < nbounds; i++) {
-		err = nf_get_key(c, &b[i]);
-		if (err)
-			return err;
-	}
-	segs = nf_take(c, h->nsegs * sizeof(*segs));
+	return 0;
+}
+
+/* The segment table; bounded here, placed by nf_check_segs(). */
+static int nf_get_segs(struct nf_cur *c, struct betrkv_node_hdr *h)
+{
+	const struct nf_seg *segs = nf_take(c, h->nsegs * sizeof(*segs));
+	struct betrkv_seg_ref *r;
+	u32 i;
+
 	if (!segs)
 		return -EUCLEAN;
 	for (i = 0; i < h->nsegs; i++) {
-		h->segs[i].off = le32_to_cpu(segs[i].off);
-		h->segs[i].len = le32_to_cpu(segs[i].len);
-		h->segs[i].nmsgs = le32_to_cpu(segs[i].nmsgs);
-		h->segs[i].csum = le32_to_cpu(segs[i].csum);
+		r = &h->segs[i];
+		r->off = le32_to_cpu(segs[i].off);
+		r->len = le32_to_cpu(segs[i].len);
+		r->nmsgs = le32_to_cpu(segs[i].nmsgs);
+		r->csum = le32_to_cpu(segs[i].csum);
+		r->layer = le16_to_cpu(segs[i].layer);
+		r->child = le16_to_cpu(segs[i].child);
+		/* A message takes more than BETRKV_MSG_OVERHEAD bytes. */
+		if (r->len > h->total_len || !r->nmsgs ||
+		    r->nmsgs > r->len / (BETRKV_MSG_OVERHEAD + 1))
+			return -EUCLEAN;
 	}
-	for (i = 0; !h->height && i < nbounds; i++) {
-		err = nf_get_key(c, &b[i]);
-		if (err)
-			return err;
-	}
-	if (h->height) {
-		err = nf_get_blooms(c, h);
-		if (err)
-			return err;
-	}
-	for (i = 1; i < nbounds; i++)
+	return 0;
+}
+
+/* Keys in @b[0..n) rise strictly. */
+static bool nf_keys_rise(struct betrkv_pivot *const *b, u32 n)
+{
+	u32 i;
+
+	for (i = 1; i < n; i++)
 		if (betrkv_key_cmp(b[i - 1]->key, b[i - 1]->len,
 				   b[i]->key, b[i]->len) >= 0)
-			return -EUCLEAN;
+			return false;
+	return true;
+}
+
+static int nf_get_tables(struct nf_cur *c, struct betrkv_node_hdr *h)
+{
+	u32 nbounds = nf_nbounds(h), i;
+	int err;
+
+	err = nf_get_children(c, h);
+	for (i = 0; !err && h->height && i < nbounds; i++)
+		err = nf_get_key(c, &h->bounds[i]);
+	err = err ?: nf_get_segs(c, h);
+	for (i = 0; !err && !h->height && i < nbounds; i++)
+		err = nf_get_key(c, &h->bounds[i]);
+	err = err ?: nf_get_blooms(c, h);
+	if (err)
+		return err;
+	if (h->height && !nf_keys_rise(h->bounds, nbounds))
+		return -EUCLEAN;
 	return c->left ? -EUCLEAN : 0;
 }
 
-/* Segments lie in order right after the header, without gaps or overlap. */
-static int nf_check_segs(const struct betrkv_node_hdr *h)
+/*
+ * Layers rise from 0 with none empty; within one, an internal node's
+ * children rise, a leaf's first keys rise.  Offsets rise without overlap
+ * and keep clear of the header.
+ */
+static int nf_check_segs(struct betrkv_node_hdr *h)
 {
-	u32 s, end = h->hdr_len;
+	u32 s, l = 0, end = 0, hdr_end = h->hdr_off + h->hdr_len;
+	const struct betrkv_seg_ref *r, *prev = NULL;
 
-	for (s = 0; s < h->nsegs; s++) {
-		if (h->segs[s].off != end || h->segs[s].len > h->total_len - end ||
-		    (!h->height && !h->segs[s].nmsgs))
+	for (s = 0; s < h->nsegs; s++, prev = r) {
+		r = &h->segs[s];
+		if (!prev || r->layer != prev->layer) {
+			if (r->layer != (prev ? prev->layer + 1 : 0))
+				return -EUCLEAN;
+			h->layer_start[l++] = s;
+		} else if (h->height ? r->child <= prev->child :
+			   !nf_keys_rise(&h->bounds[s - 1], 2)) {
 			return -EUCLEAN;
-		end += h->segs[s].len;
+		}
+		if ((h->height ? r->child >= h->nchildren : r->child) ||
+		    r->off < end || r->off > h->total_len ||
+		    r->len > h->total_len - r->off ||
+		    (r->off < hdr_end && r->off + r->len > h->hdr_off))
+			return -EUCLEAN;
+		end = r->off + r->len;
 	}
+	if (l != h->nlayers)
+		return -EUCLEAN;
+	h->layer_start[l] = h->nsegs;
 	return 0;
 }
 
 /**
  * betrkv_node_hdr_decode() - check and parse a node's header alone.
- * @buf: the node's first bytes, as many as betrkv_node_hdr_len() said
+ * @hdr: the header's bytes, as many as betrkv_node_hdr_len() said
  * @len: the node's length (what the indirection table records)
+ * @hdr_off: where in it the header starts
  * @uuid: the store's UUID
- * @blocknr: the block the node was read from
+ * @blocknr: the block the node's slot starts at
  * @id: the node ID the indirection table maps there
  * @hp: receives the header (free it with betrkv_node_hdr_free())
  * @why: receives a static reason on failure
  *
  * Return: 0, -EUCLEAN for any checksum or structural error, or -ENOMEM.
  */
-int betrkv_node_hdr_decode(const u8 *buf, u32 len, const u8 uuid[16],
-			   u64 blocknr, u64 id, struct betrkv_node_hdr **hp,
-			   const char **why)
+int betrkv_node_hdr_decode(const u8 *hdr, u32 len, u32 hdr_off,
+			   const u8 uuid[16], u64 blocknr, u64 id,
+			   struct betrkv_node_hdr **hp, const char **why)
 {
-	struct betrkv_node_hdr fields = { 0 }, *h;
+	struct betrkv_node_hdr fields = { .hdr_off = hdr_off }, *h;
 	struct nf_cur c;
 	u32 hdr_len;
 	int err;
 
 	*why = "malformed header";
-	if (betrkv_node_hdr_len(buf, len, &hdr_len))
+	if (betrkv_node_hdr_len(hdr, len, hdr_off, &hdr_len) ||
+	    hdr_off % BETRKV_BLOCK_SIZE)
 		return -EUCLEAN;
-	if (betrkv_block_check(buf, hdr_len, BETRKV_BLOCK_NODE, blocknr, uuid, why))
+	if (betrkv_block_check(hdr, hdr_len, BETRKV_BLOCK_NODE,
+			       blocknr + hdr_off / BETRKV_BLOCK_SIZE, uuid, why))
 		return -EUCLEAN;
 	*why = "bad node header fields";
-	if (nf_hdr_fields((const struct nf_hdr *)buf, len, id, &fields))
+	if (nf_hdr_fields((const struct nf_hdr *)hdr, len, id, &fields))
 		return -EUCLEAN;
-	h = nf_hdr_alloc(fields.nsegs);
+	h = nf_hdr_alloc(&fields);
 	if (!h)
 		return -ENOMEM;
-	fields.children = h->children;
-	fields.bounds = h->bounds;
-	fields.segs = h->segs;
-	*h = fields;
-	c = (struct nf_cur){ .p = (u8 *)buf + sizeof(struct nf_hdr),
+	c = (struct nf_cur){ .p = (u8 *)hdr + sizeof(struct nf_hdr),
 			     .left = hdr_len - sizeof(struct nf_hdr) };
 	*why = "bad node header tables";
 	err = nf_get_tables(&c, h) ?: nf_check_segs(h);
@@ -473,7 +814,7 @@ int betrkv_node_hdr_decode(const u8 *buf, u32 len, const u8 uuid[16],
 int betrkv_node_hdr_check(const struct betrkv_node_hdr *h,
 			  const struct betrkv_expect *x, const char **why)
 {
-	u32 nbounds = h->height ? h->nsegs - 1 : h->nsegs, i;
+	u32 nbounds = nf_nbounds(h), i;
 
 	*why = "height is not its parent's minus one";
 	if (h->height != x->height)
@@ -492,7 +833,7 @@ void betrkv_node_hdr_free(struct betrkv_node_hdr *h)
 
 	if (!h)
 		return;
-	for (i = 0; i < h->nsegs; i++)
+	for (i = 0; i < nf_nbounds(h); i++)
 		kfree(h->bounds[i]);
 	kfree(h->blooms);
 	kfree(h);
@@ -501,36 +842,57 @@ void betrkv_node_hdr_free(struct betrkv_node_hdr *h)
 /* Memory the header takes. */
 u64 betrkv_node_hdr_mem(const struct betrkv_node_hdr *h)
 {
-	u64 mem = sizeof(*h) + h->nsegs * (sizeof(*h->children) +
-					   sizeof(*h->bounds) + sizeof(*h->segs));
-	u32 i;
+	u32 nbounds = nf_nbounds(h), i;
+	u64 mem = sizeof(*h) + h->nchildren * sizeof(*h->children) +
+		  nbounds * sizeof(*h->bounds) + h->nsegs * sizeof(*h->segs) +
+		  (h->nlayers + 1) * sizeof(*h->layer_start);
 
-	for (i = 0; i < h->nsegs; i++) {
+	for (i = 0; i < nbounds; i++)
 		if (h->bounds[i])
 			mem += sizeof(*h->bounds[i]) + h->bounds[i]->len;
+	for (i = 0; i < h->nsegs; i++)
 		mem += h->segs[i].bloom_len;
-	}
 	return mem;
 }
 
 /**
- * betrkv_node_hdr_route() - the segment that may hold @key.
+ * betrkv_node_hdr_child() - the child of an internal node @key routes to.
  * @h: the header
  * @key: the key
  * @klen: its length
  *
- * Return: the child index of an internal node; the run of a leaf, or -1
- * if @key lies below the leaf's smallest key (or the leaf is empty).
+ * Return: the child's index.
  */
-int betrkv_node_hdr_route(const struct betrkv_node_hdr *h, const u8 *key,
+u32 betrkv_node_hdr_child(const struct betrkv_node_hdr *h, const u8 *key,
 			  u32 klen)
 {
-	if (h->height)
-		return betrkv_pivots_index(h->bounds, h->nsegs - 1, key, klen);
-	if (!h->nsegs || betrkv_key_cmp(key, klen, h->bounds[0]->key,
-					h->bounds[0]->len) < 0)
+	return betrkv_pivots_index(h->bounds, h->nchildren - 1, key, klen);
+}
+
+/**
+ * betrkv_node_hdr_route() - the segment of a layer that may hold @key.
+ * @h: the header
+ * @layer: the layer, below @h->nlayers
+ * @key: the key
+ * @klen: its length
+ *
+ * Return: the segment's index, or -1 if no segment of @layer can hold @key.
+ */
+int betrkv_node_hdr_route(const struct betrkv_node_hdr *h, u32 layer,
+			  const u8 *key, u32 klen)
+{
+	u32 lo = h->layer_start[layer], n = h->layer_start[layer + 1] - lo, s, c;
+
+	if (h->height) {
+		c = betrkv_node_hdr_child(h, key, klen);
+		for (s = lo; s < lo + n; s++)
+			if (h->segs[s].child == c)
+				return s;
 		return -1;
-	return betrkv_pivots_index(h->bounds + 1, h->nsegs - 1, key, klen);
+	}
+	if (betrkv_key_cmp(key, klen, h->bounds[lo]->key, h->bounds[lo]->len) < 0)
+		return -1;
+	return lo + betrkv_pivots_index(h->bounds + lo + 1, n - 1, key, klen);
 }
 
 /**
@@ -540,17 +902,15 @@ int betrkv_node_hdr_route(const struct betrkv_node_hdr *h, const u8 *key,
  * @key: the key
  * @klen: its length
  *
- * Return: false if the segment is empty or its Bloom filter rules @key out.
+ * Return: false if the segment's Bloom filter rules @key out.
  */
 bool betrkv_node_hdr_may_hold(const struct betrkv_node_hdr *h, u32 s,
 			      const u8 *key, u32 klen)
 {
 	const struct betrkv_seg_ref *ref = &h->segs[s];
 
-	if (!ref->nmsgs)
-		return false;
-	return !h->height ||
-	       betrkv_bloom_test(h->blooms + ref->bloom_off, ref->bloom_len, key, klen);
+	return betrkv_bloom_test(h->blooms + ref->bloom_off, ref->bloom_len,
+				 key, klen);
 }
 
 /*
@@ -561,12 +921,14 @@ static void nf_seg_range(const struct betrkv_node_hdr *h, u32 s,
 			 const struct betrkv_pivot **lo,
 			 const struct betrkv_pivot **hi)
 {
+	const struct betrkv_seg_ref *r = &h->segs[s];
+
 	if (h->height) {
-		*lo = s ? h->bounds[s - 1] : NULL;
-		*hi = s + 1 < h->nsegs ? h->bounds[s] : NULL;
+		*lo = r->child ? h->bounds[r->child - 1] : NULL;
+		*hi = r->child + 1 < h->nchildren ? h->bounds[r->child] : NULL;
 	} else {
 		*lo = h->bounds[s];
-		*hi = s + 1 < h->nsegs ? h->bounds[s + 1] : NULL;
+		*hi = s + 1 < h->layer_start[r->layer + 1] ? h->bounds[s + 1] : NULL;
 	}
 }
 
@@ -575,6 +937,26 @@ static bool nf_in_range(const struct betrkv_msg *m, const struct betrkv_pivot *l
 {
 	return (!lo || betrkv_msg_cmp(m, lo->key, lo->len) >= 0) &&
 	       (!hi || betrkv_msg_cmp(m, hi->key, hi->len) < 0);
+}
+
+/* The segment's filter is exactly that of the keys decoded into @b from @first. */
+static int nf_check_bloom(const struct betrkv_node_hdr *h, u32 s,
+			  const struct betrkv_msgbuf *b, u32 first)
+{
+	const struct betrkv_seg_ref *ref = &h->segs[s];
+	u8 *bits = kzalloc(max(ref->bloom_len, 1u), GFP_KERNEL);
+	int err = 0;
+	u32 i;
+
+	if (!bits)
+		return -ENOMEM;
+	for (i = first; i < b->n; i++)
+		betrkv_bloom_add(bits, ref->bloom_len, b->msgs[i]->data,
+				 b->msgs[i]->klen);
+	if (memcmp(bits, h->blooms + ref->bloom_off, ref->bloom_len))
+		err = -EUCLEAN;
+	kfree(bits);
+	return err;
 }
 
 /**
@@ -592,16 +974,17 @@ int betrkv_node_seg_decode(const struct betrkv_node_hdr *h, const u8 uuid[16],
 {
 	const struct betrkv_seg_ref *ref = &h->segs[s];
 	struct nf_cur c = { .p = (u8 *)seg, .left = ref->len };
+	bool puts = !h->height && !ref->layer;
 	const struct betrkv_pivot *lo, *hi;
 	struct betrkv_msg *m, *prev;
 	u32 i, first = out->n;
 	int err;
 
-	if (ref->csum != nf_seg_csum(uuid, h->id, s, seg, ref->len))
+	if (ref->csum != nf_seg_csum(uuid, h->id, ref->off, seg, ref->len))
 		return -EUCLEAN;
 	nf_seg_range(h, s, &lo, &hi);
 	for (i = 0; i < ref->nmsgs; i++) {
-		m = nf_get_msg(&c, !h->height, &err);
+		m = nf_get_msg(&c, puts, &err);
 		if (!m)
 			return err;
 		prev = out->n ? out->msgs[out->n - 1] : NULL;
@@ -614,83 +997,98 @@ int betrkv_node_seg_decode(const struct betrkv_node_hdr *h, const u8 uuid[16],
 		if (err)
 			return err;
 	}
-	if (!h->height && (out->n == first ||
-			   betrkv_msg_cmp(out->msgs[first], lo->key, lo->len)))
+	if (c.left || (!h->height &&
+		       betrkv_msg_cmp(out->msgs[first], lo->key, lo->len)))
 		return -EUCLEAN;
-	return c.left ? -EUCLEAN : 0;
+	return nf_check_bloom(h, s, out, first);
 }
 
-/* Only zeros follow the last segment: the encoding is canonical. */
-static int nf_check_padding(const u8 *buf, const struct betrkv_node_hdr *h)
+/*
+ * A whole write: the header at 0, one layer of segments right after it,
+ * then zeros.
+ */
+static int nf_check_whole(const u8 *buf, const struct betrkv_node_hdr *h)
 {
-	u32 end = h->nsegs ? h->segs[h->nsegs - 1].off + h->segs[h->nsegs - 1].len
-			   : h->hdr_len;
+	u32 s, end = h->hdr_len;
 
+	if (h->hdr_off)
+		return 0;
+	if (h->nlayers > 1)
+		return -EUCLEAN;
+	for (s = 0; s < h->nsegs; s++) {
+		if (h->segs[s].off != end)
+			return -EUCLEAN;
+		end += h->segs[s].len;
+	}
 	for (; end < h->total_len; end++)
 		if (buf[end])
 			return -EUCLEAN;
 	return 0;
 }
 
-/* An internal node's filters are exactly those of its buffers' keys. */
-static int nf_check_blooms(const struct betrkv_node_hdr *h,
-			   const struct betrkv_node *n)
+/*
+ * Layer @l of @h into @n, where the newer messages replace the older: each
+ * segment into its child's buffer, or all the runs into the leaf's entries.
+ */
+static int nf_layer_into(const struct betrkv_node_hdr *h, const u8 *buf,
+			 const u8 uuid[16], u32 l, struct betrkv_node *n)
 {
-	u32 s, i, len, most = 0;
+	u32 s, end = h->layer_start[l + 1];
+	struct betrkv_msgbuf layer;
 	int err = 0;
-	u8 *bits;
 
-	for (s = 0; s < h->nsegs; s++)
-		most = max(most, h->segs[s].bloom_len);
-	bits = kmalloc(max(most, 1u), GFP_KERNEL);
-	if (!bits)
-		return -ENOMEM;
-	for (s = 0; s < h->nsegs && !err; s++) {
-		len = h->segs[s].bloom_len;
-		memset(bits, 0, len);
-		for (i = 0; i < n->bufs[s].n; i++)
-			betrkv_bloom_add(bits, len, n->bufs[s].msgs[i]->data,
-					 n->bufs[s].msgs[i]->klen);
-		if (memcmp(bits, h->blooms + h->segs[s].bloom_off, len))
-			err = -EUCLEAN;
+	betrkv_msgbuf_init(&layer);
+	for (s = h->layer_start[l]; !err && s < end; s++) {
+		err = betrkv_node_seg_decode(h, uuid, s, buf + h->segs[s].off,
+					     &layer);
+		if (!err && h->height)
+			err = betrkv_msgbuf_apply(&n->bufs[h->segs[s].child],
+						  &layer, false);
 	}
-	kfree(bits);
+	if (!err && !h->height)
+		err = betrkv_msgbuf_apply(&n->entries, &layer, true);
+	betrkv_msgbuf_free(&layer);
 	return err;
 }
 
-/* The node @h describes, its pivots taken from @h. */
-static int nf_node_from_hdr(struct betrkv_node_hdr *h, const u8 *buf,
-			    const u8 uuid[16], struct betrkv_node **np)
+/**
+ * betrkv_node_build() - the node a checked header describes.
+ * @h: the header, from betrkv_node_hdr_decode(); an internal node's pivots
+ *     move from it to the node
+ * @buf: the node's bytes from the start of its slot, @h->total_len of them
+ * @uuid: the store's UUID
+ * @np: receives the node; its messages are on_disk
+ *
+ * Return: 0, -EUCLEAN for any checksum or structural error, or -ENOMEM.
+ */
+int betrkv_node_build(struct betrkv_node_hdr *h, const u8 *buf,
+		      const u8 uuid[16], struct betrkv_node **np)
 {
-	struct betrkv_node *n = betrkv_node_alloc(h->id, h->height);
-	u32 s;
+	struct betrkv_node *n;
+	u32 l, s;
 	int err;
 
+	err = nf_check_whole(buf, h);
+	if (err)
+		return err;
+	n = betrkv_node_alloc(h->id, h->height);
 	if (!n)
 		return -ENOMEM;
 	if (h->height) {
-		n->nchildren = h->nsegs;
-		memcpy(n->children, h->children, h->nsegs * sizeof(*n->children));
+		n->nchildren = h->nchildren;
+		memcpy(n->children, h->children, h->nchildren * sizeof(*n->children));
 	}
-	for (s = 0; s < h->nsegs; s++) {
-		err = betrkv_node_seg_decode(h, uuid, s, buf + h->segs[s].off,
-					     h->height ? &n->bufs[s] : &n->entries);
-		if (err) {
-			betrkv_node_free(n);
-			return err;
-		}
-	}
-	err = h->height ? nf_check_blooms(h, n) : 0;
+	for (l = 0; !err && l < h->nlayers; l++)
+		err = nf_layer_into(h, buf, uuid, l, n);
 	if (err) {
 		betrkv_node_free(n);
 		return err;
 	}
+	betrkv_node_written(n);
 	/* The pivots bound the segments above: take them only now. */
-	if (h->height) {
-		for (s = 0; s + 1 < h->nsegs; s++) {
-			n->pivots[s] = h->bounds[s];
-			h->bounds[s] = NULL;
-		}
+	for (s = 0; h->height && s + 1 < h->nchildren; s++) {
+		n->pivots[s] = h->bounds[s];
+		h->bounds[s] = NULL;
 	}
 	*np = n;
 	return 0;
@@ -698,8 +1096,9 @@ static int nf_node_from_hdr(struct betrkv_node_hdr *h, const u8 *buf,
 
 /**
  * betrkv_node_decode() - check and parse a whole node read from disk.
- * @buf: the bytes read
+ * @buf: the bytes read: the node's slot from its start
  * @len: how many (the length the indirection table records)
+ * @hdr_off: where the header starts (what the indirection table records)
  * @uuid: the store's UUID
  * @blocknr: the block they were read from
  * @id: the node ID the indirection table maps there
@@ -708,17 +1107,22 @@ static int nf_node_from_hdr(struct betrkv_node_hdr *h, const u8 *buf,
  *
  * Return: 0, -EUCLEAN for any checksum or structural error, or -ENOMEM.
  */
-int betrkv_node_decode(const u8 *buf, u32 len, const u8 uuid[16], u64 blocknr,
-		       u64 id, struct betrkv_node **np, const char **why)
+int betrkv_node_decode(const u8 *buf, u32 len, u32 hdr_off, const u8 uuid[16],
+		       u64 blocknr, u64 id, struct betrkv_node **np,
+		       const char **why)
 {
 	struct betrkv_node_hdr *h;
 	int err;
 
-	err = betrkv_node_hdr_decode(buf, len, uuid, blocknr, id, &h, why);
+	*why = "malformed header";
+	if (hdr_off >= len)
+		return -EUCLEAN;
+	err = betrkv_node_hdr_decode(buf + hdr_off, len, hdr_off, uuid, blocknr,
+				     id, &h, why);
 	if (err)
 		return err;
 	*why = "bad node contents";
-	err = nf_check_padding(buf, h) ?: nf_node_from_hdr(h, buf, uuid, np);
+	err = betrkv_node_build(h, buf, uuid, np);
 	betrkv_node_hdr_free(h);
 	return err;
 }

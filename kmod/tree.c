@@ -56,8 +56,12 @@ static int push_down(struct betrkv_node *node, struct betrkv_msgbuf *src)
 	u32 j, at;
 	int err;
 
+	/* On disk in the parent, perhaps, but not yet in @node. */
+	for (j = 0; j < src->n; j++)
+		src->msgs[j]->on_disk = false;
 	if (betrkv_node_is_leaf(node))
-		return betrkv_msgbuf_apply(&node->entries, src, true);
+		return betrkv_node_note_deletes(node, src) ?:
+		       betrkv_msgbuf_apply(&node->entries, src, true);
 	for (j = node->nchildren - 1; j > 0; j--) {
 		p = node->pivots[j - 1];
 		at = betrkv_msgbuf_lower_bound(src, p->key, p->len);
@@ -93,6 +97,8 @@ static int tree_push(struct betrkv_tree *t, struct betrkv_node *parent,
 		betrkv_cache_put(t->cache, child);
 		return err;
 	}
+	/* Buffer @i is gone from @parent, its segments on disk with it. */
+	parent->stale |= 1u << i;
 	return tree_fix(t, parent, pr, i, child);
 }
 
@@ -147,6 +153,7 @@ static struct betrkv_pivot *split_node(struct betrkv_node *left,
 	u32 k, n = left->nchildren;
 	const struct betrkv_msg *first;
 
+	left->rewrite = true;
 	if (betrkv_node_is_leaf(left)) {
 		*err = betrkv_msgbuf_split(&left->entries,
 					   betrkv_msgbuf_split_point(&left->entries),
@@ -233,6 +240,7 @@ static int merge_pair(struct betrkv_tree *t, struct betrkv_node *parent,
 	      betrkv_msgbuf_concat(&parent->bufs[li], &parent->bufs[li + 1]);
 	if (err)
 		return err;
+	l->rewrite = true;
 	if (betrkv_node_is_leaf(l)) {
 		err = betrkv_msgbuf_concat(&l->entries, &r->entries);
 		if (err)

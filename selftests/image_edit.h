@@ -91,7 +91,7 @@ static inline int image_read_node(struct image *im, u64 id,
 	const char *why;
 	int err = image_read_raw(im, id, &ent);
 
-	return err ?: betrkv_node_decode(im->buf, ent.len, im->sb.uuid,
+	return err ?: betrkv_node_decode(im->buf, ent.len, ent.hdr, im->sb.uuid,
 					 image_slot_off(im, ent.slot) /
 					 BETRKV_BLOCK_SIZE, id, np, &why);
 }
@@ -102,7 +102,7 @@ static inline int image_write_raw(struct image *im, struct betrkv_itable_ent *en
 	int err = betrkv_dev_write(im->dev, image_slot_off(im, ent->slot),
 				   im->buf, ent->len, BETRKV_IO_FUA);
 
-	ent->csum = betrkv_node_csum(im->buf);
+	ent->csum = betrkv_node_csum(im->buf + ent->hdr);
 	return err ?: betrkv_itable_map(&im->it, ent, BETRKV_ITABLE_LIVE);
 }
 
@@ -115,11 +115,11 @@ static inline int image_reseal_raw(struct image *im, struct betrkv_itable_ent *e
 {
 	u32 hdr_len;
 
-	if (betrkv_node_hdr_len(im->buf, ent->len, &hdr_len))
+	if (betrkv_node_hdr_len(im->buf + ent->hdr, ent->len, ent->hdr, &hdr_len))
 		return -EINVAL;
-	betrkv_block_seal(im->buf, hdr_len, BETRKV_BLOCK_NODE,
-			  image_slot_off(im, ent->slot) / BETRKV_BLOCK_SIZE,
-			  im->sb.uuid);
+	betrkv_block_seal(im->buf + ent->hdr, hdr_len, BETRKV_BLOCK_NODE,
+			  (image_slot_off(im, ent->slot) + ent->hdr) /
+			  BETRKV_BLOCK_SIZE, im->sb.uuid);
 	return image_write_raw(im, ent);
 }
 
@@ -134,6 +134,7 @@ static inline int image_write_node(struct image *im, const struct betrkv_node *n
 
 	if (betrkv_itable_lookup(&im->it, n->id, &ent))
 		err = betrkv_itable_alloc(&im->it, &ent.slot);
+	ent.hdr = 0;
 	err = err ?: betrkv_node_encode(n, im->sb.uuid,
 					image_slot_off(im, ent.slot) /
 					BETRKV_BLOCK_SIZE, im->buf,

@@ -90,6 +90,7 @@ static inline void *betrkv_user_alloc(size_t n, bool zero)
 #define ALIGN_DOWN(x, a)	((x) / (a) * (a))
 #define DIV_ROUND_UP(n, d)	(((n) + (d) - 1) / (d))
 #define U32_MAX			((u32)~0u)
+#define U16_MAX		((u16)~0U)
 #define IS_ALIGNED(x, a)	((x) % (a) == 0)
 /* Like the kernel's: each argument is evaluated once. */
 #define min(a, b)		({ __typeof__(a) _a = (a); __typeof__(b) _b = (b); \

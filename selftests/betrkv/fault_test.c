@@ -501,7 +501,7 @@ static u64 check_prefix(struct __test_metadata *_metadata, struct model *m,
 
 struct tnode {
 	u64 id;
-	u32 slot, len;
+	u32 slot, len, hdr;
 	struct betrkv_node *n;
 };
 
@@ -571,9 +571,10 @@ static int tree_load(const char *dev, struct tree *t)
 		tn->id = it.map.tab[k].id;
 		tn->slot = it.map.tab[k].slot;
 		tn->len = it.map.tab[k].len;
+		tn->hdr = it.map.tab[k].hdr;
 		buf = malloc(tn->len);
 		raw_io(dev, false, node_off(t, tn), buf, tn->len);
-		err = betrkv_node_decode(buf, tn->len, t->sb.uuid,
+		err = betrkv_node_decode(buf, tn->len, tn->hdr, t->sb.uuid,
 					 node_off(t, tn) / BETRKV_BLOCK_SIZE,
 					 tn->id, &tn->n, &why);
 		free(buf);

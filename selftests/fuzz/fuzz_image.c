@@ -507,12 +507,6 @@ static void mutate(struct fz *f, struct edit *ed)
 }
 
 /* The salt of a segment's checksum (nodefmt.c). */
-struct seg_salt {
-	u8 uuid[16];
-	__le64 id;
-	__le32 index;
-} __packed;
-
 /*
  * Change a byte of segment @p->seg of the node in im->buf and the
  * checksum its header records for it (found by value: the segment
@@ -521,14 +515,15 @@ struct seg_salt {
 static void patch_seg(struct edit *ed, const struct patch *p,
 		      const struct betrkv_itable_ent *ent)
 {
-	struct seg_salt salt = { .id = cpu_to_le64(ids[p->idx]) };
+	struct nf_seg_salt salt = { .id = cpu_to_le64(ids[p->idx]) };
 	struct betrkv_node_hdr *h;
 	__le32 old, new;
 	const char *why;
 	u8 *at;
 	u32 s;
 
-	if (betrkv_node_hdr_decode(ed->im.buf, ent->len, ed->im.sb.uuid,
+	if (betrkv_node_hdr_decode(ed->im.buf + ent->hdr, ent->len, ent->hdr,
+				   ed->im.sb.uuid,
 				   image_slot_off(&ed->im, ent->slot) /
 				   BETRKV_BLOCK_SIZE, ids[p->idx], &h, &why))
 		return;
@@ -537,11 +532,11 @@ static void patch_seg(struct edit *ed, const struct patch *p,
 		old = cpu_to_le32(h->segs[s].csum);
 		ed->im.buf[h->segs[s].off + p->at % h->segs[s].len] ^= p->xor;
 		memcpy(salt.uuid, ed->im.sb.uuid, sizeof(salt.uuid));
-		salt.index = cpu_to_le32(s);
+		salt.off = cpu_to_le32(h->segs[s].off);
 		new = cpu_to_le32(betrkv_crc32c(&salt, sizeof(salt),
 						ed->im.buf + h->segs[s].off,
 						h->segs[s].len));
-		at = memmem(ed->im.buf, h->hdr_len, &old, sizeof(old));
+		at = memmem(ed->im.buf + ent->hdr, h->hdr_len, &old, sizeof(old));
 		if (at)
 			memcpy(at, &new, sizeof(new));
 	}
@@ -555,12 +550,12 @@ static void patch(struct edit *ed, const struct patch *p)
 	u32 hdr_len;
 
 	if (image_read_raw(&ed->im, ids[p->idx], &ent) ||
-	    betrkv_node_hdr_len(ed->im.buf, ent.len, &hdr_len))
+	    betrkv_node_hdr_len(ed->im.buf + ent.hdr, ent.len, ent.hdr, &hdr_len))
 		return;
 	if (p->in_seg)
 		patch_seg(ed, p, &ent);
 	else
-		ed->im.buf[sizeof(struct betrkv_block_header) +
+		ed->im.buf[ent.hdr + sizeof(struct betrkv_block_header) +
 			   p->at % (hdr_len - sizeof(struct betrkv_block_header))] ^= p->xor;
 	image_reseal_raw(&ed->im, &ent);
 }

@@ -84,7 +84,7 @@ static void check_partial(const u8 *buf, u32 len, const struct betrkv_node *n)
 	u32 s;
 	int err;
 
-	if (betrkv_node_hdr_decode(buf, len, uuid, 3, 7, &h, &why)) {
+	if (betrkv_node_hdr_decode(buf, len, 0, uuid, 3, 7, &h, &why)) {
 		if (n)
 			abort();
 		return;
@@ -93,7 +93,7 @@ static void check_partial(const u8 *buf, u32 len, const struct betrkv_node *n)
 	for (s = 0; s < h->nsegs; s++) {
 		betrkv_msgbuf_init(&seg);
 		err = betrkv_node_seg_decode(h, uuid, s, buf + h->segs[s].off, &seg);
-		if (n && (err || (h->height && !same_msgs(&seg, &n->bufs[s]))))
+		if (n && (err || (h->height && !same_msgs(&seg, &n->bufs[h->segs[s].child]))))
 			abort();
 		if (n && !h->height)
 			betrkv_msgbuf_concat(&all, &seg);
@@ -135,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (hdr_len >= 48 && hdr_len <= len)
 			betrkv_block_seal(buf, hdr_len, BETRKV_BLOCK_NODE, 3, uuid);
 	}
-	if (betrkv_node_decode(buf, len, uuid, 3, 7, &n, &why)) {
+	if (betrkv_node_decode(buf, len, 0, uuid, 3, 7, &n, &why)) {
 		check_partial(buf, len, NULL);
 		return 0;
 	}

@@ -466,13 +466,18 @@ TEST_F(stale, old_copy_in_slot)
 	ASSERT_EQ(0, betrkv_dev_read(self->dev, sb.geo.nodes_offset +
 				     (u64)first.slot * sb.geo.node_size, old, first.len));
 
-	stale_put(_metadata, self, ++version, &now);
+	/* Appended in its slot until that is full, then written whole anew. */
+	do
+		stale_put(_metadata, self, ++version, &now);
+	while (now.slot == first.slot && version < 4 * nslots);
+	TH_LOG("node %llu moved to slot %u at version %u", now.id, now.slot, version);
 	ASSERT_EQ(first.id, now.id);
 	ASSERT_EQ(first.len, now.len);
 	ASSERT_NE(first.slot, now.slot);
 	expect_stale(_metadata, self, now.slot, old, first.len, version);
 
-	while (now.slot != first.slot && version < 4 * nslots)
+	while ((now.slot != first.slot || now.hdr) &&
+	       version < 4 * BETRKV_NODE_LAYERS_MAX * nslots)
 		stale_put(_metadata, self, ++version, &now);
 	TH_LOG("node %llu back in slot %u at version %u", now.id, now.slot, version);
 	ASSERT_EQ(first.slot, now.slot);

@@ -66,6 +66,7 @@ FIXTURE(crash) {
 	u64 seed, rng, cycle;
 	u32 next_version;
 	u64 crashed_in_cp, saw_cp, cp_forced;	/* over all cycles */
+	u64 appends, crashed_in_append;
 	bool faulty;			/* node writes lost or misdirected */
 	bool tainted;			/* a workload met corruption */
 	u64 checked, damaged;		/* faulty: recoveries verified or not */
@@ -351,6 +352,8 @@ static void workload(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *sel
 	self->crashed_in_cp += st.checkpointing;
 	self->saw_cp += in_cp;
 	self->cp_forced += st.cache.cp_forced;
+	self->appends += st.cache.node_appends;
+	self->crashed_in_append += st.checkpointing && st.cache.node_appends;
 	betrkv_simdisk_arm(self->dev, 0);
 	betrkv_engine_close(self->e);
 	self->e = NULL;
@@ -377,6 +380,14 @@ TEST_F_TIMEOUT(crash, cycles, 600)
 	EXPECT_GT(self->crashed_in_cp, cycles / 400);
 	EXPECT_GT(self->saw_cp, cycles / 40);
 	EXPECT_GT(self->cp_forced, cycles / 40);
+	/*
+	 * Nodes are appended to in their slots, beyond what the durable
+	 * checkpoint reads there; crashes hit checkpoints that append.
+	 */
+	TH_LOG("%llu appends to a node's slot, %llu crashes during a checkpoint that appended",
+	       self->appends, self->crashed_in_append);
+	EXPECT_GT(self->appends, cycles / 40);
+	EXPECT_GT(self->crashed_in_append, cycles / 4000);
 }
 
 /*

@@ -42,10 +42,11 @@
 /*
  * The on-disk format version this header describes (2: nodes with Bloom
  * filters and leaf runs of 4 KiB; 3: indirection table entries record the
- * checksum of each node's header, journal blocks name their write batch);
- * a store of another version is refused.
+ * checksum of each node's header, journal blocks name their write batch;
+ * 4: a node is a log of layers of segments, its header at the offset the
+ * indirection table records); a store of another version is refused.
  */
-#define BETRKV_FORMAT_VERSION	3u
+#define BETRKV_FORMAT_VERSION	4u
 /* Most stores bound at once. */
 #define BETRKV_MAX_STORES	64u
 /* Longest block device path accepted, including the terminating NUL. */
