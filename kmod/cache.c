@@ -638,11 +638,11 @@ static int partial_missing(const struct betrkv_centry *e, const u8 *key,
 		if (e->segs[s].n) {
 			if (betrkv_msgbuf_find(&e->segs[s], key, klen))
 				return -1;
-		} else if (betrkv_node_hdr_may_hold(h, s, key, klen)) {
-			return s;
-		} else {
-			++*skips;
+			continue;
 		}
+		if (betrkv_node_hdr_may_hold(h, s, key, klen))
+			return s;
+		++*skips;
 	}
 	return -1;
 }

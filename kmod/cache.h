@@ -2,28 +2,30 @@
 /*
  * The block cache: tree nodes by logical ID, within a memory budget.
  *
- * The tree reaches nodes only through this interface.  find() looks a key
- * up in one node and reads only the node's header and the one segment the
- * key routes to when the node is not resident (the entry then holds just
- * those: a partial node); get() returns a pinned whole node (read from disk through the indirection table if it is not
- * resident); put() unpins it.  find() and get() check a node against what
- * its parent says of it (its height and key range: struct betrkv_expect)
- * whenever they reach it, resident or not.  A node is changed only between dirty() and
- * put(): dirty() tells the cache that the node's disk copy (if any) is stale,
- * so the node is written before it may be evicted: what changed appended to
- * its slot, beyond what any checkpoint reads there, or the whole node
- * copy-on-write to a fresh slot (nodefmt.h).  A checkpoint in progress owns the nodes that were dirty when it
- * began: each is written as it was then, by the checkpoint's writer or, if
- * a mutation gets to it first, by dirty() before it changes.  new() makes a pinned, dirty node under a fresh ID; free() removes
- * a node from the tree for good (its ID and disk space are released once no
- * checkpoint refers to them).  Unpinned clean nodes are evicted when the
- * budget is exceeded; pinned nodes never are.
+ * The tree reaches nodes only through this interface.  find() looks a key up
+ * in one node and reads only the node's header and, per layer, the one
+ * segment the key routes to when the node is not resident (the entry then
+ * holds just those: a partial node); get() returns a pinned whole node (read from disk through
+ * the indirection table if it is not resident); put() unpins it.  find() and
+ * get() check a node against what its parent says of it (its height and key
+ * range: struct betrkv_expect) whenever they reach it, resident or not.  A
+ * node is changed only between dirty() and put(): dirty() tells the cache
+ * that the node's disk copy (if any) is stale, so the node is written before
+ * it may be evicted: what changed appended to its slot, beyond what any
+ * checkpoint reads there, or the whole node copy-on-write to a fresh slot
+ * (nodefmt.h).  A checkpoint in progress owns the nodes that were dirty when
+ * it began: each is written as it was then, by the checkpoint's writer or, if
+ * a mutation gets to it first, by dirty() before it changes.  new() makes a
+ * pinned, dirty node under a fresh ID; free() removes a node from the tree
+ * for good (its ID and disk space are released once no checkpoint refers to
+ * them).  Unpinned clean nodes are evicted when the budget is exceeded;
+ * pinned nodes never are.
  *
  * Locking: the store's lock, shared or exclusive, is held around every call.
  * find(), get() and put() may run in parallel under the shared lock (they
- * serialise on c->lock and read from disk without it); every other call
- * needs the store's lock exclusive.  A checkpoint's node write may be under
- * way with no lock held: its node stays pinned.
+ * serialise on c->lock and read from disk without it); every other call needs
+ * the store's lock exclusive.  A checkpoint's node write may be under way
+ * with no lock held: its node stays pinned.
  */
 #ifndef BETRKV_CACHE_H
 #define BETRKV_CACHE_H

@@ -5,13 +5,14 @@
  * The node region is an array of slots of node_size bytes; a node occupies
  * one slot (its encoding may be shorter).  The live map takes each logical
  * node ID of the live tree to its slot, its length, where its header starts
- * and the checksum of that header.  A node written again may stay in its
- * slot, appended beyond the length every map records (nodefmt.h): then two
- * maps name one slot with different lengths and headers.  That checksum names the version of the node the table
- * refers to (as a ZFS block pointer does): the header holds every segment's
- * checksum and the slot's block number, so a reader that finds another
- * checksum in the header has an older copy left by a lost or misdirected
- * write, even with the right ID, slot and length.  A checkpoint in progress
+ * and the checksum of that header.  That checksum names the version of the
+ * node the table refers to (as a ZFS block pointer does): the header holds
+ * every segment's checksum and the slot's block number, so a reader that
+ * finds another checksum in the header has an older copy left by a lost or
+ * misdirected write, even with the right ID, slot and length.  A node
+ * written again may stay in its slot, appended beyond the length every map
+ * records (nodefmt.h): then two maps name one slot with different lengths
+ * and headers.  A checkpoint in progress
  * has its own map, frozen when it began (freeze()) and then changed only by
  * the writes of the nodes that were dirty then (map() with
  * BETRKV_ITABLE_FROZEN); that map is what the checkpoint writes.

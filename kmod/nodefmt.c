@@ -474,7 +474,7 @@ int betrkv_node_encode_append(const struct betrkv_node *n,
 	}
 	w.kept = kcalloc(max(old->nsegs, 1u), sizeof(*w.kept), GFP_KERNEL);
 	w.segs = kcalloc(BETRKV_LEAF_RUNS_MAX, sizeof(*w.segs), GFP_KERNEL);
-	scratch = kvmalloc(max(nf_msgs(n), 1u) * sizeof(*scratch), GFP_KERNEL);
+	scratch = kvmalloc_array(max(nf_msgs(n), 1u), sizeof(*scratch), GFP_KERNEL);
 	if (!w.kept || !w.segs || !scratch)
 		goto out;
 	nf_plan_kept(&w);

@@ -76,6 +76,8 @@ static inline void *betrkv_user_alloc(size_t n, bool zero)
 #define kvzalloc(n, gfp)	betrkv_user_alloc(n, true)
 #define kcalloc(n, sz, gfp)	((n) && (sz) > SIZE_MAX / (n) ? NULL : \
 				 betrkv_user_alloc((n) * (sz), true))
+#define kvmalloc_array(n, sz, gfp) ((n) && (sz) > SIZE_MAX / (n) ? NULL : \
+				 betrkv_user_alloc((n) * (sz), false))
 #define kfree(p)		free(p)
 #define kvfree(p)		free(p)
 
