@@ -8,7 +8,9 @@
  * reaches the parsing of pivots, the segment table and the leaf index.  A
  * node that decodes must encode to the same bytes, and reading it the way a
  * point query does (the header, then each segment alone) must give the same
- * messages.
+ * messages.  A third mode appends: a valid node is written whole, read back,
+ * changed by puts and deletes the input gives, and appended to; the result
+ * must decode to the changed node, whole and key by key through the layers.
  */
 #include <stdlib.h>
 
@@ -72,6 +74,14 @@ static bool same_msgs(const struct betrkv_msgbuf *a, const struct betrkv_msgbuf 
 	return true;
 }
 
+/* Two messages (or their absence) alike. */
+static bool same_one(const struct betrkv_msg *a, const struct betrkv_msg *b)
+{
+	return !a || !b ? a == b :
+	       a->type == b->type && a->klen == b->klen && a->vlen == b->vlen &&
+	       !memcmp(a->data, b->data, a->klen + a->vlen);
+}
+
 /*
  * Header and segments one by one; with a whole node @n to compare against,
  * they must decode and match it.
@@ -105,6 +115,110 @@ static void check_partial(const u8 *buf, u32 len, const struct betrkv_node *n)
 	betrkv_node_hdr_free(h);
 }
 
+/* @key's message in @n, or NULL. */
+static const struct betrkv_msg *node_msg(const struct betrkv_node *n,
+					 const u8 *key, u32 klen)
+{
+	u32 at;
+
+	return betrkv_node_find(n, key, klen, &at);
+}
+
+/* @key looked up as a point query does: per layer, newest first. */
+static struct betrkv_msg *layered_find(const struct betrkv_node_hdr *h,
+				       const u8 *buf, const u8 *key, u32 klen)
+{
+	struct betrkv_msgbuf seg;
+	struct betrkv_msg *m = NULL;
+	u32 l;
+	int s;
+
+	for (l = h->nlayers; !m && l-- > 0;) {
+		s = betrkv_node_hdr_route(h, l, key, klen);
+		if (s < 0)
+			continue;
+		betrkv_msgbuf_init(&seg);
+		if (betrkv_node_seg_decode(h, uuid, s, buf + h->segs[s].off, &seg))
+			abort();
+		if (!betrkv_node_hdr_may_hold(h, s, key, klen) &&
+		    betrkv_msgbuf_find(&seg, key, klen))
+			abort();	/* a filter must never lie */
+		m = betrkv_msgbuf_find(&seg, key, klen);
+		m = m ? betrkv_msg_dup(m) : NULL;
+		betrkv_msgbuf_free(&seg);
+	}
+	return m;
+}
+
+/* Puts and deletes from @data into @n, as a flush would bring them. */
+static void change(struct betrkv_node *n, const uint8_t *data, size_t size)
+{
+	struct betrkv_msgbuf src;
+	u8 type;
+	u32 i, k, c;
+
+	for (i = 0; i + 1 < size; i += 2) {
+		betrkv_msgbuf_init(&src);
+		k = data[i] % 120;
+		type = data[i + 1] & 1 ? BETRKV_OP_DEL : BETRKV_OP_PUT;
+		add(&src, type, k, type == BETRKV_OP_PUT ? data[i + 1] % 60 : 0);
+		if (betrkv_node_is_leaf(n)) {
+			if (betrkv_node_note_deletes(n, &src) ||
+			    betrkv_msgbuf_apply(&n->entries, &src, true))
+				abort();
+		} else {
+			c = betrkv_node_child_index(n, src.msgs[0]->data, 5);
+			if (data[i + 1] & 2)
+				n->stale |= 1u << c;
+			if (betrkv_msgbuf_apply(&n->bufs[c], &src, false))
+				abort();
+		}
+		betrkv_msgbuf_free(&src);
+	}
+}
+
+/* The append mode: see the top of the file. */
+static void append_mode(const uint8_t *data, size_t size, u8 *buf)
+{
+	const struct betrkv_msg *want, *got;
+	struct betrkv_node_hdr *h;
+	struct betrkv_node *n, *back;
+	u32 len, more, k;
+	struct betrkv_msg *m;
+	const char *why;
+	u8 key[5] = { 'k' };
+
+	n = sample(data[0] & 8);
+	if (betrkv_node_encode(n, uuid, 3, buf, FUZZ_NODE_SIZE, &len))
+		abort();
+	betrkv_node_free(n);
+	if (betrkv_node_hdr_decode(buf, len, 0, uuid, 3, 7, &h, &why) ||
+	    betrkv_node_build(h, buf, uuid, &n))
+		abort();
+	change(n, data + 1, size - 1);
+	if (betrkv_node_encode_append(n, h, uuid, 3, buf + len,
+				      FUZZ_NODE_SIZE - len, &more))
+		abort();
+	betrkv_node_hdr_free(h);
+	if (betrkv_node_decode(buf, len + more, len, uuid, 3, 7, &back, &why) ||
+	    betrkv_node_hdr_decode(buf + len, len + more, len, uuid, 3, 7, &h, &why))
+		abort();
+	for (k = 0; k < 120; k++) {
+		key[3] = k >> 8;
+		key[4] = k;
+		m = layered_find(h, buf, key, 5);
+		want = node_msg(n, key, 5);
+		/* In a leaf, a delete in a newer layer hides the key. */
+		got = betrkv_node_is_leaf(n) && m && m->type == BETRKV_OP_DEL ? NULL : m;
+		if (!same_one(want, got) || !same_one(want, node_msg(back, key, 5)))
+			abort();
+		kfree(m);
+	}
+	betrkv_node_hdr_free(h);
+	betrkv_node_free(back);
+	betrkv_node_free(n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -118,6 +232,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	betrkv_user_set_log(quiet);
 	memset(buf, 0, sizeof(buf));
+	if (data[0] & 16) {
+		append_mode(data, size, buf);
+		return 0;
+	}
 	if (data[0] & 4) {
 		n = sample(data[0] & 8);
 		betrkv_node_encode(n, uuid, 3, buf, sizeof(buf), &len);
