@@ -66,8 +66,8 @@ summary() {
 	}
 	$5 == "all" {
 		k = $3 SUBSEP $2 SUBSEP $4
-		thr[k] = $7; sync[k] = $8; runs[k]++; bad[k] += $29
-		for (c = 11; c <= 28; c++)
+		thr[k] = $7; sync[k] = $8; runs[k]++; bad[k] += $30
+		for (c = 11; c <= 29; c++)
 			v[k, c] = v[k, c] " " $c
 	}
 	END {
@@ -81,7 +81,7 @@ summary() {
 			if (!(k in runs))
 				continue
 			printf "| %s | %s | %s | %s | %s | %d", E[e], D[d], P[p], thr[k], sync[k], runs[k]
-			split("11 12 13 14 18 20 22 24 27 28", C, " ")
+			split("11 12 13 14 19 21 23 25 28 29", C, " ")
 			for (i = 1; i <= 10; i++)
 				printf " | %s", (v[k, C[i]] ~ /-/) ? "-" : median(v[k, C[i]])
 			printf " | %d |\n", bad[k]
