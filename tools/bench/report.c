@@ -5,7 +5,9 @@
  * One line per phase (op "all"), and with --per-op one more per operation
  * type that ran (latencies only).  The sequential phases (load, verify,
  * delete) have no key distribution: "seq".  Latencies are in
- * microseconds, sizes in MiB; write amplification is bytes written over
+ * microseconds; cpu_s_kop is the process's user + system CPU seconds
+ * (all threads, the phase's untimed settle and sync included) per 1000
+ * operations.  Sizes are in MiB; write amplification is bytes written over
  * user bytes (keys + values): wa_dev from the block device's sectors
  * written, wa_proc from this process's write_bytes, wa_eng from the
  * engine's own statistics.  Reads: rd_MB from this process's read_bytes
@@ -26,7 +28,7 @@
 
 enum col {
 	C_ENGINE, C_PHASE, C_OP, C_DIST, C_THR, C_SYNC, C_OPS, C_SECS,
-	C_RATE, C_P50, C_P99, C_P999, C_MAX, C_USER, C_DEV, C_WA_DEV,
+	C_RATE, C_P50, C_P99, C_P999, C_MAX, C_CPU, C_USER, C_DEV, C_WA_DEV,
 	C_PROC, C_WA_PROC, C_ENG, C_WA_ENG, C_RD, C_RD_OP, C_ENG_RD, C_RSS,
 	C_CG, C_CACHE_HW, C_BAD, N_COLS
 };
@@ -44,14 +46,14 @@ static const struct {
 	[C_OPS] = { "ops", 9 },		[C_SECS] = { "secs", 7 },
 	[C_RATE] = { "ops_s", 9 },	[C_P50] = { "p50_us", 8 },
 	[C_P99] = { "p99_us", 8 },	[C_P999] = { "p999_us", 8 },
-	[C_MAX] = { "max_us", 9 },	[C_USER] = { "user_MB", 8 },
-	[C_DEV] = { "dev_MB", 8 },	[C_WA_DEV] = { "wa_dev", 6 },
-	[C_PROC] = { "proc_MB", 8 },	[C_WA_PROC] = { "wa_proc", 7 },
-	[C_ENG] = { "eng_MB", 8 },	[C_WA_ENG] = { "wa_eng", 6 },
-	[C_RD] = { "rd_MB", 8 },	[C_RD_OP] = { "rd_KB_op", 8 },
-	[C_ENG_RD] = { "eng_rd_MB", 9 },	[C_RSS] = { "rss_MB", 7 },
-	[C_CG] = { "cg_MB", 7 },	[C_CACHE_HW] = { "cache_hw_MB", 11 },
-	[C_BAD] = { "bad", 4 },
+	[C_MAX] = { "max_us", 9 },	[C_CPU] = { "cpu_s_kop", 9 },
+	[C_USER] = { "user_MB", 8 },	[C_DEV] = { "dev_MB", 8 },
+	[C_WA_DEV] = { "wa_dev", 6 },	[C_PROC] = { "proc_MB", 8 },
+	[C_WA_PROC] = { "wa_proc", 7 },	[C_ENG] = { "eng_MB", 8 },
+	[C_WA_ENG] = { "wa_eng", 6 },	[C_RD] = { "rd_MB", 8 },
+	[C_RD_OP] = { "rd_KB_op", 8 },	[C_ENG_RD] = { "eng_rd_MB", 9 },
+	[C_RSS] = { "rss_MB", 7 },	[C_CG] = { "cg_MB", 7 },
+	[C_CACHE_HW] = { "cache_hw_MB", 11 },	[C_BAD] = { "bad", 4 },
 };
 
 typedef char row_t[N_COLS][CELL];
@@ -114,6 +116,7 @@ static void header(struct report *rep, const struct bench *b)
 			b->io.stat_path, b->io.dev);
 	else
 		fprintf(out, "# dev_MB: none (no block device under the path)\n");
+	fprintf(out, "# cpu_s_kop: CPU s (user+sys, all threads, settle+sync) per 1000 ops\n");
 	fprintf(out, "# proc_MB, rd_MB: write_bytes, read_bytes in /proc/self/io (not the page cache's hits); rd_KB_op: KiB read per op\n");
 	fprintf(out, "# eng_MB, eng_rd_MB: bytes written, read by the engine's statistics\n");
 	fprintf(out, "# cache_hw_MB: the engine's cache, its high-water mark since open (rocksdb: block cache usage at phase end; lmdb: none)\n");
@@ -159,6 +162,9 @@ static void fill_io(row_t row, const struct bench *b,
 {
 	bool dev = b->io.dev[0];
 
+	if (r->all.ops)
+		snprintf(row[C_CPU], CELL, "%.4f",
+			 r->cpu_ns / 1e6 / r->all.ops);
 	mb(row[C_USER], r->user_bytes, true);
 	mb(row[C_DEV], r->io.dev_bytes, dev);
 	ratio(row[C_WA_DEV], r->io.dev_bytes, r->user_bytes, dev);

@@ -293,6 +293,7 @@ static int engine_ready(struct bench *b, enum sync_policy sync)
 struct sample {
 	struct io_counters io;
 	struct engine_stats eng;
+	uint64_t cpu_ns;
 };
 
 static void stats_unknown(struct engine_stats *st)
@@ -304,6 +305,7 @@ static void stats_unknown(struct engine_stats *st)
 
 static void take_sample(struct bench *b, struct sample *s)
 {
+	s->cpu_ns = cpu_time_ns();
 	io_read(&b->io, &s->io);
 	stats_unknown(&s->eng);
 	if (b->ops->stats && b->ops->stats(b->e, &s->eng))
@@ -313,7 +315,8 @@ static void take_sample(struct bench *b, struct sample *s)
 /*
  * Untimed, after the operations: let the engine finish the background
  * work they caused, make everything durable, and write back the file
- * system, so that the bytes written are counted in this phase.
+ * system, so that the bytes written and the CPU time spent are counted in
+ * this phase.
  */
 static int quiesce(struct bench *b)
 {
@@ -426,6 +429,7 @@ static void phase_deltas(struct phase_result *r, const struct sample *s0,
 	r->io.dev_bytes = s1->io.dev_bytes - s0->io.dev_bytes;
 	r->io.proc_bytes = s1->io.proc_bytes - s0->io.proc_bytes;
 	r->io.proc_read_bytes = s1->io.proc_read_bytes - s0->io.proc_read_bytes;
+	r->cpu_ns = s1->cpu_ns - s0->cpu_ns;
 	r->engine_bytes = stat_delta(s0->eng.bytes_written,
 				     s1->eng.bytes_written);
 	r->engine_read_bytes = stat_delta(s0->eng.bytes_read,

@@ -59,6 +59,7 @@ struct phase_result {
 	struct op_result op[N_OPS];
 	uint64_t user_bytes;		/* keys + values written */
 	struct io_counters io;		/* written and read during the phase */
+	uint64_t cpu_ns;		/* the process's user + system CPU */
 	/* From the engine's statistics; STAT_UNKNOWN where it keeps none. */
 	uint64_t engine_bytes;		/* written during the phase */
 	uint64_t engine_read_bytes;	/* read during the phase */

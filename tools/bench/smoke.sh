@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 BENCH=${1:-build/bin/betrkv-bench}
 ENGINES=$("$BENCH" --help | sed -n 's/^usage: betrkv-bench --engine \([^ ]*\) .*/\1/p' | tr '|' ' ')
-HEADER=engine,phase,op,dist,thr,sync,ops,secs,ops_s,p50_us,p99_us,p999_us,max_us,user_MB,dev_MB,wa_dev,proc_MB,wa_proc,eng_MB,wa_eng,rd_MB,rd_KB_op,eng_rd_MB,rss_MB,cg_MB,cache_hw_MB,bad
+HEADER=engine,phase,op,dist,thr,sync,ops,secs,ops_s,p50_us,p99_us,p999_us,max_us,cpu_s_kop,user_MB,dev_MB,wa_dev,proc_MB,wa_proc,eng_MB,wa_eng,rd_MB,rd_KB_op,eng_rd_MB,rss_MB,cg_MB,cache_hw_MB,bad
 CGROOT=/sys/fs/cgroup/memory
 
 tmp=$(mktemp -d)
@@ -45,8 +45,8 @@ bench() {
 
 # check_csv PHASES COUNTS COLUMN VALUE: the CSV in $tmp/out has the header
 # and one "all" line per phase, in order, each with its operation count,
-# 27 fields, numeric latencies and rd_MB, no bad operation, and VALUE in
-# COLUMN.
+# 28 fields, numeric latencies, cpu_s_kop and rd_MB, no bad operation, and
+# VALUE in COLUMN.
 check_csv() {
 	awk -F, -v header="$HEADER" -v phases="$1" -v counts="$2" \
 	    -v col="$3" -v want="$4" '
@@ -59,13 +59,15 @@ check_csv() {
 		i++
 		split(phases, p, " ")
 		split(counts, c, " ")
-		if (NF != 27 || $2 != p[i] || $3 != "all" || $7 != c[i])
+		if (NF != 28 || $2 != p[i] || $3 != "all" || $7 != c[i])
 			err = err "line " NR ": " $0 "\n"
 		if ($10 !~ /^[0-9]+\.[0-9]$/ || $12 !~ /^[0-9]+\.[0-9]$/)
 			err = err "latency: " $0 "\n"
-		if ($21 !~ /^[0-9]+\.[0-9]$/)
+		if ($14 !~ /^[0-9]+\.[0-9][0-9][0-9][0-9]$/)
+			err = err "cpu_s_kop: " $0 "\n"
+		if ($22 !~ /^[0-9]+\.[0-9]$/)
 			err = err "rd_MB: " $0 "\n"
-		if ($27 != 0 || $col !~ want)
+		if ($28 != 0 || $col !~ want)
 			err = err "values: " $0 "\n"
 	}
 	END {
@@ -110,7 +112,7 @@ catches_mismatch() {
 	"$BENCH" --engine "$e" --path "$tmp/store" --records 300 \
 		--value-size 200 --workload verify --format csv \
 		> "$tmp/out" 2> "$tmp/err"
-	if [ $? -eq 1 ] && [ "$(tail -n 1 "$tmp/out" | cut -d, -f27)" = 300 ]; then
+	if [ $? -eq 1 ] && [ "$(tail -n 1 "$tmp/out" | cut -d, -f28)" = 300 ]; then
 		ok "$e: wrong values are counted and fail the run"
 	else
 		not_ok "$e: wrong values are counted and fail the run"
@@ -143,7 +145,7 @@ in_cgroup() {
 	pid=$!
 	wait "$pid"
 	rc=$?
-	if [ "$rc" -eq 0 ] && check_csv "load c" "1000 2000" 25 '^[0-9]+\.[0-9]$' &&
+	if [ "$rc" -eq 0 ] && check_csv "load c" "1000 2000" 26 '^[0-9]+\.[0-9]$' &&
 	   [ -z "$(find "$CGROOT" -name "betrkv-bench.$pid" -type d)" ]; then
 		ok "$e: --cgroup-mem, group removed at exit"
 	else

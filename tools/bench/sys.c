@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * betrkv-bench: device and process I/O counters, peak RSS, page cache.
+ * betrkv-bench: device and process I/O counters, CPU time, peak RSS, page
+ * cache.
  *
  * Device bytes come from field 7 (sectors written) of the stat file of
  * the block device holding --path (st_dev of the path, or st_rdev when it
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
@@ -197,6 +199,21 @@ static int evict_one(const char *path, const struct stat *st, int type,
 void path_evict(const char *path)
 {
 	nftw(path, evict_one, 16, FTW_PHYS);
+}
+
+/*
+ * User + system CPU time of the process in nanoseconds: all its threads,
+ * the engine's background threads included, and the kernel's work done in
+ * them (system calls, the module's ioctls), but not kernel threads' work.
+ */
+uint64_t cpu_time_ns(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ULL +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
 }
 
 /* Reset VmHWM (Linux 4.0+). */

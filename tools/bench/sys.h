@@ -2,7 +2,8 @@
 /*
  * betrkv-bench: what the system says about the run: bytes written to the
  * device under --path and by this process, bytes this process read from
- * storage, peak RSS, the page cache, and the cgroup v1 memory limit.
+ * storage, its CPU time, peak RSS, the page cache, and the cgroup v1
+ * memory limit.
  */
 #ifndef BENCH_SYS_H
 #define BENCH_SYS_H
@@ -30,6 +31,8 @@ int read_u64(const char *path, uint64_t *val);
 
 int path_syncfs(const char *path);
 void path_evict(const char *path);
+
+uint64_t cpu_time_ns(void);
 
 void rss_reset_peak(void);
 uint64_t rss_peak(void);
