@@ -229,67 +229,116 @@ static u64 slot_blocknr(const struct betrkv_cache *c, u32 slot)
 }
 
 /*
- * Encode @e's changes as an append to its slot, if it has a copy on disk
- * they can be appended to.  Return: 0, -EFBIG to write it whole instead.
+ * Claim dirty @e for writing: its entry in the indirection table, a fresh
+ * slot in case it is written whole (none is needed if the table is full but
+ * an append may do), and the bookkeeping that makes it clean.  Changes made
+ * from now on are the next write's.  Return: 0, or an error before any of
+ * that.
  */
-static int encode_append(struct betrkv_cache *c, struct betrkv_centry *e,
-			 u8 *buf, struct betrkv_cache_write *w)
+static int write_claim(struct betrkv_cache *c, struct betrkv_centry *e,
+		       struct betrkv_cache_write *w)
 {
-	const struct betrkv_node_hdr *h = e->disk;
 	int err;
 
-	if (!h || e->node->rewrite ||
-	    betrkv_itable_lookup(c->itable, e->id, &w->ent) ||
-	    w->ent.len != h->total_len || w->ent.hdr != h->hdr_off)
-		return -EFBIG;
-	err = betrkv_node_encode_append(e->node, h, c->uuid,
-					slot_blocknr(c, w->ent.slot), buf,
-					c->node_size - w->ent.len, &w->len);
-	if (err)
+	if (c->read_only)
+		return -EROFS;
+	if (c->write_err)
+		return c->write_err;
+	memset(w, 0, sizeof(*w));
+	w->append = e->disk && !e->node->rewrite &&
+		    !betrkv_itable_lookup(c->itable, e->id, &w->ent) &&
+		    w->ent.len == e->disk->total_len &&
+		    w->ent.hdr == e->disk->hdr_off;
+	err = betrkv_itable_alloc(c->itable, &w->spare);
+	if (err && !w->append)
 		return err;
-	w->append = true;
-	w->off = slot_offset(c, w->ent.slot) + w->ent.len;
-	w->ent.hdr = w->ent.len;
-	w->ent.len += w->len;
+	w->has_spare = !err;
+	w->ent.id = e->id;
+	w->e = e;
+	w->for_cp = e->cp_pending;
+	c->npending -= e->cp_pending;
+	e->cp_pending = false;
+	e->dirty = false;
+	c->ndirty--;
 	return 0;
 }
 
-/* Encode @e whole for a fresh slot. */
-static int encode_whole(struct betrkv_cache *c, struct betrkv_centry *e,
-			u8 *buf, struct betrkv_cache_write *w)
+/* Undo write_claim() of a write that never started. */
+static void write_unclaim(struct betrkv_cache *c, struct betrkv_cache_write *w)
 {
-	int err = betrkv_itable_alloc(c->itable, &w->ent.slot);
+	struct betrkv_centry *e = w->e;
 
-	if (err)
-		return err;
-	w->append = false;
-	w->off = slot_offset(c, w->ent.slot);
-	w->ent.hdr = 0;
-	err = betrkv_node_encode(e->node, c->uuid, slot_blocknr(c, w->ent.slot),
-				 buf, c->node_size, &w->len);
-	if (err) {
-		betrkv_itable_release(c->itable, w->ent.slot);
-		return err;
-	}
-	w->ent.len = w->len;
-	return 0;
+	if (w->has_spare)
+		betrkv_itable_release(c->itable, w->spare);
+	e->cp_pending = w->for_cp;
+	c->npending += w->for_cp;
+	e->dirty = true;
+	c->ndirty++;
 }
 
 /*
- * The header just encoded at @buf is the node's copy on disk from now on
- * (a failed write makes the node be written whole next time).
+ * Encode the claimed node into @buf: what changed appended to its slot if
+ * it can be, else the whole node into the spare slot.  Reads the node and
+ * @w only, so it needs no lock while the node cannot change.
  */
-static void set_disk(struct betrkv_cache *c, struct betrkv_centry *e,
-		     const u8 *buf, const struct betrkv_cache_write *w)
+static int write_encode(struct betrkv_cache *c, u8 *buf,
+			struct betrkv_cache_write *w)
 {
+	struct betrkv_centry *e = w->e;
+	int err = -EFBIG;
+
+	if (w->append)
+		err = betrkv_node_encode_append(e->node, e->disk, c->uuid,
+						slot_blocknr(c, w->ent.slot), buf,
+						c->node_size - w->ent.len,
+						&w->len);
+	if (!err) {
+		w->off = slot_offset(c, w->ent.slot) + w->ent.len;
+		w->ent.hdr = w->ent.len;
+		w->ent.len += w->len;
+		return 0;
+	}
+	if (err != -EFBIG)
+		return err;
+	w->append = false;
+	if (!w->has_spare)
+		return -ENOSPC;
+	err = betrkv_node_encode(e->node, c->uuid, slot_blocknr(c, w->spare),
+				 buf, c->node_size, &w->len);
+	if (err)
+		return err;
+	w->has_spare = false;
+	w->fresh = true;
+	w->ent.slot = w->spare;
+	w->ent.hdr = 0;
+	w->ent.len = w->len;
+	w->off = slot_offset(c, w->ent.slot);
+	return 0;
+}
+
+/* The header just encoded at @buf, decoded: the node's next e->disk. */
+static struct betrkv_node_hdr *written_hdr(struct betrkv_cache *c, const u8 *buf,
+					   struct betrkv_cache_write *w)
+{
+	struct betrkv_node_hdr *h;
 	const char *why;
 
-	betrkv_node_hdr_free(e->disk);
-	e->disk = NULL;
+	w->ent.csum = betrkv_node_csum(buf);
 	if (betrkv_node_hdr_decode(buf, w->ent.len, w->ent.hdr, c->uuid,
-				   slot_blocknr(c, w->ent.slot), e->id,
-				   &e->disk, &why))
-		e->disk = NULL;		/* out of memory: write it whole */
+				   slot_blocknr(c, w->ent.slot), w->e->id, &h,
+				   &why))
+		return NULL;	/* out of memory: write it whole next time */
+	return h;
+}
+
+/*
+ * From now on the node's copy on disk is the one just encoded, with header
+ * @h (a failed write makes the node be written whole next time).
+ */
+static void write_encoded(struct betrkv_centry *e, struct betrkv_node_hdr *h)
+{
+	betrkv_node_hdr_free(e->disk);
+	e->disk = h;
 	betrkv_node_written(e->node);
 }
 
@@ -301,26 +350,16 @@ static void set_disk(struct betrkv_cache *c, struct betrkv_centry *e,
 static int write_begin(struct betrkv_cache *c, struct betrkv_centry *e, u8 *buf,
 		       struct betrkv_cache_write *w)
 {
-	int err;
+	int err = write_claim(c, e, w);
 
-	if (c->read_only)
-		return -EROFS;
-	if (c->write_err)
-		return c->write_err;
-	w->ent.id = e->id;
-	err = encode_append(c, e, buf, w);
-	if (err == -EFBIG)
-		err = encode_whole(c, e, buf, w);
 	if (err)
 		return err;
-	w->ent.csum = betrkv_node_csum(buf);
-	set_disk(c, e, buf, w);
-	w->e = e;
-	w->for_cp = e->cp_pending;
-	c->npending -= e->cp_pending;
-	e->cp_pending = false;
-	e->dirty = false;
-	c->ndirty--;
+	err = write_encode(c, buf, w);
+	if (err) {
+		write_unclaim(c, w);
+		return err;
+	}
+	write_encoded(e, written_hdr(c, buf, w));
 	return 0;
 }
 
@@ -331,6 +370,8 @@ static int write_end(struct betrkv_cache *c, struct betrkv_cache_write *w, int e
 	unsigned int maps = (w->for_cp ? BETRKV_ITABLE_FROZEN : 0) |
 			    (e->freed ? 0 : BETRKV_ITABLE_LIVE);
 
+	if (w->has_spare)
+		betrkv_itable_release(c->itable, w->spare);
 	if (!err)
 		err = betrkv_itable_map(c->itable, &w->ent, maps);
 	if (!err) {
@@ -339,7 +380,7 @@ static int write_end(struct betrkv_cache *c, struct betrkv_cache_write *w, int e
 		c->stats.node_bytes_written += w->len;
 		return 0;
 	}
-	if (!w->append)
+	if (w->fresh)
 		betrkv_itable_release(c->itable, w->ent.slot);
 	if (err == -EIO && !c->write_err) {
 		c->write_err = err;
@@ -366,6 +407,111 @@ static int cache_writeback(struct betrkv_cache *c, struct betrkv_centry *e)
 		return err;
 	err = betrkv_dev_write(c->dev, w.off, c->iobuf, w.len, 0);
 	return write_end(c, &w, err);
+}
+
+/*
+ * Write-back ahead of eviction, on the store's worker.  Once the cache is
+ * within WB_MARGIN of its budget, the worker writes the coldest dirty nodes
+ * (among the WB_SCAN least recently used entries) so that eviction finds
+ * clean ones; nodes the checkpoint in progress needs are left to it.
+ */
+#define WB_MARGIN(c)	((c)->budget / 8)
+#define WB_SCAN		64u
+
+/* The coldest node to write back now, or NULL; the caller holds the lock. */
+static struct betrkv_centry *wb_candidate(struct betrkv_cache *c)
+{
+	struct betrkv_centry *e;
+	u32 n = 0;
+
+	if (c->used + WB_MARGIN(c) <= c->budget || !c->ndirty || c->read_only ||
+	    c->write_err)
+		return NULL;
+	for (e = c->lru.tail; e && n < WB_SCAN; e = e->prev, n++)
+		if (e->node && e->dirty && !e->pins && !e->cp_pending)
+			return e;
+	return NULL;
+}
+
+/**
+ * betrkv_cache_writeback_wanted() - has the cache cold dirty nodes to write?
+ * @c: the cache
+ *
+ * The store's lock is held, shared or exclusive.
+ *
+ * Return: true if betrkv_cache_writeback_begin() would find one.
+ */
+bool betrkv_cache_writeback_wanted(struct betrkv_cache *c)
+{
+	bool ret;
+
+	mutex_lock(&c->lock);
+	ret = wb_candidate(c);
+	mutex_unlock(&c->lock);
+	return ret;
+}
+
+/**
+ * betrkv_cache_writeback_begin() - claim a cold dirty node for writing back.
+ * @c: the cache
+ * @w: receives the write, to encode with betrkv_cache_writeback_encode()
+ *     and, once submitted, finish with betrkv_cache_write_done()
+ *
+ * The store's lock is held exclusive; the encoding and the write need
+ * none.  The node stays pinned until the write is done, and a mutation
+ * waits for its encoding in betrkv_cache_dirty().
+ *
+ * Return: 0, -ENOENT if no node needs it, or an error.
+ */
+int betrkv_cache_writeback_begin(struct betrkv_cache *c,
+				 struct betrkv_cache_write *w)
+{
+	struct betrkv_centry *e;
+	int err = -ENOENT;
+
+	mutex_lock(&c->lock);
+	e = wb_candidate(c);
+	if (e)
+		err = write_claim(c, e, w);
+	if (!err) {
+		e->pins++;
+		e->writing = true;
+		e->encoding = true;
+		c->nwriting++;
+	}
+	mutex_unlock(&c->lock);
+	return err;
+}
+
+/**
+ * betrkv_cache_writeback_encode() - encode a node claimed for write-back.
+ * @c: the cache
+ * @buf: node_size bytes the node is encoded into
+ * @w: the write: submit @w->len bytes of @buf at @w->off
+ *
+ * Runs without the store's lock; mutations wait for it to end before they
+ * change the node.
+ *
+ * Return: 0 or an error, for betrkv_cache_write_done() in either case.
+ */
+int betrkv_cache_writeback_encode(struct betrkv_cache *c, u8 *buf,
+				  struct betrkv_cache_write *w)
+{
+	struct betrkv_centry *e = w->e;
+	struct betrkv_node_hdr *h = NULL;
+	int err = write_encode(c, buf, w);
+
+	if (!err)
+		h = written_hdr(c, buf, w);
+	mutex_lock(&c->lock);
+	if (!err) {
+		write_encoded(e, h);
+		c->stats.writebacks++;
+	}
+	WRITE_ONCE(e->encoding, false);
+	mutex_unlock(&c->lock);
+	wake_up_all(&c->encoded);
+	return err;
 }
 
 /* Drop the segments a partial entry holds; keep its header. */
@@ -965,8 +1111,9 @@ void betrkv_cache_put(struct betrkv_cache *c, struct betrkv_node *n)
  * @c: the cache
  * @n: the node
  *
- * If the checkpoint in progress has yet to write @n as it is, that write
- * happens first.
+ * If the worker is encoding @n for a write-back, this waits for that to
+ * end; if the checkpoint in progress has yet to write @n as it is, that
+ * write happens first.
  *
  * Return: 0, or the error of that write (the node is then unchanged and
  * must stay so).
@@ -976,6 +1123,9 @@ int betrkv_cache_dirty(struct betrkv_cache *c, struct betrkv_node *n)
 	struct betrkv_centry *e = centry_of(n);
 	int err;
 
+	/* A write-back encodes it without the store's lock: let it finish. */
+	if (READ_ONCE(e->encoding))
+		wait_event(c->encoded, !READ_ONCE(e->encoding));
 	if (e->cp_pending) {
 		err = cache_writeback(c, e);
 		if (err)
@@ -1212,6 +1362,7 @@ int betrkv_cache_create(const struct betrkv_cache_params *p,
 	if (!c)
 		return -ENOMEM;
 	mutex_init(&c->lock);
+	init_waitqueue_head(&c->encoded);
 	c->buckets = kcalloc(CACHE_BUCKETS, sizeof(*c->buckets), GFP_KERNEL);
 	c->iobuf = kvmalloc(p->node_size, GFP_KERNEL);
 	if (!c->buckets || !c->iobuf) {

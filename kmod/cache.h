@@ -15,7 +15,10 @@
  * checkpoint reads there, or the whole node copy-on-write to a fresh slot
  * (nodefmt.h).  A checkpoint in progress owns the nodes that were dirty when
  * it began: each is written as it was then, by the checkpoint's writer or, if
- * a mutation gets to it first, by dirty() before it changes.  new() makes a
+ * a mutation gets to it first, by dirty() before it changes.  The store's
+ * worker writes cold dirty nodes back ahead of eviction
+ * (betrkv_cache_writeback_begin()), so that the mutation that overruns the
+ * budget finds clean nodes to evict instead of writing one itself.  new() makes a
  * pinned, dirty node under a fresh ID; free() removes a node from the tree
  * for good (its ID and disk space are released once no checkpoint refers to
  * them).  Unpinned clean nodes are evicted when the budget is exceeded;
@@ -25,7 +28,9 @@
  * find(), get() and put() may run in parallel under the shared lock (they
  * serialise on c->lock and read from disk without it); every other call needs
  * the store's lock exclusive.  A checkpoint's node write may be under way
- * with no lock held: its node stays pinned.
+ * with no lock held: its node stays pinned.  A write-back ahead of eviction
+ * also encodes its node without the store's lock: dirty() waits for that
+ * encoding to end before the node may change.
  */
 #ifndef BETRKV_CACHE_H
 #define BETRKV_CACHE_H
@@ -49,6 +54,7 @@ struct betrkv_centry {
 	bool dirty;
 	bool cp_pending;	/* the checkpoint in progress must write it as is */
 	bool writing;		/* a checkpoint write of it is under way */
+	bool encoding;		/* a write-back encodes it: see dirty() */
 	bool freed;		/* left the tree during that write */
 };
 
@@ -58,7 +64,10 @@ struct betrkv_cache_write {
 	u64 off;		/* byte offset on the device */
 	u32 len;		/* bytes to write there */
 	struct betrkv_itable_ent ent;	/* the node's entry once written */
+	u32 spare;		/* a fresh slot for a whole write, if has_spare */
+	bool has_spare;
 	bool append;		/* to the slot it has (else a fresh one) */
+	bool fresh;		/* ent.slot is a fresh slot this write took */
 	bool for_cp;
 };
 
@@ -71,6 +80,7 @@ struct betrkv_cache_stats {
 	u64 node_bytes_read;
 	u64 node_writes;
 	u64 node_appends;	/* of those, appended to the node's slot */
+	u64 writebacks;		/* of those, the worker's ahead of eviction */
 	u64 node_bytes_written;
 	u64 cp_forced;		/* nodes a change had to write for the checkpoint */
 	u64 bloom_skips;	/* segment reads a Bloom filter saved */
@@ -117,6 +127,7 @@ struct betrkv_cache {
 		struct betrkv_centry *head, *tail;
 	} lru, hdr_lru;
 	u8 *iobuf;		/* node_size bytes for encoding and decoding */
+	wait_queue_head_t encoded;	/* woken when a write-back's encoding ends */
 	struct betrkv_cache_stats stats;
 };
 
@@ -156,6 +167,11 @@ bool betrkv_cache_checkpoint_busy(const struct betrkv_cache *c);
 int betrkv_cache_write_pending(struct betrkv_cache *c, u64 max);
 int betrkv_cache_write_next(struct betrkv_cache *c, u8 *buf,
 			    struct betrkv_cache_write *w);
+bool betrkv_cache_writeback_wanted(struct betrkv_cache *c);
+int betrkv_cache_writeback_begin(struct betrkv_cache *c,
+				 struct betrkv_cache_write *w);
+int betrkv_cache_writeback_encode(struct betrkv_cache *c, u8 *buf,
+				  struct betrkv_cache_write *w);
 int betrkv_cache_write_done(struct betrkv_cache *c, struct betrkv_cache_write *w,
 			    int err);
 

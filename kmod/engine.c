@@ -26,6 +26,9 @@
  * later mutation writes one marked node, so checkpoints still overlap
  * mutations.  A full journal, a shortage of slots, an explicit checkpoint
  * and close wait for the checkpoint in progress and then run a whole one.
+ * The worker also writes cold dirty nodes back ahead of eviction, one at a
+ * time, encoding and writing each without the lock; a checkpoint begins
+ * only when no such write is under way.
  *
  * A failed call changes nothing.  Everything that can fail without
  * touching the tree comes first: the batch's messages, the room for it in
@@ -102,10 +105,11 @@ struct betrkv_engine {
 	/* The checkpoint in progress, if cp_active. */
 	bool cp_active;
 	bool closing;			/* no more background checkpoints */
+	bool wb_active;			/* the worker writes a node back */
 	struct betrkv_sb cp_next;	/* the superblock it will write */
 	struct betrkv_worker *worker;	/* NULL: mutations drive checkpoints */
 	u8 *cp_buf;			/* node_size bytes for the worker's writes */
-	wait_queue_head_t cp_wait;	/* woken when a checkpoint ends */
+	wait_queue_head_t cp_wait;	/* woken when either of those ends */
 };
 
 static const char *engine_name(const struct betrkv_engine *e)
@@ -483,17 +487,19 @@ static int cp_complete(struct betrkv_engine *e)
 
 /*
  * Wait for the checkpoint in progress to end: complete it here if
- * mutations drive checkpoints, else let the worker finish it.
+ * mutations drive checkpoints, else let the worker finish it (and any
+ * write-back it has under way, so that a checkpoint may begin).
  */
 static void cp_wait(struct betrkv_engine *e)
 {
-	while (e->cp_active) {
+	while (e->cp_active || e->wb_active) {
 		if (!e->worker) {
 			cp_complete(e);
 			return;
 		}
 		up_write(&e->lock);
-		wait_event(e->cp_wait, !READ_ONCE(e->cp_active));
+		wait_event(e->cp_wait, !READ_ONCE(e->cp_active) &&
+				       !READ_ONCE(e->wb_active));
 		down_write(&e->lock);
 	}
 }
@@ -648,7 +654,8 @@ static void cp_poke(struct betrkv_engine *e)
 	int err;
 
 	if (e->worker) {
-		if (!e->cp_active && cp_wanted(e))
+		if ((!e->cp_active && cp_wanted(e)) ||
+		    (!e->wb_active && betrkv_cache_writeback_wanted(e->cache)))
 			betrkv_worker_kick(e->worker);
 		return;
 	}
@@ -665,8 +672,35 @@ static void cp_poke(struct betrkv_engine *e)
 }
 
 /*
- * The worker: one checkpoint, the lock dropped during each node write; a
- * rebuild waiting for it makes it give up after the write under way.
+ * Write back cold dirty nodes while the cache wants it, each encoded and
+ * written without the lock; the caller holds it.  A failed write leaves its
+ * node dirty, as a failed eviction does (a device error stops all writes).
+ */
+static void wb_work(struct betrkv_engine *e)
+{
+	struct betrkv_cache_write w;
+	int err;
+
+	lockdep_assert_held_write(&e->lock);
+	while (!e->broken && !e->failed && !e->closing &&
+	       !betrkv_cache_writeback_begin(e->cache, &w)) {
+		e->wb_active = true;
+		up_write(&e->lock);
+		err = betrkv_cache_writeback_encode(e->cache, e->cp_buf, &w);
+		if (!err)
+			err = betrkv_dev_write(e->dev, w.off, e->cp_buf, w.len, 0);
+		down_write(&e->lock);
+		e->wb_active = false;
+		wake_up_all(&e->cp_wait);
+		if (betrkv_cache_write_done(e->cache, &w, err))
+			break;
+	}
+}
+
+/*
+ * The worker: write-back ahead of eviction, then one checkpoint, the lock
+ * dropped during each node write; a rebuild waiting for it makes it give up
+ * after the write under way.
  */
 static void cp_work(void *arg)
 {
@@ -675,6 +709,7 @@ static void cp_work(void *arg)
 	int err, ioerr;
 
 	down_write(&e->lock);
+	wb_work(e);
 	if (e->cp_active || !cp_wanted(e) || cp_begin(e))
 		goto out;
 	while (!e->broken &&

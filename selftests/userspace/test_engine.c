@@ -25,6 +25,7 @@ FIXTURE(engine) {
 	char path[64];
 	struct betrkv_engine_opts opts;
 	u64 checkpoints, cp_forced;	/* before the last reopen */
+	u64 writebacks;
 	struct betrkv_dev *dev;
 	struct betrkv_engine *e;
 	struct model m;
@@ -181,6 +182,7 @@ static void reopen(struct __test_metadata *_metadata, FIXTURE_DATA(engine) *self
 	betrkv_engine_stats(self->e, &st);
 	self->checkpoints += st.checkpoints;
 	self->cp_forced += st.cache.cp_forced;
+	self->writebacks += st.cache.writebacks;
 	ASSERT_EQ(0, betrkv_engine_close(self->e));
 	self->e = NULL;
 	ASSERT_EQ(0, betrkv_engine_open(self->dev, &self->opts, &self->e));
@@ -233,11 +235,18 @@ TEST_F_TIMEOUT(engine, model, 300)
 	       st.height, st.nodes, live_bytes, st.cache.high_water, st.cache.evictions);
 	self->checkpoints += st.checkpoints;
 	self->cp_forced += st.cache.cp_forced;
-	TH_LOG("%llu checkpoints, %llu node writes forced by a checkpoint in progress",
-	       self->checkpoints, self->cp_forced);
+	self->writebacks += st.cache.writebacks;
+	TH_LOG("%llu checkpoints, %llu node writes forced by a checkpoint in progress, %llu written back ahead of eviction",
+	       self->checkpoints, self->cp_forced, self->writebacks);
 	EXPECT_GT(self->checkpoints, 50);
+	/* Only the worker writes back ahead of eviction. */
 	if (!variant->background)
 		EXPECT_GT(self->cp_forced, 0);
+	if (variant->background) {
+		EXPECT_GT(self->writebacks, 0);
+	} else {
+		EXPECT_EQ(self->writebacks, 0);
+	}
 	EXPECT_GE(st.height, 3);
 	EXPECT_GE(live_bytes, 4 * CACHE_BYTES);
 	EXPECT_GT(st.cache.evictions, 0);
