@@ -31,6 +31,7 @@ linux-headers-amd64
 busybox-static
 cpio
 xz-utils
+zstd
 kmod
 fio
 libkcapi-dev
