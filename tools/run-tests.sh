@@ -155,7 +155,8 @@ run_vms() {
 		v=$(modinfo -F vermagic "${MODULE:-betrkv.ko}" 2>/dev/null | cut -d' ' -f1)
 		[ -z "${VM_ROOT:-}" ] || args+=(--root "$VM_ROOT")
 		[ -z "$v" ] || args+=(--kernel "$v")
-		vm_one "${v:-unknown}" "${args[@]}" --module "${MODULE:-betrkv.ko}"
+		label=${v%-amd64}
+		vm_one "${label:-unknown}" "${args[@]}" --module "${MODULE:-betrkv.ko}"
 		return
 	fi
 	for v in ${VM_KERNELS:-$(installed_kernels)}; do
