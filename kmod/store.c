@@ -370,7 +370,7 @@ int betrkv_stores_init(void)
 	err = cdev_add(&stores_cdev, stores_devt, BETRKV_MAX_STORES);
 	if (err)
 		goto out_region;
-	stores_class = class_create(THIS_MODULE, BETRKV_DEVICE_PREFIX);
+	stores_class = betrkv_class_create(BETRKV_DEVICE_PREFIX);
 	if (IS_ERR(stores_class)) {
 		err = PTR_ERR(stores_class);
 		goto out_cdev;

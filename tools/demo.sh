@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-exec tools/vm/betrkv-vm --module betrkv.ko --bin "$BUILD/bin/betrkvctl" \
+# betrkv-vm boots the newest kernel with the module built for it
+# (build/modules/<release>/betrkv.ko).
+exec tools/vm/betrkv-vm --bin "$BUILD/bin/betrkvctl" \
 	--bin "$BUILD/bin/betrkv-bench" --bin tools/demo-guest.sh \
 	--disk 1G --disk 1G --mem 2048 --timeout 1200 -- /bin/demo-guest.sh

@@ -1,23 +1,29 @@
 #!/bin/bash
 # Run every test and print one summary line, "N passed, N failed, N skipped".
 #
-#   tools/run-tests.sh [host|vm]...      (default: host vm)
+#   tools/run-tests.sh [host|vm|dkms]...      (default: host vm dkms)
 #
 # host: each userspace test program (kselftest TAP), plain and under
 #       AddressSanitizer + UndefinedBehaviorSanitizer; then each libFuzzer
 #       target for FUZZ_RUNS (default 100000) inputs.
-# vm:   boots the installed kernel in QEMU with the disks the in-VM tests
-#       expect (selftests/betrkv/vmtest.h) and runs selftests/betrkv/run.sh;
-#       then the hard-reset test (two boots on the same disk images).
-#       VM_ROOT boots the kernel under that directory instead (betrkv-vm
-#       --root), MODULE names the betrkv.ko built for it and MODULE_ARGS
-#       are its parameters for the suite (make check-debug).
+# vm:   for each kernel, boots it in QEMU with the module built for it and
+#       the disks the in-VM tests expect (selftests/betrkv/vmtest.h) and
+#       runs selftests/betrkv/run.sh; then the hard-reset test (two boots
+#       on the same disk images).  The kernels: VM_KERNELS (releases, e.g.
+#       "6.1.0-57-amd64 6.12.95+deb12-amd64"), by default every installed
+#       Debian kernel with its headers (the Makefile's VM_KVERS: 6.1 and
+#       6.12 after make deps), each with build/modules/<release>/betrkv.ko
+#       (make modules).  Every kernel runs the whole suite.
+#       MODULE instead names one betrkv.ko, whose kernel (its vermagic) is
+#       the one booted; VM_ROOT takes that kernel from under the directory
+#       (betrkv-vm --root; make check-debug).  MODULE_ARGS are the module's
+#       parameters for the suite.
+# dkms: tools/dkms-check.sh: `dkms build` of this tree for each of those
+#       kernels, in a temporary /usr/src/betrkv-<version> (root only).
 # Expects `make all` to have run.  Logs go to build/test-logs/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-MODULE=${MODULE:-betrkv.ko}
-vm_kernel=(${VM_ROOT:+--root "$VM_ROOT"})
 logs=$BUILD/test-logs
 rm -rf "$logs"
 mkdir -p "$logs"
@@ -74,9 +80,20 @@ run_fuzz() {
 	done
 }
 
+# The installed Debian kernels with headers, oldest first (as VM_KVERS).
+installed_kernels() {
+	local k v
+	for k in /boot/vmlinuz-*-amd64; do
+		v=${k#/boot/vmlinuz-}
+		[ -f "/lib/modules/$v/build/Makefile" ] && echo "$v"
+	done | sort -V
+}
+
+# run_vm LABEL BETRKV-VM-ARGS...: the in-VM suite on one kernel.
 run_vm() {
-	local rc
-	tools/vm/betrkv-vm "${vm_kernel[@]}" --module "$MODULE" \
+	local label=$1 rc
+	shift
+	tools/vm/betrkv-vm "$@" \
 		--dir "$BUILD/vmtests:/selftests" --dir "$BUILD/tests:/unittests" \
 		--bin selftests/betrkv/run.sh --bin "$(command -v dmsetup)" \
 		--bin "$BUILD/bin/betrkv-log-replay" --bin "$BUILD/bin/betrkvctl" \
@@ -84,56 +101,100 @@ run_vm() {
 		--bin "$BUILD/fio/betrkv-fio.so" \
 		--disk 64M --disk 64M --disk 8M --disk 96M \
 		--disk-opts logical_block_size=4096,physical_block_size=4096 --disk 64M \
-		--timeout 1200 --log "$logs/vm.log" -- /bin/run.sh ${MODULE_ARGS:-} > "$logs/vm.out" 2>&1
+		--timeout 1200 --log "$logs/vm-$label.log" -- /bin/run.sh ${MODULE_ARGS:-} \
+		> "$logs/vm-$label.out" 2>&1
 	rc=$?
-	tally "$logs/vm.log" "vm selftests" "$rc"
+	tally "$logs/vm-$label.log" "vm $label selftests" "$rc"
 	if [ "$rc" -ne 0 ]; then
 		echo "---- VM exited with status $rc; last lines of its console:"
-		tr -d '\r' < "$logs/vm.log" | grep -vE '^ok ' | tail -n 60
+		tr -d '\r' < "$logs/vm-$label.log" | grep -vE '^ok ' | tail -n 60
 	fi
 }
 
 # A hard reset in the middle of a workload: phase 1 runs it and resets the
 # VM with sysrq; a second boot on the same images binds and checks.
+# run_reset LABEL BETRKV-VM-ARGS...
 run_reset() {
-	local dir rc
+	local label=$1 dir rc r=$logs/reset-$1
+	shift
 	dir=$(mktemp -d)
 	truncate -s 64M "$dir/data.img"
 	truncate -s 1M "$dir/note.img"
-	tools/vm/betrkv-vm "${vm_kernel[@]}" --module "$MODULE" --bin "$BUILD/vmtests/crash_test" \
+	tools/vm/betrkv-vm "$@" --bin "$BUILD/vmtests/crash_test" \
 		--image "$dir/data.img" --image "$dir/note.img" --timeout 300 \
-		--log "$logs/reset1.log" -- \
+		--log "$r-1.log" -- \
 		'insmod /lib/modules/betrkv.ko && crash_test --reset-phase1' \
-		> "$logs/reset1.out" 2>&1
+		> "$r-1.out" 2>&1
 	rc=$?	# 70: the guest ended without a status, as a reset does
 	if [ "$rc" -ne 70 ] ||
-	   ! tr -d '\r' < "$logs/reset1.log" | grep -q '^betrkv-reset: resetting$' ||
-	   ! grep -q 'sysrq: Resetting' "$logs/reset1.log" ||
-	   grep -qE 'Kernel panic|BUG:|Oops|WARNING:' "$logs/reset1.log"; then
-		echo "not ok 1 reset phase 1 (status $rc)" > "$logs/reset2.log"
-		tally "$logs/reset2.log" "vm reset" 1
-		tail -n 30 "$logs/reset1.log"
+	   ! tr -d '\r' < "$r-1.log" | grep -q '^betrkv-reset: resetting$' ||
+	   ! grep -q 'sysrq: Resetting' "$r-1.log" ||
+	   grep -qE 'Kernel panic|BUG:|Oops|WARNING:' "$r-1.log"; then
+		echo "not ok 1 reset phase 1 (status $rc)" > "$r-2.log"
+		tally "$r-2.log" "vm $label reset" 1
+		tail -n 30 "$r-1.log"
 		rm -rf "$dir"
 		return
 	fi
-	tools/vm/betrkv-vm "${vm_kernel[@]}" --module "$MODULE" --bin "$BUILD/vmtests/crash_test" \
+	tools/vm/betrkv-vm "$@" --bin "$BUILD/vmtests/crash_test" \
 		--image "$dir/data.img" --image "$dir/note.img" --timeout 300 \
-		--log "$logs/reset2.log" -- \
+		--log "$r-2.log" -- \
 		'insmod /lib/modules/betrkv.ko && crash_test --reset-phase2' \
-		> "$logs/reset2.out" 2>&1
+		> "$r-2.out" 2>&1
 	rc=$?
-	tally "$logs/reset2.log" "vm reset" "$rc"
-	[ "$rc" -eq 0 ] || tail -n 30 "$logs/reset2.log"
+	tally "$r-2.log" "vm $label reset" "$rc"
+	[ "$rc" -eq 0 ] || tail -n 30 "$r-2.log"
 	rm -rf "$dir"
 }
 
+# The suite on each kernel, with the time it took.
+run_vms() {
+	local v label args=()
+	if [ -n "${VM_ROOT:-}" ] || [ -n "${MODULE:-}" ]; then
+		# one kernel: the one MODULE is built for
+		v=$(modinfo -F vermagic "${MODULE:-betrkv.ko}" 2>/dev/null | cut -d' ' -f1)
+		[ -z "${VM_ROOT:-}" ] || args+=(--root "$VM_ROOT")
+		[ -z "$v" ] || args+=(--kernel "$v")
+		label=${v%-amd64}
+		vm_one "${label:-unknown}" "${args[@]}" --module "${MODULE:-betrkv.ko}"
+		return
+	fi
+	for v in ${VM_KERNELS:-$(installed_kernels)}; do
+		label=${v%-amd64}
+		if [ ! -f "$BUILD/modules/$v/betrkv.ko" ]; then
+			echo "not ok 1 no $BUILD/modules/$v/betrkv.ko: run make modules" > "$logs/vm-$label.log"
+			tally "$logs/vm-$label.log" "vm $label selftests" 1
+			continue
+		fi
+		vm_one "$label" --kernel "$v" --module "$BUILD/modules/$v/betrkv.ko"
+	done
+}
+vm_one() {
+	local label=$1 t
+	shift
+	t=$(date +%s)
+	run_vm "$label" "$@"
+	run_reset "$label" "$@"
+	echo "# vm $label: $(( $(date +%s) - t )) s"
+}
+
+run_dkms() {
+	local rc
+	# shellcheck disable=SC2046,SC2086 # a list of releases on purpose
+	tools/dkms-check.sh ${VM_KERNELS:-$(installed_kernels)} > "$logs/dkms.log" 2>&1
+	rc=$?
+	tally "$logs/dkms.log" "dkms build" "$rc"
+	[ "$rc" -eq 0 ] || tail -n 30 "$logs/dkms.log"
+}
+
 start=$(date +%s)
-for what in "${@:-host vm}"; do
+for what in "${@:-host vm dkms}"; do
 	for w in $what; do
 		case $w in
 		host) run_host; run_fuzz ;;
-		vm) run_vm; run_reset ;;
-		*) echo "usage: $0 [host|vm]..." >&2; exit 2 ;;
+		vm) run_vms ;;
+		dkms) run_dkms ;;
+		*) echo "usage: $0 [host|vm|dkms]..." >&2; exit 2 ;;
 		esac
 	done
 done
