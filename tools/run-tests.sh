@@ -1,23 +1,27 @@
 #!/bin/bash
 # Run every test and print one summary line, "N passed, N failed, N skipped".
 #
-#   tools/run-tests.sh [host|vm]...      (default: host vm)
+#   tools/run-tests.sh [host|vm|man]...  (default: host vm)
 #
 # host: each userspace test program (kselftest TAP), plain and under
 #       AddressSanitizer + UndefinedBehaviorSanitizer; then each libFuzzer
-#       target for FUZZ_RUNS (default 100000) inputs.
+#       target for FUZZ_RUNS (default 100000) inputs; then man.
+# man:  `mandoc -T lint` of each page in man/: any message fails it.
 # vm:   boots the installed kernel in QEMU with the disks the in-VM tests
 #       expect (selftests/betrkv/vmtest.h) and runs selftests/betrkv/run.sh;
 #       then the hard-reset test (two boots on the same disk images).
 #       VM_ROOT boots the kernel under that directory instead (betrkv-vm
 #       --root), MODULE names the betrkv.ko built for it and MODULE_ARGS
-#       are its parameters for the suite (make check-debug).
+#       are its parameters for the suite (make check-debug).  VM_KERNEL
+#       picks the kernel release to boot (betrkv-vm --kernel; default the
+#       newest), which must be the one betrkv.ko was built for.
+#       /etc/udev/rules.d gets tools/udev/ and /bin udevadm (udev_test).
 # Expects `make all` to have run.  Logs go to build/test-logs/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 MODULE=${MODULE:-betrkv.ko}
-vm_kernel=(${VM_ROOT:+--root "$VM_ROOT"})
+vm_kernel=(${VM_ROOT:+--root "$VM_ROOT"} ${VM_KERNEL:+--kernel "$VM_KERNEL"})
 logs=$BUILD/test-logs
 rm -rf "$logs"
 mkdir -p "$logs"
@@ -74,10 +78,31 @@ run_fuzz() {
 	done
 }
 
+# Each man page, linted; one test each.
+run_man() {
+	local page name log
+	for page in man/*.[1-9]; do
+		[ -f "$page" ] || continue
+		name=$page
+		log=$logs/${name//\//_}.log
+		if ! command -v mandoc > /dev/null; then
+			echo "ok 1 $name # SKIP mandoc not installed" > "$log"
+		elif mandoc -T lint -W style "$page" > "$log" 2>&1 && [ ! -s "$log" ]; then
+			echo "ok 1 $name" >> "$log"
+		else
+			echo "not ok 1 $name" >> "$log"
+		fi
+		tally "$log" "$name" 0
+		grep -v '^ok ' "$log" | head -n 30
+	done
+}
+
 run_vm() {
-	local rc
+	local rc udevadm
+	udevadm=$(command -v udevadm || true)
 	tools/vm/betrkv-vm "${vm_kernel[@]}" --module "$MODULE" \
 		--dir "$BUILD/vmtests:/selftests" --dir "$BUILD/tests:/unittests" \
+		--dir tools/udev:/etc/udev/rules.d ${udevadm:+--bin "$udevadm"} \
 		--bin selftests/betrkv/run.sh --bin "$(command -v dmsetup)" \
 		--bin "$BUILD/bin/betrkv-log-replay" --bin "$BUILD/bin/betrkvctl" \
 		--bin selftests/betrkv/fio_test.sh --bin "$(command -v fio)" \
@@ -131,9 +156,10 @@ start=$(date +%s)
 for what in "${@:-host vm}"; do
 	for w in $what; do
 		case $w in
-		host) run_host; run_fuzz ;;
+		host) run_host; run_fuzz; run_man ;;
 		vm) run_vm; run_reset ;;
-		*) echo "usage: $0 [host|vm]..." >&2; exit 2 ;;
+		man) run_man ;;
+		*) echo "usage: $0 [host|vm|man]..." >&2; exit 2 ;;
 		esac
 	done
 done
