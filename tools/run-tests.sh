@@ -6,7 +6,8 @@
 # host: each userspace test program (kselftest TAP), plain and under
 #       AddressSanitizer + UndefinedBehaviorSanitizer; then each libFuzzer
 #       target for FUZZ_RUNS (default 100000) inputs; then man.
-# man:  `mandoc -T lint` of each page in man/: any message fails it.
+# man:  `mandoc -T lint -W style` of each page in man/man*/: any message
+#       fails it, but cross references to pages not installed here.
 # vm:   boots the installed kernel in QEMU with the disks the in-VM tests
 #       expect (selftests/betrkv/vmtest.h) and runs selftests/betrkv/run.sh;
 #       then the hard-reset test (two boots on the same disk images).
@@ -81,13 +82,14 @@ run_fuzz() {
 # Each man page, linted; one test each.
 run_man() {
 	local page name log
-	for page in man/*.[1-9]; do
-		[ -f "$page" ] || continue
+	for page in man/man*/*.[1-9]; do
+		[ -f "$page" ] && [ ! -L "$page" ] || continue
 		name=$page
 		log=$logs/${name//\//_}.log
 		if ! command -v mandoc > /dev/null; then
 			echo "ok 1 $name # SKIP mandoc not installed" > "$log"
-		elif mandoc -T lint -W style "$page" > "$log" 2>&1 && [ ! -s "$log" ]; then
+		elif mandoc -T lint -W style "$page" 2>&1 |
+		     grep -v 'referenced manual not found\|mandoc\.db' > "$log"; [ ! -s "$log" ]; then
 			echo "ok 1 $name" >> "$log"
 		else
 			echo "not ok 1 $name" >> "$log"
