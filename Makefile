@@ -26,6 +26,8 @@ LIBDIR		?= $(PREFIX)/lib
 INCLUDEDIR	?= $(PREFIX)/include
 BINDIR		?= $(PREFIX)/sbin
 PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
+MANDIR		?= $(PREFIX)/share/man
+UDEVRULESDIR	?= /lib/udev/rules.d
 DESTDIR		?=
 VERSION		:= 0.1.0
 
@@ -138,6 +140,9 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
 		userlib/libbetrkv.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libbetrkv.pc
 	install -m 755 $(BUILD)/bin/betrkvctl $(DESTDIR)$(BINDIR)/
+	for s in 1 3 4 8; do install -d $(DESTDIR)$(MANDIR)/man$$s && \
+		cp -P man/man$$s/*.$$s $(DESTDIR)$(MANDIR)/man$$s/ 2>/dev/null || true; done
+	install -D -m 644 tools/udev/60-betrkv.rules $(DESTDIR)$(UDEVRULESDIR)/60-betrkv.rules
 
 clean:
 	-test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) clean

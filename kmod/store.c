@@ -39,6 +39,37 @@ const char *betrkv_state_name(enum betrkv_state state)
 	return state < ARRAY_SIZE(names) && names[state] ? names[state] : "unknown";
 }
 
+/* devtmpfs creates /dev/betrkv<N> as 0660; the udev rule adds group disk. */
+static char *store_devnode(const struct device *dev, umode_t *mode)
+{
+	if (mode)
+		*mode = 0660;
+	return NULL;
+}
+
+/* BETRKV_UUID=<uuid> names the store, for /dev/betrkv/by-uuid/ links. */
+static int store_uevent(const struct device *dev, struct kobj_uevent_env *env)
+{
+	const struct betrkv_store *store = dev_get_drvdata(dev);
+
+	return store ? add_uevent_var(env, "BETRKV_UUID=%pU", store->uuid) : 0;
+}
+
+/*
+ * Before 6.2 the class callbacks take a device that is not const.  These
+ * wrappers have that type; betrkv_stores_init() picks one or the other by
+ * the type of the class's fields (_Generic), so no version is named.
+ */
+static char *store_devnode_nc(struct device *dev, umode_t *mode)
+{
+	return store_devnode(dev, mode);
+}
+
+static int store_uevent_nc(struct device *dev, struct kobj_uevent_env *env)
+{
+	return store_uevent(dev, env);
+}
+
 static int store_open(struct inode *inode, struct file *file)
 {
 	struct betrkv_store *store;
@@ -169,6 +200,8 @@ int betrkv_store_bind(struct betrkv_bind_args *args, const char *path)
 	err = store_load(store, path, args->cache_bytes);
 	if (err)
 		goto out_free;
+	betrkv_store_describe(store, &st);
+	memcpy(store->uuid, st.uuid, sizeof(store->uuid));
 
 	mutex_lock(&stores_lock);
 	index = idr_alloc(&stores, NULL, 0, BETRKV_MAX_STORES, GFP_KERNEL);
@@ -194,7 +227,6 @@ int betrkv_store_bind(struct betrkv_bind_args *args, const char *path)
 	mutex_unlock(&stores_lock);
 
 	args->index = index;
-	betrkv_store_describe(store, &st);
 	memcpy(args->uuid, st.uuid, sizeof(args->uuid));
 	pr_info("betrkv%d: bound %s (uuid %pU, generation %llu, %s, commit every %u ms)\n",
 		index, store->dev.name, st.uuid, st.generation,
@@ -375,6 +407,10 @@ int betrkv_stores_init(void)
 		err = PTR_ERR(stores_class);
 		goto out_cdev;
 	}
+	stores_class->devnode = _Generic(stores_class->devnode, default : store_devnode,
+					 typeof(store_devnode_nc) * : store_devnode_nc);
+	stores_class->dev_uevent = _Generic(stores_class->dev_uevent, default : store_uevent,
+					    typeof(store_uevent_nc) * : store_uevent_nc);
 	return 0;
 
 out_cdev:

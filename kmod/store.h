@@ -18,6 +18,7 @@
  * @read_only:  bound with BETRKV_BIND_RDONLY: nothing is ever written
  * @salvage:    bound with BETRKV_BIND_SALVAGE (read-only)
  * @commit_ms:  the periodic commit interval, 0 = off (always, read-only)
+ * @uuid:       the store's UUID, as its uevent names it (BETRKV_UUID)
  * @open_count: openers of /dev/betrkv<N>; protected by the registry lock
  * @engine:     the store itself
  * @bh:         the claimed block device
@@ -29,6 +30,7 @@ struct betrkv_store {
 	bool read_only;
 	bool salvage;
 	u32 commit_ms;
+	u8 uuid[16];
 	unsigned int open_count;
 	struct betrkv_engine *engine;
 	struct betrkv_bdev_handle bh;

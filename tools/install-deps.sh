@@ -38,6 +38,8 @@ libkcapi-dev
 clang
 libclang-rt-14-dev
 dmsetup
+udev
+mandoc
 librocksdb-dev
 liblmdb-dev
 flex

@@ -1,11 +1,13 @@
 #!/bin/bash
 # Run every test and print one summary line, "N passed, N failed, N skipped".
 #
-#   tools/run-tests.sh [host|vm|dkms]...      (default: host vm dkms)
+#   tools/run-tests.sh [host|vm|dkms|man]...  (default: host vm dkms)
 #
 # host: each userspace test program (kselftest TAP), plain and under
 #       AddressSanitizer + UndefinedBehaviorSanitizer; then each libFuzzer
-#       target for FUZZ_RUNS (default 100000) inputs.
+#       target for FUZZ_RUNS (default 100000) inputs; then man.
+# man:  `mandoc -T lint -W style` of each page in man/man*/: any message
+#       fails it, but cross references to pages not installed here.
 # vm:   for each kernel, boots it in QEMU with the module built for it and
 #       the disks the in-VM tests expect (selftests/betrkv/vmtest.h) and
 #       runs selftests/betrkv/run.sh; then the hard-reset test (two boots
@@ -18,6 +20,7 @@
 #       the one booted; VM_ROOT takes that kernel from under the directory
 #       (betrkv-vm --root; make check-debug).  MODULE_ARGS are the module's
 #       parameters for the suite.
+#       /etc/udev/rules.d gets tools/udev/ and /bin udevadm (udev_test).
 # dkms: tools/dkms-check.sh: `dkms build` of this tree for each of those
 #       kernels, in a temporary /usr/src/betrkv-<version> (root only).
 # Expects `make all` to have run.  Logs go to build/test-logs/.
@@ -80,6 +83,26 @@ run_fuzz() {
 	done
 }
 
+# Each man page, linted; one test each.
+run_man() {
+	local page name log
+	for page in man/man*/*.[1-9]; do
+		[ -f "$page" ] && [ ! -L "$page" ] || continue
+		name=$page
+		log=$logs/${name//\//_}.log
+		if ! command -v mandoc > /dev/null; then
+			echo "ok 1 $name # SKIP mandoc not installed" > "$log"
+		elif mandoc -T lint -W style "$page" 2>&1 |
+		     grep -v 'referenced manual not found\|mandoc\.db' > "$log"; [ ! -s "$log" ]; then
+			echo "ok 1 $name" >> "$log"
+		else
+			echo "not ok 1 $name" >> "$log"
+		fi
+		tally "$log" "$name" 0
+		grep -v '^ok ' "$log" | head -n 30
+	done
+}
+
 # The installed Debian kernels with headers, oldest first (as VM_KVERS).
 installed_kernels() {
 	local k v
@@ -91,10 +114,12 @@ installed_kernels() {
 
 # run_vm LABEL BETRKV-VM-ARGS...: the in-VM suite on one kernel.
 run_vm() {
-	local label=$1 rc
+	local label=$1 rc udevadm
 	shift
+	udevadm=$(command -v udevadm || true)
 	tools/vm/betrkv-vm "$@" \
 		--dir "$BUILD/vmtests:/selftests" --dir "$BUILD/tests:/unittests" \
+		--dir tools/udev:/etc/udev/rules.d ${udevadm:+--bin "$udevadm"} \
 		--bin selftests/betrkv/run.sh --bin "$(command -v dmsetup)" \
 		--bin "$BUILD/bin/betrkv-log-replay" --bin "$BUILD/bin/betrkvctl" \
 		--bin selftests/betrkv/fio_test.sh --bin "$(command -v fio)" \
@@ -191,10 +216,11 @@ start=$(date +%s)
 for what in "${@:-host vm dkms}"; do
 	for w in $what; do
 		case $w in
-		host) run_host; run_fuzz ;;
+		host) run_host; run_fuzz; run_man ;;
 		vm) run_vms ;;
 		dkms) run_dkms ;;
-		*) echo "usage: $0 [host|vm|dkms]..." >&2; exit 2 ;;
+		man) run_man ;;
+		*) echo "usage: $0 [host|vm|dkms|man]..." >&2; exit 2 ;;
 		esac
 	done
 done

@@ -10,6 +10,7 @@ modprobe dm-flakey
 insmod /lib/modules/betrkv.ko "$@" || { echo "not ok 1 insmod betrkv.ko"; exit 1; }
 status=0
 for t in /selftests/bind_test /selftests/refusal_test /selftests/control_test \
+	 /selftests/udev_test \
 	 /selftests/data_test /selftests/ioctl_fuzz /selftests/fault_test \
 	 /selftests/crash_test \
 	 /bin/fio_test.sh \
