@@ -127,4 +127,11 @@ static inline struct class *betrkv_class_create(const char *name)
 #endif
 }
 
+/* A class callback's device is const from 6.2 on. */
+#if BETRKV_KERNEL_AT_LEAST(6, 2)
+#define BETRKV_CLASS_DEV_CONST	const
+#else
+#define BETRKV_CLASS_DEV_CONST
+#endif
+
 #endif /* BETRKV_BDEV_COMPAT_H */

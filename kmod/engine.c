@@ -498,8 +498,8 @@ static void cp_wait(struct betrkv_engine *e)
 			return;
 		}
 		up_write(&e->lock);
-		wait_event(e->cp_wait, !READ_ONCE(e->cp_active) &&
-				       !READ_ONCE(e->wb_active));
+		wait_event(e->cp_wait,
+			   !READ_ONCE(e->cp_active) && !READ_ONCE(e->wb_active));
 		down_write(&e->lock);
 	}
 }

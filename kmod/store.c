@@ -40,7 +40,7 @@ const char *betrkv_state_name(enum betrkv_state state)
 }
 
 /* devtmpfs creates /dev/betrkv<N> as 0660; the udev rule adds group disk. */
-static char *store_devnode(const struct device *dev, umode_t *mode)
+static char *store_devnode(BETRKV_CLASS_DEV_CONST struct device *dev, umode_t *mode)
 {
 	if (mode)
 		*mode = 0660;
@@ -48,26 +48,11 @@ static char *store_devnode(const struct device *dev, umode_t *mode)
 }
 
 /* BETRKV_UUID=<uuid> names the store, for /dev/betrkv/by-uuid/ links. */
-static int store_uevent(const struct device *dev, struct kobj_uevent_env *env)
+static int store_uevent(BETRKV_CLASS_DEV_CONST struct device *dev, struct kobj_uevent_env *env)
 {
 	const struct betrkv_store *store = dev_get_drvdata(dev);
 
 	return store ? add_uevent_var(env, "BETRKV_UUID=%pU", store->uuid) : 0;
-}
-
-/*
- * Before 6.2 the class callbacks take a device that is not const.  These
- * wrappers have that type; betrkv_stores_init() picks one or the other by
- * the type of the class's fields (_Generic), so no version is named.
- */
-static char *store_devnode_nc(struct device *dev, umode_t *mode)
-{
-	return store_devnode(dev, mode);
-}
-
-static int store_uevent_nc(struct device *dev, struct kobj_uevent_env *env)
-{
-	return store_uevent(dev, env);
 }
 
 static int store_open(struct inode *inode, struct file *file)
@@ -407,10 +392,8 @@ int betrkv_stores_init(void)
 		err = PTR_ERR(stores_class);
 		goto out_cdev;
 	}
-	stores_class->devnode = _Generic(stores_class->devnode, default : store_devnode,
-					 typeof(store_devnode_nc) * : store_devnode_nc);
-	stores_class->dev_uevent = _Generic(stores_class->dev_uevent, default : store_uevent,
-					    typeof(store_uevent_nc) * : store_uevent_nc);
+	stores_class->devnode = store_devnode;
+	stores_class->dev_uevent = store_uevent;
 	return 0;
 
 out_cdev:
