@@ -393,6 +393,11 @@ static int write_end(struct betrkv_cache *c, struct betrkv_cache_write *w, int e
 			e->dirty = true;
 			c->ndirty++;
 		}
+		/* The checkpoint still needs it; had it changed, it is abandoned. */
+		if (w->for_cp && !e->cp_pending) {
+			e->cp_pending = true;
+			c->npending++;
+		}
 	}
 	return err;
 }
