@@ -227,8 +227,13 @@ enum betrkv_state {
  * @nodes_offset:      out: byte offset of the node region
  * @nodes_size:        out: bytes of the node region
  * @cache_bytes:       out: memory budget of the block cache
- * @backing_dev:       out: the backing device's dev_t (new encoding)
+ * @backing_dev:       out: the backing device's dev_t, in the kernel's new
+ *                     encoding (new_encode_dev(): major and minor as
+ *                     decoded by the C library's major() and minor())
  * @backing_name:      out: the backing device's name, e.g. "vdb"
+ *                     (NUL-terminated); the sysfs attribute backing_dev
+ *                     of /sys/class/betrkv/betrkv<N>/ holds this name,
+ *                     not the dev_t
  * @commit_ms:         out: the periodic commit interval (0 = off)
  * @salvaged:          out: 1 if a salvage bind (BETRKV_BIND_SALVAGE) opened
  *                     the state before a corrupt journal block, else 0
