@@ -1135,8 +1135,10 @@ int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
  * @e: the store
  * @durable_seq: receives the highest durable sequence number (may be NULL)
  *
- * Return: 0, -EROFS (nothing to sync on a read-only store is not an error:
- * it returns 0), or -EIO after a write failed.
+ * A read-only store has nothing to sync: the call succeeds (no -EROFS).
+ *
+ * Return: 0 (always, on a read-only store), -EIO once a write had failed,
+ * or the error of the journal write that fails now (the store then fails).
  */
 int betrkv_engine_sync(struct betrkv_engine *e, u64 *durable_seq)
 {

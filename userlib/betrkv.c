@@ -278,7 +278,7 @@ static const struct {
 	{ ENOSPC, "device is too small for a store" },
 	{ EMFILE, "too many stores bound" },
 	{ EPERM, "operation needs CAP_SYS_ADMIN" },
-	{ E2BIG, "request has fields this module does not know (module older than the library)" },
+	{ E2BIG, "key, value or batch over its limit, or request has fields this module does not know (module older than the library)" },
 	{ ENOTTY, "not a betrkv control device (ioctl not supported)" },
 	{ ERANGE, "value larger than the buffer" },
 	{ EPROTO, "malformed reply from the betrkv module" },

@@ -49,7 +49,8 @@ static const char usage_text[] =
 "  --seed N            random seed (1)\n"
 "  --format F          table|csv (table)\n"
 "  --per-op            a line per operation type too\n"
-"Counts take k/m/g (x1000), sizes K/M/G (x1024).\n";
+"  --help              this text\n"
+"Counts take k/m/g/t (x1000), sizes k/m/g/t (x1024), in either case.\n";
 
 static void usage(FILE *out)
 {

@@ -227,8 +227,13 @@ enum betrkv_state {
  * @nodes_offset:      out: byte offset of the node region
  * @nodes_size:        out: bytes of the node region
  * @cache_bytes:       out: memory budget of the block cache
- * @backing_dev:       out: the backing device's dev_t (new encoding)
+ * @backing_dev:       out: the backing device's dev_t, in the kernel's new
+ *                     encoding (new_encode_dev(): major and minor as
+ *                     decoded by the C library's major() and minor())
  * @backing_name:      out: the backing device's name, e.g. "vdb"
+ *                     (NUL-terminated); the sysfs attribute backing_dev
+ *                     of /sys/class/betrkv/betrkv<N>/ holds this name,
+ *                     not the dev_t
  * @commit_ms:         out: the periodic commit interval (0 = off)
  * @salvaged:          out: 1 if a salvage bind (BETRKV_BIND_SALVAGE) opened
  *                     the state before a corrupt journal block, else 0
@@ -282,8 +287,10 @@ struct betrkv_status_args {
  * @reserved:  must be zero
  *
  * GET fails with ENOENT when the key is absent; DELETE of an absent key
- * succeeds.  Mutations fail with EROFS on a read-only store, and with EIO
- * once a write to the device failed.
+ * succeeds.  PUT and DELETE fail with EBADF on a file descriptor not open
+ * for writing (O_RDONLY), whatever the store's state; GET works on any.
+ * Mutations fail with EROFS on a read-only store, and with EIO once a write
+ * to the device failed.
  */
 struct betrkv_kv_args {
 	__u32 size;
@@ -321,7 +328,12 @@ struct betrkv_batch_op {
  * @reserved: must be zero
  *
  * In order: a later op on the same key wins.  After a crash either all of
- * the batch is visible or none of it.
+ * the batch is visible or none of it.  Fails with EBADF on a file
+ * descriptor not open for writing (O_RDONLY), whatever the store's state;
+ * with E2BIG for more than BETRKV_BATCH_OPS_MAX ops, more than
+ * BETRKV_BATCH_BYTES_MAX bytes of keys and values, or a key or value over
+ * its limit; like a single mutation with EROFS on a read-only store and EIO
+ * once a write to the device failed.  A batch that fails changes nothing.
  */
 struct betrkv_batch_args {
 	__u32 size;
@@ -396,6 +408,10 @@ struct betrkv_scan_args {
  * @durable_seq: out: every mutation with a sequence number up to this one
  *               survives a crash (it never decreases)
  * @reserved:    must be zero
+ *
+ * Fails with EBADF on a file descriptor not open for writing (O_RDONLY).
+ * On a read-only store (bound with BETRKV_BIND_RDONLY) it succeeds: there
+ * is nothing to sync.  Fails with EIO once a write to the device failed.
  */
 struct betrkv_sync_args {
 	__u32 size;
