@@ -8,7 +8,9 @@
 #       target for FUZZ_RUNS (default 100000) inputs; then man.
 # man:  `mandoc -T lint -W style` of each page in man/man*/, with man/ in
 #       MANPATH so that cross references to this tree's pages resolve: any
-#       message fails it (but notes on a stale mandoc.db).
+#       message fails it (but notes on a stale mandoc.db, and references to
+#       other pages, betrkv*(n) and libbetrkv*(n) aside, which a machine
+#       without manual pages lacks).
 # vm:   for each kernel, boots it in QEMU with the module built for it and
 #       the disks the in-VM tests expect (selftests/betrkv/vmtest.h) and
 #       runs selftests/betrkv/run.sh; then the hard-reset test (two boots
@@ -95,7 +97,10 @@ run_man() {
 			echo "ok 1 $name # SKIP mandoc not installed" > "$log"
 		elif MANPATH=$PWD/man:$(manpath 2> /dev/null) \
 		     mandoc -T lint -W style "$page" 2>&1 |
-		     grep -v 'mandoc\.db' > "$log"; [ ! -s "$log" ]; then
+		     grep -v -e 'mandoc\.db' \
+			     -e 'manual not found: Xr [^lb]' \
+			     -e 'manual not found: Xr b[^e]' \
+			     -e 'manual not found: Xr l[^i]' > "$log"; [ ! -s "$log" ]; then
 			echo "ok 1 $name" >> "$log"
 		else
 			echo "not ok 1 $name" >> "$log"
