@@ -108,7 +108,7 @@ struct betrkv_engine {
 	bool wb_active;			/* the worker writes a node back */
 	struct betrkv_sb cp_next;	/* the superblock it will write */
 	struct betrkv_worker *worker;	/* NULL: mutations drive checkpoints */
-	u8 *cp_buf;			/* node_size bytes for the worker's writes */
+	u8 *cp_buf;			/* node_size bytes for write-back, checkpoints */
 	wait_queue_head_t cp_wait;	/* woken when either of those ends */
 };
 
@@ -270,14 +270,19 @@ static void engine_free(struct betrkv_engine *e)
 
 static void cp_work(void *arg);
 
-/* The checkpoint worker of a writable store that asked for one. */
+/*
+ * A writable store's buffer for write-back and checkpoint writes, and its
+ * worker if it asked for one.
+ */
 static int start_worker(struct betrkv_engine *e, const struct betrkv_engine_opts *o)
 {
-	if (!o->background || o->read_only)
+	if (o->read_only)
 		return 0;
 	e->cp_buf = kvmalloc(e->sb.geo.node_size, GFP_KERNEL);
 	if (!e->cp_buf)
 		return -ENOMEM;
+	if (!o->background)
+		return 0;
 	return betrkv_worker_start(engine_name(e), cp_work, e, &e->worker);
 }
 
@@ -648,6 +653,37 @@ static bool cp_wanted(struct betrkv_engine *e)
 	       free_slots(e) < 2 * (e->cache->ndirty + reserve);
 }
 
+/*
+ * Write back cold dirty nodes while the cache wants it; the caller holds
+ * the lock.  The worker encodes and writes each without it (@unlock); a
+ * store without a worker does the same in the mutating caller, so that
+ * the same writes happen, in an order the caller's thread decides.  A
+ * failed write leaves its node dirty, as a failed eviction does (a device
+ * error stops all writes).
+ */
+static void wb_work(struct betrkv_engine *e, bool unlock)
+{
+	struct betrkv_cache_write w;
+	int err;
+
+	lockdep_assert_held_write(&e->lock);
+	while (!e->broken && !e->failed && !e->closing &&
+	       !betrkv_cache_writeback_begin(e->cache, &w)) {
+		e->wb_active = true;
+		if (unlock)
+			up_write(&e->lock);
+		err = betrkv_cache_writeback_encode(e->cache, e->cp_buf, &w);
+		if (!err)
+			err = betrkv_dev_write(e->dev, w.off, e->cp_buf, w.len, 0);
+		if (unlock)
+			down_write(&e->lock);
+		e->wb_active = false;
+		wake_up_all(&e->cp_wait);
+		if (betrkv_cache_write_done(e->cache, &w, err))
+			break;
+	}
+}
+
 /* After a mutation: begin a checkpoint, or drive the one in progress. */
 static void cp_poke(struct betrkv_engine *e)
 {
@@ -659,6 +695,7 @@ static void cp_poke(struct betrkv_engine *e)
 			betrkv_worker_kick(e->worker);
 		return;
 	}
+	wb_work(e, false);
 	if (!e->cp_active) {
 		if (cp_wanted(e))
 			cp_begin(e);
@@ -669,32 +706,6 @@ static void cp_poke(struct betrkv_engine *e)
 		cp_abort(e, err);
 	else if (!betrkv_cache_checkpoint_busy(e->cache))
 		cp_finish(e);
-}
-
-/*
- * Write back cold dirty nodes while the cache wants it, each encoded and
- * written without the lock; the caller holds it.  A failed write leaves its
- * node dirty, as a failed eviction does (a device error stops all writes).
- */
-static void wb_work(struct betrkv_engine *e)
-{
-	struct betrkv_cache_write w;
-	int err;
-
-	lockdep_assert_held_write(&e->lock);
-	while (!e->broken && !e->failed && !e->closing &&
-	       !betrkv_cache_writeback_begin(e->cache, &w)) {
-		e->wb_active = true;
-		up_write(&e->lock);
-		err = betrkv_cache_writeback_encode(e->cache, e->cp_buf, &w);
-		if (!err)
-			err = betrkv_dev_write(e->dev, w.off, e->cp_buf, w.len, 0);
-		down_write(&e->lock);
-		e->wb_active = false;
-		wake_up_all(&e->cp_wait);
-		if (betrkv_cache_write_done(e->cache, &w, err))
-			break;
-	}
 }
 
 /*
@@ -709,7 +720,7 @@ static void cp_work(void *arg)
 	int err, ioerr;
 
 	down_write(&e->lock);
-	wb_work(e);
+	wb_work(e, true);
 	if (e->cp_active || !cp_wanted(e) || cp_begin(e))
 		goto out;
 	while (!e->broken &&

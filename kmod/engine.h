@@ -36,7 +36,7 @@
 struct betrkv_engine_opts {
 	u64 cache_bytes;	/* block cache budget; 0 for the default */
 	bool read_only;		/* never write */
-	bool background;	/* checkpoints on a worker, not in mutations */
+	bool background;	/* checkpoints, write-back on a worker */
 	bool salvage;		/* with read_only: stop before corrupt journal data */
 	/*
 	 * Periodic commit: every commit_ms milliseconds (at most
