@@ -210,59 +210,55 @@ TEST(limits)
 	ASSERT_EQ(0, betrkv_engine_apply(e, &op, 1, &seq));
 
 	/* The most ops in one batch, all distinct keys. */
-	{
-		static u8 keys[BETRKV_BATCH_OPS_MAX + 1][12];
+	static u8 bkeys[BETRKV_BATCH_OPS_MAX + 1][12];
 
-		for (k = 0; k <= BETRKV_BATCH_OPS_MAX; k++) {
-			ops[k] = (struct betrkv_op){ .type = BETRKV_OP_PUT, .key = keys[k],
-						     .val = vbuf, .vlen = 200 };
-			ops[k].klen = sprintf((char *)keys[k], "b%06u", k);
-		}
-		seq0 = st_seq(e);
-		ASSERT_EQ(0, betrkv_engine_apply(e, ops, BETRKV_BATCH_OPS_MAX, &seq));
-		EXPECT_EQ(seq0 + 1, seq);
-		ASSERT_EQ(0, betrkv_engine_apply(e, ops, 1, NULL));
-		for (k = 0; k < BETRKV_BATCH_OPS_MAX; k += 97) {
-			ASSERT_EQ(0, betrkv_engine_get(e, keys[k], ops[k].klen, &v));
-			EXPECT_EQ(200, v->vlen);
-			kfree(v);
-		}
-		/* Same key many times in one batch: the last one wins. */
-		for (k = 0; k < 100; k++) {
-			ops[k] = (struct betrkv_op){ .type = k % 3 == 2 ? BETRKV_OP_DEL :
-						     BETRKV_OP_PUT, .key = keys[0], .klen = 7,
-						     .val = vbuf, .vlen = k };
-		}
-		ops[99].type = BETRKV_OP_PUT;
-		ASSERT_EQ(0, betrkv_engine_apply(e, ops, 100, NULL));
-		ASSERT_EQ(0, betrkv_engine_get(e, keys[0], 7, &v));
-		EXPECT_EQ(99, v->vlen);
-		kfree(v);
-		ops[99].type = BETRKV_OP_DEL;
-		ASSERT_EQ(0, betrkv_engine_apply(e, ops, 100, NULL));
-		EXPECT_EQ(-ENOENT, betrkv_engine_get(e, keys[0], 7, &v));
+	for (k = 0; k <= BETRKV_BATCH_OPS_MAX; k++) {
+		ops[k] = (struct betrkv_op){ .type = BETRKV_OP_PUT, .key = bkeys[k],
+					     .val = vbuf, .vlen = 200 };
+		ops[k].klen = sprintf((char *)bkeys[k], "b%06u", k);
 	}
+	seq0 = st_seq(e);
+	ASSERT_EQ(0, betrkv_engine_apply(e, ops, BETRKV_BATCH_OPS_MAX, &seq));
+	EXPECT_EQ(seq0 + 1, seq);
+	ASSERT_EQ(0, betrkv_engine_apply(e, ops, 1, NULL));
+	for (k = 0; k < BETRKV_BATCH_OPS_MAX; k += 97) {
+		ASSERT_EQ(0, betrkv_engine_get(e, bkeys[k], ops[k].klen, &v));
+		EXPECT_EQ(200, v->vlen);
+		kfree(v);
+	}
+	/* Same key many times in one batch: the last one wins. */
+	for (k = 0; k < 100; k++) {
+		ops[k] = (struct betrkv_op){ .type = k % 3 == 2 ? BETRKV_OP_DEL :
+					     BETRKV_OP_PUT, .key = bkeys[0], .klen = 7,
+					     .val = vbuf, .vlen = k };
+	}
+	ops[99].type = BETRKV_OP_PUT;
+	ASSERT_EQ(0, betrkv_engine_apply(e, ops, 100, NULL));
+	ASSERT_EQ(0, betrkv_engine_get(e, bkeys[0], 7, &v));
+	EXPECT_EQ(99, v->vlen);
+	kfree(v);
+	ops[99].type = BETRKV_OP_DEL;
+	ASSERT_EQ(0, betrkv_engine_apply(e, ops, 100, NULL));
+	EXPECT_EQ(-ENOENT, betrkv_engine_get(e, bkeys[0], 7, &v));
 	/* Sixteen max-size puts: one batch of ~1 MiB + keys. */
-	{
-		static u8 keys[20][BETRKV_KEY_MAX];
+	static u8 mkeys[20][BETRKV_KEY_MAX];
 
-		for (k = 0; k < 16; k++) {
-			memset(keys[k], 'A' + k, BETRKV_KEY_MAX);
-			ops[k] = (struct betrkv_op){ .type = BETRKV_OP_PUT, .key = keys[k],
-						     .klen = BETRKV_KEY_MAX, .val = vbuf,
-						     .vlen = BETRKV_VALUE_MAX - BETRKV_KEY_MAX };
-		}
-		seq0 = st_seq(e);
-		ASSERT_EQ(0, betrkv_engine_apply(e, ops, 16, &seq));
-		EXPECT_EQ(seq0 + 1, seq);
-		ASSERT_EQ(0, betrkv_engine_sync(e, NULL));
-		ASSERT_EQ(0, betrkv_engine_close(e));
-		ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
-		for (k = 0; k < 16; k++) {
-			ASSERT_EQ(0, betrkv_engine_get(e, keys[k], BETRKV_KEY_MAX, &v));
-			EXPECT_EQ(BETRKV_VALUE_MAX - BETRKV_KEY_MAX, v->vlen);
-			kfree(v);
-		}
+	for (k = 0; k < 16; k++) {
+		memset(mkeys[k], 'A' + k, BETRKV_KEY_MAX);
+		ops[k] = (struct betrkv_op){ .type = BETRKV_OP_PUT, .key = mkeys[k],
+					     .klen = BETRKV_KEY_MAX, .val = vbuf,
+					     .vlen = BETRKV_VALUE_MAX - BETRKV_KEY_MAX };
+	}
+	seq0 = st_seq(e);
+	ASSERT_EQ(0, betrkv_engine_apply(e, ops, 16, &seq));
+	EXPECT_EQ(seq0 + 1, seq);
+	ASSERT_EQ(0, betrkv_engine_sync(e, NULL));
+	ASSERT_EQ(0, betrkv_engine_close(e));
+	ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
+	for (k = 0; k < 16; k++) {
+		ASSERT_EQ(0, betrkv_engine_get(e, mkeys[k], BETRKV_KEY_MAX, &v));
+		EXPECT_EQ(BETRKV_VALUE_MAX - BETRKV_KEY_MAX, v->vlen);
+		kfree(v);
 	}
 	ASSERT_EQ(0, betrkv_engine_get(e, kbuf, BETRKV_KEY_MAX, &v));
 	EXPECT_EQ(BETRKV_VALUE_MAX, v->vlen);
@@ -504,11 +500,8 @@ TEST(alloc_fault_checkpoint)
 	ASSERT_EQ(0, betrkv_engine_sync(e, NULL));
 	crash_close(e, dev, 3);
 	ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
-	{
-		u32 last = round;
-		for (i = 0; i < 30; i++) {
-			ASSERT_EQ(0, check1(e, (last * 30 + i) % 500, last, 900));
-		}
+	for (i = 0; i < 30; i++) {
+		ASSERT_EQ(0, check1(e, (round * 30 + i) % 500, round, 900));
 	}
 	EXPECT_EQ(0, betrkv_engine_close(e));
 	betrkv_user_dev_close(dev);
