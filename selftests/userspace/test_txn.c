@@ -259,6 +259,44 @@ static int workload(struct __test_metadata *_metadata, FIXTURE_DATA(txn) *self,
 }
 
 /*
+ * Preload, close, and keep copies of the disk (@snap) and of the model
+ * (@m0): the state each round of a sweep starts from.
+ */
+static void sweep_start(struct __test_metadata *_metadata,
+			FIXTURE_DATA(txn) *self, struct betrkv_dev **snap,
+			struct model *m0)
+{
+	preload(_metadata, self, NLOAD);
+	ASSERT_EQ(0, betrkv_engine_close(self->e));
+	self->e = NULL;
+	ASSERT_EQ(0, betrkv_simdisk_clone(self->disk, snap));
+	m0->nkeys = NKEYS;
+	m0->vlen = malloc(NKEYS * sizeof(u32));
+	m0->version = malloc(NKEYS * sizeof(u32));
+	memcpy(m0->vlen, self->m.vlen, NKEYS * sizeof(u32));
+	memcpy(m0->version, self->m.version, NKEYS * sizeof(u32));
+}
+
+/* A round of a sweep begins: the disk and the model as sweep_start() kept. */
+static void sweep_round(struct __test_metadata *_metadata,
+			FIXTURE_DATA(txn) *self, struct betrkv_dev *snap,
+			const struct model *m0)
+{
+	betrkv_user_dev_close(self->disk);
+	ASSERT_EQ(0, betrkv_simdisk_clone(snap, &self->disk));
+	self->fdev.disk = self->disk;
+	memcpy(self->m.vlen, m0->vlen, NKEYS * sizeof(u32));
+	memcpy(self->m.version, m0->version, NKEYS * sizeof(u32));
+}
+
+static void sweep_end(struct betrkv_dev *snap, struct model *m0)
+{
+	betrkv_user_dev_close(snap);
+	free(m0->vlen);
+	free(m0->version);
+}
+
+/*
  * Fail each allocation of a workload in turn (puts and batches that flush,
  * split and merge, deletes, checkpoints): the call that sees -ENOMEM
  * changes nothing, every other call succeeds, and the store matches the
@@ -269,23 +307,12 @@ TEST_F_TIMEOUT(txn, enomem_changes_nothing, 1800)
 {
 	struct betrkv_dev *snap;
 	u64 nallocs, n, hit = 0;
-	struct model m0 = { .nkeys = NKEYS };
+	struct model m0;
 
-	preload(_metadata, self, NLOAD);
-	ASSERT_EQ(0, betrkv_engine_close(self->e));
-	self->e = NULL;
-	ASSERT_EQ(0, betrkv_simdisk_clone(self->disk, &snap));
-	m0.vlen = malloc(NKEYS * sizeof(u32));
-	m0.version = malloc(NKEYS * sizeof(u32));
-	memcpy(m0.vlen, self->m.vlen, NKEYS * sizeof(u32));
-	memcpy(m0.version, self->m.version, NKEYS * sizeof(u32));
+	sweep_start(_metadata, self, &snap, &m0);
 	/* Round 0 counts the allocations; round n fails the nth. */
 	for (n = 0, nallocs = 1; n <= nallocs; n++) {
-		betrkv_user_dev_close(self->disk);
-		ASSERT_EQ(0, betrkv_simdisk_clone(snap, &self->disk));
-		self->fdev.disk = self->disk;
-		memcpy(self->m.vlen, m0.vlen, NKEYS * sizeof(u32));
-		memcpy(self->m.version, m0.version, NKEYS * sizeof(u32));
+		sweep_round(_metadata, self, snap, &m0);
 		ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));
 		betrkv_user_fail_alloc(n);
 		if (!n)
@@ -305,9 +332,7 @@ TEST_F_TIMEOUT(txn, enomem_changes_nothing, 1800)
 	TH_LOG("%llu allocations failed in turn, %llu of them failed a call",
 	       nallocs, hit);
 	EXPECT_LT(nallocs / 4, hit);
-	betrkv_user_dev_close(snap);
-	free(m0.vlen);
-	free(m0.version);
+	sweep_end(snap, &m0);
 }
 
 #define WB_STEPS	12u	/* batches of BETRKV_VALUE_MAX values: 6 MiB */
@@ -356,26 +381,16 @@ TEST_F_TIMEOUT(txn, crash_during_writeback, 1800)
 {
 	struct betrkv_simdisk_stats before, after;
 	struct betrkv_engine_stats st;
-	struct model m0 = { .nkeys = NKEYS };
+	struct model m0;
 	struct betrkv_dev *snap;
 	u64 ios = 1, n, cut = 0;
 	u32 i, synced;
 	int err;
 
-	preload(_metadata, self, NLOAD);
-	ASSERT_EQ(0, betrkv_engine_close(self->e));
-	self->e = NULL;
-	ASSERT_EQ(0, betrkv_simdisk_clone(self->disk, &snap));
-	m0.vlen = malloc(NKEYS * sizeof(u32));
-	m0.version = malloc(NKEYS * sizeof(u32));
-	memcpy(m0.vlen, self->m.vlen, NKEYS * sizeof(u32));
-	memcpy(m0.version, self->m.version, NKEYS * sizeof(u32));
+	sweep_start(_metadata, self, &snap, &m0);
 	/* Round 0 counts the I/Os of the workload; round n dies at I/O n. */
 	for (n = 0; n < ios; n++) {
-		betrkv_user_dev_close(self->disk);
-		ASSERT_EQ(0, betrkv_simdisk_clone(snap, &self->disk));
-		self->fdev.disk = self->disk;
-		wb_model(self, &m0, 0);
+		sweep_round(_metadata, self, snap, &m0);
 		ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));
 		betrkv_simdisk_stats(self->disk, &before);
 		if (n)
@@ -409,9 +424,7 @@ TEST_F_TIMEOUT(txn, crash_during_writeback, 1800)
 	}
 	TH_LOG("%llu crashes after a write-back ahead of eviction", cut);
 	EXPECT_LT(ios / 3, cut);
-	betrkv_user_dev_close(snap);
-	free(m0.vlen);
-	free(m0.version);
+	sweep_end(snap, &m0);
 }
 
 /*
