@@ -285,6 +285,7 @@ static void sweep_round(struct __test_metadata *_metadata,
 	betrkv_user_dev_close(self->disk);
 	ASSERT_EQ(0, betrkv_simdisk_clone(snap, &self->disk));
 	self->fdev.disk = self->disk;
+	self->fdev.dev.name = self->disk->name;	/* the old one's is freed */
 	memcpy(self->m.vlen, m0->vlen, NKEYS * sizeof(u32));
 	memcpy(self->m.version, m0->version, NKEYS * sizeof(u32));
 }
