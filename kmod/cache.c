@@ -65,6 +65,8 @@ static u64 entry_mem(const struct betrkv_centry *e)
 	mem += sizeof(*n) + msgbuf_mem(&n->tombs);
 	if (e->disk)
 		mem += betrkv_node_hdr_mem(e->disk);
+	if (n->cut)
+		mem += sizeof(*n->cut) + n->cut->len;
 	if (betrkv_node_is_leaf(n))
 		return mem + msgbuf_mem(&n->entries);
 	mem += betrkv_node_weight(n);

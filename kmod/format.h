@@ -93,8 +93,11 @@ struct nf_hdr {
 	__le32 total_len;
 	__le32 nsegs;
 	__le16 nlayers;
-	__le16 pad;
+	__le16 flags;		/* NF_LIMIT */
 } __packed;
+
+/* A leaf's header ends its tables with a limit key (nodefmt.h). */
+#define NF_LIMIT	1u
 
 struct nf_seg {
 	__le32 off;

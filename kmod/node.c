@@ -44,6 +44,7 @@ void betrkv_node_free(struct betrkv_node *n)
 		return;
 	betrkv_msgbuf_free(&n->entries);
 	betrkv_msgbuf_free(&n->tombs);
+	kfree(n->cut);
 	if (n->bufs)
 		for (i = 0; i < n->nchildren; i++)
 			betrkv_msgbuf_free(&n->bufs[i]);
@@ -224,6 +225,25 @@ void betrkv_node_remove_child(struct betrkv_node *n, u32 at)
 }
 
 /**
+ * betrkv_node_cut() - note that a leaf's keys from @at on have left it.
+ * @leaf: the leaf, which a split has just cut at @at
+ * @at: the right half's lowest key
+ *
+ * Its next append drops the segments of its copy on disk that may hold such
+ * keys (nodefmt.c).  Out of memory, the leaf is written whole instead.
+ */
+void betrkv_node_cut(struct betrkv_node *leaf, const struct betrkv_pivot *at)
+{
+	if (leaf->rewrite)
+		return;
+	/* A second split before the leaf is written cuts lower. */
+	kfree(leaf->cut);
+	leaf->cut = betrkv_pivot_new(at->key, at->len);
+	if (!leaf->cut)
+		leaf->rewrite = true;
+}
+
+/**
  * betrkv_node_note_deletes() - note the keys deletes will remove from a leaf.
  * @leaf: the leaf
  * @src: the messages about to be applied to it
@@ -277,6 +297,8 @@ void betrkv_node_written(struct betrkv_node *n)
 	for (i = 0; i < n->nchildren; i++)
 		msgbuf_on_disk(&n->bufs[i]);
 	betrkv_msgbuf_free(&n->tombs);
+	kfree(n->cut);
+	n->cut = NULL;
 	n->stale = 0;
 	n->rewrite = false;
 }

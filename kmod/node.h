@@ -16,7 +16,8 @@
 /*
  * Most children of an internal node at rest.  A node has room for twice as
  * many: a flush into a child can split it into pieces before the node's own
- * parent splits the node in turn.
+ * parent splits the node in turn (a split that would need more fails
+ * with -EUCLEAN rather than overrun the node).
  */
 #define BETRKV_FANOUT_MAX	8u
 #define BETRKV_NODE_SLOTS	(2 * BETRKV_FANOUT_MAX)
@@ -87,6 +88,7 @@ struct betrkv_node {
 	 * messages not on_disk, and
 	 */
 	struct betrkv_msgbuf tombs;	/* leaf: deletes of keys it held */
+	struct betrkv_pivot *cut;	/* leaf: keys from here on left it */
 	u32 stale;			/* internal: buffers to write whole */
 	bool rewrite;			/* any other change: write it whole */
 	/* Cache bookkeeping, owned by cache.c. */
@@ -110,6 +112,7 @@ struct betrkv_pivot *betrkv_pivot_new(const u8 *key, u32 len);
 void betrkv_node_insert_child(struct betrkv_node *n, u32 at,
 			      struct betrkv_pivot *pivot, u64 child);
 void betrkv_node_remove_child(struct betrkv_node *n, u32 at);
+void betrkv_node_cut(struct betrkv_node *leaf, const struct betrkv_pivot *at);
 int betrkv_node_note_deletes(struct betrkv_node *leaf,
 			     const struct betrkv_msgbuf *src);
 void betrkv_node_written(struct betrkv_node *n);

@@ -6,7 +6,8 @@
  *   struct nf_hdr
  *   internal: __le64 children[nchildren]; nchildren - 1 pivots
  *   struct nf_seg segs[nsegs]
- *   leaf: the first key of each segment
+ *   leaf: the first key of each segment; the limit key, if flags has
+ *   NF_LIMIT
  *   the Bloom filter of each segment's keys, of betrkv_bloom_bytes(nmsgs)
  *   bytes
  *   (header ends: hdr_len)
@@ -72,6 +73,7 @@ struct nf_write {
 	struct nf_out_seg *segs;
 	u32 nsegs;
 	u16 layer;
+	const struct betrkv_pivot *cut;	/* leaf: its limit (nodefmt.h) */
 };
 
 static void nf_put_key(struct nf_cur *c, const u8 *key, u32 len)
@@ -165,6 +167,8 @@ static u32 nf_hdr_len(const struct nf_write *w)
 	len += n->nchildren * sizeof(__le64);
 	for (i = 0; i + 1 < n->nchildren; i++)
 		len += 2 + n->pivots[i]->len;
+	if (w->cut)
+		len += 2 + w->cut->len;
 	return len;
 }
 
@@ -219,6 +223,7 @@ static void nf_put_hdr(const struct nf_write *w, u32 hdr_len, u32 total,
 	h->total_len = cpu_to_le32(total);
 	h->nsegs = cpu_to_le32(w->nkept + w->nsegs);
 	h->nlayers = cpu_to_le16(nf_nlayers(w));
+	h->flags = cpu_to_le16(w->cut ? NF_LIMIT : 0);
 	for (i = 0; i < n->nchildren; i++) {
 		child = cpu_to_le64(n->children[i]);
 		memcpy(nf_take(c, sizeof(child)), &child, sizeof(child));
@@ -240,6 +245,8 @@ static void nf_put_hdr(const struct nf_write *w, u32 hdr_len, u32 total,
 			   w->old->bounds[w->kept[i]]->len);
 	for (i = 0; betrkv_node_is_leaf(n) && i < w->nsegs; i++)
 		nf_put_key(c, w->segs[i].msgs[0]->data, w->segs[i].msgs[0]->klen);
+	if (w->cut)
+		nf_put_key(c, w->cut->key, w->cut->len);
 	for (i = 0; i < w->nkept; i++) {
 		r = &w->old->segs[w->kept[i]];
 		memcpy(nf_take(c, r->bloom_len), w->old->blooms + r->bloom_off,
@@ -343,8 +350,21 @@ int betrkv_node_encode(const struct betrkv_node *n, const u8 uuid[16],
 	return err;
 }
 
-/* The segments of @w->old that @w->n still holds, and their layers. */
-static void nf_plan_kept(struct nf_write *w)
+static int nf_pivot_cmp(const struct betrkv_pivot *a,
+			const struct betrkv_pivot *b)
+{
+	return betrkv_key_cmp(a->key, a->len, b->key, b->len);
+}
+
+/*
+ * The segments of @w->old that @w->n still holds, and their layers.  A
+ * leaf a split cut keeps those that start below the cut, which becomes
+ * its limit: the keys from there on in the one of each layer that
+ * straddles it are dead (nodefmt.h).
+ * Return: false if a cut leaf would keep none of its layer 0 (which alone
+ * has no deletes): it is better written whole.
+ */
+static bool nf_plan_kept(struct nf_write *w)
 {
 	const struct betrkv_node_hdr *h = w->old;
 	const struct betrkv_node *n = w->n;
@@ -352,9 +372,11 @@ static void nf_plan_kept(struct nf_write *w)
 	u16 j;
 	u32 s;
 
+	w->cut = n->cut ?: h->limit;
 	for (s = 0; s < h->nsegs; s++) {
 		j = nf_new_child(w, h->segs[s].child);
-		if (j == U16_MAX || (n->height && (n->stale & (1u << j))))
+		if (j == U16_MAX || (n->height && (n->stale & (1u << j))) ||
+		    (w->cut && nf_pivot_cmp(h->bounds[s], w->cut) >= 0))
 			continue;
 		if (h->segs[s].layer != last) {
 			last = h->segs[s].layer;
@@ -362,6 +384,7 @@ static void nf_plan_kept(struct nf_write *w)
 		}
 		w->kept[w->nkept++] = s;
 	}
+	return !w->cut || (w->nkept && !h->segs[w->kept[0]].layer);
 }
 
 /*
@@ -379,24 +402,33 @@ static u32 nf_fresh(const struct betrkv_msgbuf *b, bool all,
 	return k;
 }
 
-/*
- * A leaf's new layer: its entries not on disk and its tombstones, merged
- * (none if the layer is the first: nothing older holds their keys); a put
- * is newer than a tombstone of its key.
- */
-static u32 nf_leaf_fresh(const struct betrkv_node *n, bool first,
-			 struct betrkv_msg **out)
+/* Whether @m lies at or above @cut (never, without one). */
+static bool nf_msg_cut(const struct betrkv_msg *m, const struct betrkv_pivot *cut)
 {
-	const struct betrkv_msgbuf *e = &n->entries, *t = &n->tombs;
-	u32 i = 0, j = first ? t->n : 0, k = 0;
+	return cut && betrkv_msg_cmp(m, cut->key, cut->len) >= 0;
+}
+
+/*
+ * A leaf's new layer: its entries not on disk and its tombstones below
+ * the cut, merged (none if the layer is the first: nothing older holds
+ * their keys); a put is newer than a tombstone of its key.
+ */
+static u32 nf_leaf_fresh(const struct nf_write *w, struct betrkv_msg **out)
+{
+	const struct betrkv_msgbuf *e = &w->n->entries, *t = &w->n->tombs;
+	u32 i = 0, j, tn = t->n, k = 0;
 	int c;
 
-	while (i < e->n || j < t->n) {
+	/* From the limit on, nothing older is alive for a delete to remove. */
+	while (tn && nf_msg_cut(t->msgs[tn - 1], w->cut))
+		tn--;
+	j = w->layer ? 0 : tn;
+	while (i < e->n || j < tn) {
 		if (i < e->n && e->msgs[i]->on_disk) {
 			i++;
 			continue;
 		}
-		c = i == e->n ? 1 : j == t->n ? -1 :
+		c = i == e->n ? 1 : j == tn ? -1 :
 		    betrkv_msg_cmp(e->msgs[i], t->msgs[j]->data, t->msgs[j]->klen);
 		j += c >= 0;
 		out[k++] = c <= 0 ? e->msgs[i++] : t->msgs[j - 1];
@@ -411,7 +443,7 @@ static void nf_plan_fresh(struct nf_write *w, struct betrkv_msg **scratch)
 	u32 i, k;
 
 	if (betrkv_node_is_leaf(n)) {
-		k = nf_leaf_fresh(n, !w->layer, scratch);
+		k = nf_leaf_fresh(w, scratch);
 		w->nsegs = nf_runs(scratch, k, w->segs);
 	} else {
 		for (i = 0; i < n->nchildren; i++) {
@@ -447,11 +479,14 @@ static u32 nf_msgs(const struct betrkv_node *n)
  *	 @old->total_len + @len
  *
  * The segments of @old that still hold messages of @n are kept; @n's
- * messages not on disk and its tombstones make one new layer.  The node is
- * first checked as for betrkv_node_encode().
+ * messages not on disk and its tombstones make one new layer.  A leaf a
+ * split cut (@n->cut) keeps only segments below the cut, and its new layer
+ * has all its keys from there on.  The node is first checked as for
+ * betrkv_node_encode().
  *
- * Return: 0, -EFBIG if that does not fit in @cap or needs more than
- * BETRKV_NODE_LAYERS_MAX layers (write the node whole instead), -EUCLEAN
+ * Return: 0, -EFBIG if that does not fit in @cap, needs more than
+ * BETRKV_NODE_LAYERS_MAX layers or keeps nothing of a cut leaf's layer 0
+ * (write the node whole instead), -EUCLEAN
  * (with a warning) if the decoder would reject the node, -ENOMEM.
  */
 int betrkv_node_encode_append(const struct betrkv_node *n,
@@ -477,9 +512,10 @@ int betrkv_node_encode_append(const struct betrkv_node *n,
 	scratch = kvmalloc_array(max(nf_msgs(n), 1u), sizeof(*scratch), GFP_KERNEL);
 	if (!w.kept || !w.segs || !scratch)
 		goto out;
-	nf_plan_kept(&w);
-	nf_plan_fresh(&w, scratch);
 	err = -EFBIG;
+	if (!nf_plan_kept(&w))
+		goto out;
+	nf_plan_fresh(&w, scratch);
 	if (w.nsegs && w.layer >= BETRKV_NODE_LAYERS_MAX)
 		goto out;
 	err = nf_encode(&w, uuid, base, blocknr + base / BETRKV_BLOCK_SIZE, buf,
@@ -582,8 +618,10 @@ static int nf_hdr_fields(const struct nf_hdr *raw, u32 len, u64 id,
 	h->nlayers = le16_to_cpu(raw->nlayers);
 	h->hdr_len = le32_to_cpu(raw->hdr_len);
 	h->total_len = le32_to_cpu(raw->total_len);
+	h->flags = le16_to_cpu(raw->flags);
 	if (h->id != id || h->total_len != len || h->height > BETRKV_HEIGHT_MAX ||
-	    raw->pad || h->nlayers > BETRKV_NODE_LAYERS_MAX ||
+	    h->flags & ~NF_LIMIT || (h->height && h->flags) ||
+	    h->nlayers > BETRKV_NODE_LAYERS_MAX ||
 	    !h->nsegs != !h->nlayers)
 		return -EUCLEAN;
 	if (h->height) {
@@ -712,11 +750,17 @@ static int nf_get_tables(struct nf_cur *c, struct betrkv_node_hdr *h)
 	err = err ?: nf_get_segs(c, h);
 	for (i = 0; !err && !h->height && i < nbounds; i++)
 		err = nf_get_key(c, &h->bounds[i]);
+	if (!err && h->flags & NF_LIMIT)
+		err = nf_get_key(c, &h->limit);
 	err = err ?: nf_get_blooms(c, h);
 	if (err)
 		return err;
 	if (h->height && !nf_keys_rise(h->bounds, nbounds))
 		return -EUCLEAN;
+	/* A run that starts at the limit or above would hold nothing alive. */
+	for (i = 0; h->limit && i < nbounds; i++)
+		if (nf_pivot_cmp(h->bounds[i], h->limit) >= 0)
+			return -EUCLEAN;
 	return c->left ? -EUCLEAN : 0;
 }
 
@@ -835,6 +879,7 @@ void betrkv_node_hdr_free(struct betrkv_node_hdr *h)
 		return;
 	for (i = 0; i < nf_nbounds(h); i++)
 		kfree(h->bounds[i]);
+	kfree(h->limit);
 	kfree(h->blooms);
 	kfree(h);
 }
@@ -850,6 +895,8 @@ u64 betrkv_node_hdr_mem(const struct betrkv_node_hdr *h)
 	for (i = 0; i < nbounds; i++)
 		if (h->bounds[i])
 			mem += sizeof(*h->bounds[i]) + h->bounds[i]->len;
+	if (h->limit)
+		mem += sizeof(*h->limit) + h->limit->len;
 	for (i = 0; i < h->nsegs; i++)
 		mem += h->segs[i].bloom_len;
 	return mem;
@@ -959,6 +1006,20 @@ static int nf_check_bloom(const struct betrkv_node_hdr *h, u32 s,
 	return err;
 }
 
+/* Free the messages of @b from @limit on (they sort last). */
+static void nf_drop_dead(struct betrkv_msgbuf *b,
+			 const struct betrkv_pivot *limit)
+{
+	struct betrkv_msg *m;
+
+	while (b->n && betrkv_msg_cmp(b->msgs[b->n - 1], limit->key,
+				      limit->len) >= 0) {
+		m = b->msgs[--b->n];
+		b->bytes -= betrkv_msg_weight(m);
+		kfree(m);
+	}
+}
+
 /**
  * betrkv_node_seg_decode() - check and parse one segment of a node.
  * @h: the node's header
@@ -966,6 +1027,8 @@ static int nf_check_bloom(const struct betrkv_node_hdr *h, u32 s,
  * @s: the segment's index, below @h->nsegs
  * @seg: its @h->segs[s].len bytes
  * @out: the messages are appended here; they must sort after any there
+ *
+ * A leaf's messages from its limit on are checked, then dropped.
  *
  * Return: 0, -EUCLEAN for any checksum or structural error, or -ENOMEM.
  */
@@ -1000,7 +1063,10 @@ int betrkv_node_seg_decode(const struct betrkv_node_hdr *h, const u8 uuid[16],
 	if (c.left || (!h->height &&
 		       betrkv_msg_cmp(out->msgs[first], lo->key, lo->len)))
 		return -EUCLEAN;
-	return nf_check_bloom(h, s, out, first);
+	err = nf_check_bloom(h, s, out, first);
+	if (!err && h->limit)
+		nf_drop_dead(out, h->limit);
+	return err;
 }
 
 /*

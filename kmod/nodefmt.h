@@ -13,8 +13,8 @@
  *   header   struct betrkv_block_header (type NODE, salted with the UUID,
  *            checksum over the header only), node ID, height, sizes; an
  *            internal node's child IDs and pivot keys; the segment table;
- *            for a leaf, the first key of every segment; the Bloom filter
- *            of every segment's keys
+ *            for a leaf, the first key of every segment and its limit, if
+ *            it has one; the Bloom filter of every segment's keys
  *   segments each a sorted run of messages with its own crc32c (salted with
  *            the UUID, the node ID and the segment's offset), in a layer:
  *            a leaf's layer is a sequence of runs, cut by key; an internal
@@ -28,6 +28,12 @@
  * segment a key routes to: a point query need not read the whole node.
  * Every length, offset and count read from disk is bounded before use; any
  * inconsistency is -EUCLEAN.
+ *
+ * A leaf whose upper keys a split moved to a new node is appended to like
+ * any other: its header drops the segments that start at or above the
+ * split's key and records that key as its limit (NF_LIMIT), past which the
+ * messages of the segments it keeps are dead.  So a split writes only the
+ * new half whole, when the old half's slot has room for its append.
  */
 #ifndef BETRKV_NODEFMT_H
 #define BETRKV_NODEFMT_H
@@ -59,11 +65,13 @@ struct betrkv_node_hdr {
 	u32 nchildren;				/* internal */
 	u32 nsegs;
 	u32 nlayers;
+	u32 flags;				/* NF_LIMIT */
 	u32 hdr_off;				/* where the header starts */
 	u32 hdr_len;
 	u32 total_len;
 	u64 *children;				/* internal: [nchildren] */
 	struct betrkv_pivot **bounds;
+	struct betrkv_pivot *limit;		/* leaf: keys from here on are dead */
 	struct betrkv_seg_ref *segs;		/* [nsegs] */
 	u32 *layer_start;			/* [nlayers + 1] */
 	u8 *blooms;				/* each segment's filter */

@@ -153,7 +153,6 @@ static struct betrkv_pivot *split_node(struct betrkv_node *left,
 	u32 k, n = left->nchildren;
 	const struct betrkv_msg *first;
 
-	left->rewrite = true;
 	if (betrkv_node_is_leaf(left)) {
 		*err = betrkv_msgbuf_split(&left->entries,
 					   betrkv_msgbuf_split_point(&left->entries),
@@ -165,10 +164,17 @@ static struct betrkv_pivot *split_node(struct betrkv_node *left,
 		if (!pivot) {
 			betrkv_msgbuf_concat(&left->entries, &right->entries);
 			*err = -ENOMEM;
+			return NULL;
 		}
+		betrkv_node_cut(left, pivot);
 		return pivot;
 	}
+	/*
+	 * The left half keeps its copy on disk's segments of the children it
+	 * keeps (nodefmt.c drops the others): only its header changes.
+	 */
 	k = internal_split_point(left);
+	left->stale &= (1u << k) - 1;
 	pivot = left->pivots[k - 1];
 	memcpy(right->children, &left->children[k], (n - k) * sizeof(u64));
 	memcpy(right->bufs, &left->bufs[k], (n - k) * sizeof(*right->bufs));
@@ -191,8 +197,13 @@ static int tree_split(struct betrkv_tree *t, struct betrkv_node *parent,
 	struct betrkv_node *right;
 	struct betrkv_pivot *pivot;
 	u32 at;
-	int err;
+	int err = -EUCLEAN;
 
+	/* A flush that splits a child into too many pieces (see node.h). */
+	if (parent->nchildren == BETRKV_NODE_SLOTS) {
+		pr_err("node %llu has no room for another child\n", parent->id);
+		goto out;
+	}
 	err = betrkv_cache_dirty(t->cache, parent) ?:
 	      betrkv_cache_new(t->cache, child->height, &right);
 	if (err)

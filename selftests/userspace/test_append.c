@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Appended nodes (on-disk format 4: a node is a log in its slot, see
+ * Appended nodes (on-disk format 5: a node is a log in its slot, see
  * kmod/nodefmt.h and kmod/itable.h) against the contract (spec.md):
  *
  * - dict_rounds: puts, then rounds of random overwrites and deletes with a
@@ -20,8 +20,11 @@
  *   checksums (header resealed, moved segments' checksums recomputed) to
  *   name a segment overlapping the header, beyond the length, layers out
  *   of order, a layer-0 leaf segment with a delete, two segments of one
- *   child in one layer: EUCLEAN on get and scan, never a crash or a wrong
- *   answer (sections 3 and 4).
+ *   child in one layer, a leaf limit at a run's first key, a limit on an
+ *   internal node, an unknown flag: EUCLEAN on get and scan, never a crash
+ *   or a wrong answer (sections 3 and 4).
+ * - split_appends: a split's left half is appended to, not written whole,
+ *   and the keys that left it are gone from it.
  *
  * BETRKV_SEED=<n> changes the seeds (printed in every failure).
  */
@@ -553,6 +556,8 @@ struct hparts {
 	u32 keylen[BETRKV_NODE_LAYERS_MAX * BETRKV_LEAF_RUNS_MAX];
 	u8 *bloom[BETRKV_NODE_LAYERS_MAX * BETRKV_LEAF_RUNS_MAX];
 	u32 nsegs;
+	u8 *limit;		/* leaf with NF_LIMIT: raw */
+	u32 limitlen;
 };
 
 static u32 rd16(const u8 *p)
@@ -584,6 +589,12 @@ static void hparse(const u8 *buf, struct hparts *hp)
 		hp->keylen[i] = 2 + rd16(p);
 		p += hp->keylen[i];
 	}
+	hp->limit = NULL;
+	if (le16_to_cpu(hp->h.flags) & NF_LIMIT) {
+		hp->limit = (u8 *)p;
+		hp->limitlen = 2 + rd16(p);
+		p += hp->limitlen;
+	}
 	for (i = 0; i < hp->nsegs; i++) {
 		hp->bloom[i] = (u8 *)p;
 		p += betrkv_bloom_bytes(le32_to_cpu(hp->segs[i].nmsgs));
@@ -608,6 +619,10 @@ static u32 hemit(const struct hparts *hp, u32 nlayers, u8 *out)
 	for (i = 0; !le32_to_cpu(h.height) && i < hp->nsegs; i++) {
 		memcpy(p, hp->key[i], hp->keylen[i]);
 		p += hp->keylen[i];
+	}
+	if (hp->limit) {
+		memcpy(p, hp->limit, hp->limitlen);
+		p += hp->limitlen;
 	}
 	for (i = 0; i < hp->nsegs; i++) {
 		n = betrkv_bloom_bytes(le32_to_cpu(hp->segs[i].nmsgs));
@@ -638,11 +653,15 @@ enum craft {
 	LAYER_GAP,		/* the newest layer numbered one too high */
 	LEAF_L0_DELETE,		/* a leaf header naming only the new layer, as 0 */
 	CHILD_TWICE,		/* two segments of one child in one layer */
+	LIMIT_AT_RUN,		/* a leaf's limit at a run's first key */
+	LIMIT_INTERNAL,		/* an internal node with NF_LIMIT */
+	FLAG_UNKNOWN,		/* a flag no format version has */
 };
 
 static const char *const craft_name[] = {
 	"seg_in_hdr", "seg_beyond_len", "layers_reversed",
-	"layer_gap", "leaf_l0_delete", "child_twice",
+	"layer_gap", "leaf_l0_delete", "child_twice", "limit_at_run",
+	"limit_internal", "flag_unknown",
 };
 
 #define X_LEAF_KEYS	40u
@@ -778,6 +797,33 @@ static void crafted(struct __test_metadata *_metadata, bool internal, enum craft
 		}
 		s = U32_MAX;
 		break;
+	case LIMIT_AT_RUN:
+		/* The newest run would hold nothing alive. */
+		hp.limit = hp.key[hp.nsegs - 1];
+		hp.limitlen = hp.keylen[hp.nsegs - 1];
+		hp.h.flags = cpu_to_le16(NF_LIMIT);
+		/* Room for it: the new segments move up, checksummed anew. */
+		l = le32_to_cpu(hp.segs[hp.nsegs - 1].off) +
+		    le32_to_cpu(hp.segs[hp.nsegs - 1].len);
+		ASSERT_GE(total, l + hp.limitlen);
+		memmove(slot + hdr_end + hp.limitlen, slot + hdr_end, l - hdr_end);
+		for (s = first_new; s < hp.nsegs; s++) {
+			u32 off = le32_to_cpu(hp.segs[s].off) + hp.limitlen;
+
+			hp.segs[s].off = cpu_to_le32(off);
+			hp.segs[s].csum = cpu_to_le32(seg_csum(im.sb.uuid, uid, off,
+							       slot + off,
+							       le32_to_cpu(hp.segs[s].len)));
+		}
+		hdr_end += hp.limitlen;
+		s = U32_MAX;
+		break;
+	case LIMIT_INTERNAL:
+		hp.h.flags = cpu_to_le16(NF_LIMIT);
+		break;
+	case FLAG_UNKNOWN:
+		hp.h.flags = cpu_to_le16(NF_LIMIT << 1);
+		break;
 	}
 	/* A moved or resized segment checks out where it now lies. */
 	if (s != U32_MAX) {
@@ -840,5 +886,86 @@ TEST(crafted_int_seg_beyond_len)	{ crafted(_metadata, true, SEG_BEYOND_LEN); }
 TEST(crafted_int_layers_reversed)	{ crafted(_metadata, true, LAYERS_REVERSED); }
 TEST(crafted_int_layer_gap)		{ crafted(_metadata, true, LAYER_GAP); }
 TEST(crafted_int_child_twice)		{ crafted(_metadata, true, CHILD_TWICE); }
+TEST(crafted_leaf_limit_at_run)		{ crafted(_metadata, false, LIMIT_AT_RUN); }
+TEST(crafted_int_limit)			{ crafted(_metadata, true, LIMIT_INTERNAL); }
+TEST(crafted_leaf_flag_unknown)		{ crafted(_metadata, false, FLAG_UNKNOWN); }
+
+/* ---- 5. a split appends to its left half ---- */
+
+#define S_NKEYS		400u
+#define S_VLEN		1000u
+
+/*
+ * A leaf root written whole, then enough puts for a split: the leaf, now
+ * the left half, is appended to in its slot with a limit at the split key
+ * (nodefmt.h), not written whole; every key then reads exactly, also after
+ * reopening, and none of the right half's keys comes back from the left
+ * half's straddling segment.
+ */
+TEST(split_appends)
+{
+	struct model *m = model_new(S_NKEYS);
+	struct betrkv_itable_ent before, after;
+	u64 seed = base_seed(), leaf;
+	static struct hparts hp;
+	struct betrkv_engine *e;
+	struct betrkv_dev *dev;
+	struct betrkv_sb sb;
+	struct image im;
+	u8 *slot;
+	u32 k;
+
+	betrkv_user_set_log(quiet);
+	ASSERT_EQ(0, betrkv_simdisk_create(64 * MiB, 512, &dev));
+	ASSERT_EQ(0, betrkv_sb_format(dev, 0, 0, &sb));
+	ASSERT_EQ(0, betrkv_engine_open(dev, &opts, &e));
+	/* Every other key of the first half: one leaf. */
+	for (k = 0; k < S_NKEYS / 2; k += 2) {
+		ASSERT_EQ(0, put(e, k, 1, S_VLEN, NULL));
+		m->vlen[k] = S_VLEN;
+		m->version[k] = 1;
+	}
+	ASSERT_EQ(0, betrkv_engine_close(e));
+	ASSERT_EQ(0, image_open(&im, dev));
+	leaf = im.sb.cp.root;
+	ASSERT_EQ(0, betrkv_itable_lookup(&im.it, leaf, &before));
+	image_close(&im);
+	ASSERT_EQ(0, before.hdr);
+	/* The rest, in two passes: the leaf splits and takes keys of both. */
+	ASSERT_EQ(0, betrkv_engine_open(dev, &opts, &e));
+	for (k = 0; k < 2 * S_NKEYS; k++) {
+		u32 key = k < S_NKEYS ? (k * 2 + 1) % S_NKEYS : k - S_NKEYS;
+
+		if (m->vlen[key] != MODEL_ABSENT)
+			continue;
+		ASSERT_EQ(0, put(e, key, 2, S_VLEN, NULL));
+		m->vlen[key] = S_VLEN;
+		m->version[key] = 2;
+	}
+	ASSERT_EQ(0, betrkv_engine_close(e));
+
+	ASSERT_EQ(0, image_open(&im, dev));
+	ASSERT_NE(leaf, im.sb.cp.root) TH_LOG("the tree did not grow");
+	ASSERT_EQ(0, betrkv_itable_lookup(&im.it, leaf, &after));
+	slot = malloc(im.sb.geo.node_size);
+	ASSERT_EQ(0, betrkv_dev_read(dev, image_slot_off(&im, after.slot), slot,
+				     im.sb.geo.node_size));
+	hparse(slot + after.hdr, &hp);
+	TH_LOG("leaf %llu: slot %u len %u before, slot %u len %u hdr %u after",
+	       leaf, before.slot, before.len, after.slot, after.len, after.hdr);
+	EXPECT_EQ(before.slot, after.slot) TH_LOG("the left half was written whole");
+	EXPECT_LT(0, after.hdr);
+	EXPECT_TRUE(le16_to_cpu(hp.h.flags) & NF_LIMIT) TH_LOG("no limit");
+	free(slot);
+	image_close(&im);
+
+	ASSERT_EQ(0, betrkv_engine_open(dev, &opts, &e));
+	for (k = 0; k < S_NKEYS; k++)
+		check_get(_metadata, e, m, k, false, seed);
+	model_check_scan(_metadata, e, m, 0, S_NKEYS, S_NKEYS + 1);
+	betrkv_engine_close(e);
+	betrkv_user_dev_close(dev);
+	model_free(m);
+}
 
 TEST_HARNESS_MAIN

@@ -1892,7 +1892,7 @@ TEST_F(image, valid)
 	EXPECT_TRUE(has(r.out, " (software, as asked)\n"));
 	EXPECT_FALSE(has(r.out, "crc32c: kcapi"));
 	EXPECT_TRUE(has(r.out, "\ncopy 0 (block 0): valid\n"
-			"  format version:      4\n"
+			"  format version:      5\n"
 			"  uuid:                01234567-89ab-4def-8edc-ba9876543210\n"
 			"  generation:          1\n"
 			"  format time:         1700000000 (2023-11-14 22:13:20 UTC)\n"

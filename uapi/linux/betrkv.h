@@ -44,9 +44,11 @@
  * filters and leaf runs of 4 KiB; 3: indirection table entries record the
  * checksum of each node's header, journal blocks name their write batch;
  * 4: a node is a log of layers of segments, its header at the offset the
- * indirection table records); a store of another version is refused.
+ * indirection table records; 5: a leaf's header may end its tables with a
+ * limit key, so a split appends to the left half); a store of another
+ * version is refused.
  */
-#define BETRKV_FORMAT_VERSION	4u
+#define BETRKV_FORMAT_VERSION	5u
 /* Most stores bound at once. */
 #define BETRKV_MAX_STORES	64u
 /* Longest block device path accepted, including the terminating NUL. */
