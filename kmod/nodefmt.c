@@ -480,9 +480,9 @@ static u32 nf_msgs(const struct betrkv_node *n)
  *
  * The segments of @old that still hold messages of @n are kept; @n's
  * messages not on disk and its tombstones make one new layer.  A leaf a
- * split cut (@n->cut) keeps only segments below the cut, and its new layer
- * has all its keys from there on.  The node is first checked as for
- * betrkv_node_encode().
+ * split cut (@n->cut) keeps only the segments that start below the cut,
+ * which its header records as its limit (nodefmt.h).  The node is first
+ * checked as for betrkv_node_encode().
  *
  * Return: 0, -EFBIG if that does not fit in @cap, needs more than
  * BETRKV_NODE_LAYERS_MAX layers or keeps nothing of a cut leaf's layer 0
