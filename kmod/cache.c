@@ -113,6 +113,17 @@ static void lru_push_head(struct betrkv_cache *c, struct betrkv_centry *e)
 		l->tail = e;
 }
 
+/* Drop a pin of @e (c->lock); true if that was the last, and @e is evictable. */
+static bool entry_unpin(struct betrkv_cache *c, struct betrkv_centry *e)
+{
+	lockdep_assert_held(&c->lock);
+	if (WARN_ON_ONCE(!e->pins) || --e->pins)
+		return false;
+	lru_unlink(c, e);
+	lru_push_head(c, e);
+	return true;
+}
+
 static struct betrkv_centry *cache_lookup(struct betrkv_cache *c, u64 id)
 {
 	struct betrkv_centry *e;
@@ -896,18 +907,26 @@ static void path_down(struct betrkv_path *p, struct betrkv_pivot *const *pivots,
 	p->root = false;
 }
 
-/* Whether entry @e is what the path says of it; the caller holds c->lock. */
+/*
+ * Whether entry @e is what its parent says of it (@x; NULL for the root);
+ * the caller holds c->lock.  A whole node that will be appended to its
+ * copy on disk keeps that copy's limit, which must lie past its range.
+ */
 static int entry_check(struct betrkv_cache *c, struct betrkv_centry *e,
-		       const struct betrkv_path *p)
+		       const struct betrkv_expect *x)
 {
 	const char *why;
 	int err;
 
 	lockdep_assert_held(&c->lock);
-	if (p->root)
+	if (!x)
 		return 0;
-	err = e->node ? betrkv_node_check(e->node, &p->x, &why) :
-			betrkv_node_hdr_check(e->hdr, &p->x, &why);
+	if (!e->node)
+		err = betrkv_node_hdr_check(e->hdr, x, &why);
+	else
+		err = betrkv_node_check(e->node, x, &why);
+	if (!err && e->node && e->disk && !e->node->rewrite)
+		err = betrkv_node_hdr_check_limit(e->disk, &x->range, &why);
 	return err ? cache_mismatch(c, e->id, why) : 0;
 }
 
@@ -984,7 +1003,7 @@ int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 	else
 		c->stats.hits++;
 	if (!err)
-		err = entry_check(c, e, p);
+		err = entry_check(c, e, p->root ? NULL : &p->x);
 	if (!err) {
 		m = entry_find(e, key, klen, p, child);
 		if (m) {
@@ -1021,7 +1040,6 @@ int betrkv_cache_get(struct betrkv_cache *c, u64 id,
 	struct betrkv_node_hdr *disk = NULL;
 	struct betrkv_node *n = NULL;
 	struct betrkv_centry *e;
-	const char *why;
 	int err = 0;
 
 	mutex_lock(&c->lock);
@@ -1055,16 +1073,14 @@ int betrkv_cache_get(struct betrkv_cache *c, u64 id,
 		}
 		e = centry_of(n);
 	}
-	*np = e->node;
+	err = entry_check(c, e, x);
+	if (err)
+		entry_unpin(c, e);
+	else
+		*np = e->node;
 	cache_shrink(c);
 out:
 	mutex_unlock(&c->lock);
-	if (!err && x && betrkv_node_check(*np, x, &why)) {
-		betrkv_cache_put(c, *np);
-		mutex_lock(&c->lock);
-		err = cache_mismatch(c, id, why);
-		mutex_unlock(&c->lock);
-	}
 	return err;
 }
 
@@ -1105,11 +1121,8 @@ void betrkv_cache_put(struct betrkv_cache *c, struct betrkv_node *n)
 
 	mutex_lock(&c->lock);
 	charge(c, e);
-	if (!--e->pins) {
-		lru_unlink(c, e);
-		lru_push_head(c, e);
+	if (entry_unpin(c, e))
 		cache_shrink(c);
-	}
 	mutex_unlock(&c->lock);
 }
 

@@ -868,6 +868,28 @@ int betrkv_node_hdr_check(const struct betrkv_node_hdr *h,
 		if (!betrkv_range_holds(&x->range, h->bounds[i]->key,
 					h->bounds[i]->len))
 			return -EUCLEAN;
+	return betrkv_node_hdr_check_limit(h, &x->range, why);
+}
+
+/**
+ * betrkv_node_hdr_check_limit() - whether a leaf's limit lies past its range.
+ * @h: the header of the leaf's copy on disk
+ * @r: the range its parent gives it
+ * @why: receives a static reason on failure
+ *
+ * A split leaves its left half a limit at the split key, which is also
+ * where the half's range ends: keys from the limit on are dead.  A limit
+ * inside @r would drop keys that the parent routes to the leaf.
+ *
+ * Return: 0, or -EUCLEAN if the limit lies in @r.
+ */
+int betrkv_node_hdr_check_limit(const struct betrkv_node_hdr *h,
+				const struct betrkv_range *r, const char **why)
+{
+	*why = "its limit lies inside the range its parent gives it";
+	if (h->limit && (!r->hi || betrkv_key_cmp(h->limit->key, h->limit->len,
+						  r->hi, r->hilen) < 0))
+		return -EUCLEAN;
 	return 0;
 }
 

@@ -95,6 +95,8 @@ int betrkv_node_hdr_decode(const u8 *hdr, u32 len, u32 hdr_off,
 			   struct betrkv_node_hdr **hp, const char **why);
 int betrkv_node_hdr_check(const struct betrkv_node_hdr *h,
 			  const struct betrkv_expect *x, const char **why);
+int betrkv_node_hdr_check_limit(const struct betrkv_node_hdr *h,
+				const struct betrkv_range *r, const char **why);
 void betrkv_node_hdr_free(struct betrkv_node_hdr *h);
 u64 betrkv_node_hdr_mem(const struct betrkv_node_hdr *h);
 u32 betrkv_node_hdr_child(const struct betrkv_node_hdr *h, const u8 *key,

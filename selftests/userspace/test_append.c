@@ -898,25 +898,24 @@ TEST(crafted_leaf_flag_unknown)		{ crafted(_metadata, false, FLAG_UNKNOWN); }
 /*
  * A leaf root written whole, then enough puts for a split: the leaf, now
  * the left half, is appended to in its slot with a limit at the split key
- * (nodefmt.h), not written whole; every key then reads exactly, also after
- * reopening, and none of the right half's keys comes back from the left
- * half's straddling segment.
+ * (nodefmt.h), not written whole.  Returns the store and the leaf's ID.
  */
-TEST(split_appends)
+static void split_store(struct __test_metadata *_metadata, struct model *m,
+			struct betrkv_dev **devp, u64 *leafp)
 {
-	struct model *m = model_new(S_NKEYS);
 	struct betrkv_itable_ent before, after;
-	u64 seed = base_seed(), leaf;
 	static struct hparts hp;
 	struct betrkv_engine *e;
 	struct betrkv_dev *dev;
 	struct betrkv_sb sb;
 	struct image im;
+	u64 leaf;
 	u8 *slot;
 	u32 k;
 
 	betrkv_user_set_log(quiet);
 	ASSERT_EQ(0, betrkv_simdisk_create(64 * MiB, 512, &dev));
+	*devp = dev;
 	ASSERT_EQ(0, betrkv_sb_format(dev, 0, 0, &sb));
 	ASSERT_EQ(0, betrkv_engine_open(dev, &opts, &e));
 	/* Every other key of the first half: one leaf. */
@@ -928,6 +927,7 @@ TEST(split_appends)
 	ASSERT_EQ(0, betrkv_engine_close(e));
 	ASSERT_EQ(0, image_open(&im, dev));
 	leaf = im.sb.cp.root;
+	*leafp = leaf;
 	ASSERT_EQ(0, betrkv_itable_lookup(&im.it, leaf, &before));
 	image_close(&im);
 	ASSERT_EQ(0, before.hdr);
@@ -958,12 +958,109 @@ TEST(split_appends)
 	EXPECT_TRUE(le16_to_cpu(hp.h.flags) & NF_LIMIT) TH_LOG("no limit");
 	free(slot);
 	image_close(&im);
+}
 
+/*
+ * Every key reads exactly after the split, also after reopening, and none
+ * of the right half's keys comes back from the left half's straddling
+ * segment.
+ */
+TEST(split_appends)
+{
+	struct model *m = model_new(S_NKEYS);
+	u64 seed = base_seed(), leaf;
+	struct betrkv_engine *e;
+	struct betrkv_dev *dev;
+	u32 k;
+
+	split_store(_metadata, m, &dev, &leaf);
 	ASSERT_EQ(0, betrkv_engine_open(dev, &opts, &e));
 	for (k = 0; k < S_NKEYS; k++)
 		check_get(_metadata, e, m, k, false, seed);
 	model_check_scan(_metadata, e, m, 0, S_NKEYS, S_NKEYS + 1);
 	betrkv_engine_close(e);
+	betrkv_user_dev_close(dev);
+	model_free(m);
+}
+
+/* The number a model key starts with. */
+static u32 key_number(const u8 *key)
+{
+	return (u32)key[0] << 24 | key[1] << 16 | key[2] << 8 | key[3];
+}
+
+/* A full scan of the store: its error. */
+static int scan_all(struct betrkv_engine *e, u32 nkeys)
+{
+	struct betrkv_range r = { .lo = kbuf, .lolen = model_key(0, kbuf) };
+	struct betrkv_msgbuf out;
+	bool more;
+	int err;
+
+	betrkv_msgbuf_init(&out);
+	err = betrkv_engine_scan(e, &r, false, nkeys + 1, 64 * MiB, &out, &more);
+	betrkv_msgbuf_free(&out);
+	return err;
+}
+
+/*
+ * The split's left half with its limit lowered (valid checksums) below the
+ * pivot its parent gives it: the keys between would be dropped as dead.
+ * Every get the parent routes to the leaf, and a scan, is EUCLEAN, whether
+ * the leaf is read as a header and segments (gets first) or whole (scan
+ * first); the right half's keys read exactly.
+ */
+TEST(crafted_leaf_limit_inside)
+{
+	struct model *m = model_new(S_NKEYS);
+	u64 seed = base_seed(), leaf;
+	struct betrkv_itable_ent ent;
+	static struct hparts hp;
+	struct betrkv_engine *e;
+	struct betrkv_dev *dev;
+	struct image im;
+	u32 k, pivot, lim, round, eu;
+	u8 *limit;
+
+	split_store(_metadata, m, &dev, &leaf);
+	ASSERT_EQ(0, image_open(&im, dev));
+	ASSERT_EQ(0, betrkv_itable_lookup(&im.it, leaf, &ent));
+	ASSERT_EQ(0, betrkv_dev_read(dev, image_slot_off(&im, ent.slot), im.buf,
+				     ent.len));
+	hparse(im.buf + ent.hdr, &hp);
+	ASSERT_TRUE(hp.limit != NULL);
+	/*
+	 * Keys are their 4-byte big-endian number and a suffix.  The limit
+	 * goes just past the last run's first key, which the decoder checks
+	 * on its own, and stays below the pivot.
+	 */
+	limit = hp.limit + 2;
+	pivot = key_number(limit);
+	for (k = lim = 0; k < hp.nsegs; k++)
+		lim = max(lim, key_number(hp.key[k] + 2) + 1);
+	TH_LOG("leaf %llu: limit at key %u, lowered to %u", leaf, pivot, lim);
+	ASSERT_LT(lim + 1, pivot);
+	limit[0] = lim >> 24;
+	limit[1] = lim >> 16;
+	limit[2] = lim >> 8;
+	limit[3] = lim;
+	ASSERT_EQ(0, image_reseal_raw(&im, &ent));
+	ASSERT_EQ(0, image_commit(&im));
+	image_close(&im);
+
+	for (round = 0; round < 2; round++) {
+		ASSERT_EQ(0, betrkv_engine_open(dev, &opts, &e));
+		if (round)
+			EXPECT_EQ(-EUCLEAN, scan_all(e, S_NKEYS));
+		for (k = eu = 0; k < S_NKEYS; k++)
+			eu += check_get(_metadata, e, m, k, k < pivot, seed) ==
+			      -EUCLEAN;
+		TH_LOG("round %u: %u of %u gets EUCLEAN", round, eu, S_NKEYS);
+		EXPECT_EQ(pivot, eu) TH_LOG("a get trusted a limit inside its range");
+		if (!round)
+			EXPECT_EQ(-EUCLEAN, scan_all(e, S_NKEYS));
+		betrkv_engine_close(e);
+	}
 	betrkv_user_dev_close(dev);
 	model_free(m);
 }
