@@ -239,12 +239,34 @@ static bool can_merge(const struct betrkv_tree *t, const struct betrkv_node *l,
 	       (u64)t->node_size * 3 / 4;
 }
 
+/*
+ * A child that internal nodes @l and @r both refer to, or 0.  Only a
+ * crafted or corrupt image has one; merging the two would make a node
+ * that names a child twice.
+ */
+static u64 shared_child(const struct betrkv_node *l, const struct betrkv_node *r)
+{
+	u32 i, j;
+
+	for (i = 0; i < l->nchildren; i++)
+		for (j = 0; j < r->nchildren; j++)
+			if (l->children[i] == r->children[j])
+				return l->children[i];
+	return 0;
+}
+
 /* Merge child @li + 1 of @parent into child @li; both pinned, @r released. */
 static int merge_pair(struct betrkv_tree *t, struct betrkv_node *parent,
 		      u32 li, struct betrkv_node *l, struct betrkv_node *r)
 {
+	u64 shared = shared_child(l, r);
 	int err;
 
+	if (shared) {
+		pr_err_ratelimited("nodes %llu and %llu both refer to node %llu\n",
+				   l->id, r->id, shared);
+		return -EUCLEAN;
+	}
 	err = betrkv_cache_dirty(t->cache, parent) ?:
 	      betrkv_cache_dirty(t->cache, l) ?:
 	      betrkv_cache_dirty(t->cache, r) ?:
