@@ -967,6 +967,24 @@ static const struct betrkv_msg *entry_find(struct betrkv_centry *e, const u8 *ke
 	return NULL;
 }
 
+/* Put what message @m says of its key into @v (struct betrkv_val). */
+static int val_take(struct betrkv_val *v, const struct betrkv_msg *m)
+{
+	v->type = m->type;
+	v->len = m->vlen;
+	if (m->type != BETRKV_OP_PUT || !m->vlen)
+		return 0;
+	if (m->vlen > v->cap)
+		return -ERANGE;
+	if (!v->buf) {
+		v->buf = kvmalloc(m->vlen, GFP_KERNEL);
+		if (!v->buf)
+			return -ENOMEM;
+	}
+	memcpy(v->buf, betrkv_msg_val(m), m->vlen);
+	return 0;
+}
+
 /**
  * betrkv_cache_find() - look up @key in node @id, reading as little as needed.
  * @c: the cache
@@ -975,19 +993,18 @@ static const struct betrkv_msg *entry_find(struct betrkv_centry *e, const u8 *ke
  * @klen: its length
  * @p: what the parent says of node @id (betrkv_path_init() for the root);
  *     on return, what node @id says of @child
- * @out: receives a copy of the node's message for @key (a put or a delete;
- *	 the caller frees it), or NULL if the node has none
- * @child: receives the child that may hold @key when @out is NULL (0 in a
- *	   leaf)
+ * @v: receives the node's message for @key, if it has one (cache.h)
+ * @child: receives the child that may hold @key when the node has no
+ *	   message for it (0 in a leaf, or when it has one)
  *
  * A node that is not resident is not read whole: only its header and the
  * one segment @key routes to.  Callers may run in parallel.
  *
- * Return: 0, -EUCLEAN for a node that fails its checks or contradicts @p,
- * -EIO, -ENOMEM.
+ * Return: 0, -ERANGE for a value longer than @v->cap, -EUCLEAN for a node
+ * that fails its checks or contradicts @p, -EIO, -ENOMEM.
  */
 int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
-		      struct betrkv_path *p, struct betrkv_msg **out, u64 *child)
+		      struct betrkv_path *p, struct betrkv_val *v, u64 *child)
 {
 	struct betrkv_node_hdr *h = NULL;
 	struct betrkv_centry *e = NULL;
@@ -995,7 +1012,6 @@ int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 	bool read = false;
 	int err;
 
-	*out = NULL;
 	mutex_lock(&c->lock);
 	err = get_partial(c, id, key, klen, &e, &h, &read);
 	if (read)
@@ -1008,8 +1024,7 @@ int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 		m = entry_find(e, key, klen, p, child);
 		if (m) {
 			*child = 0;
-			*out = betrkv_msg_dup(m);
-			err = *out ? 0 : -ENOMEM;
+			err = val_take(v, m);
 		}
 		if (!e->pins) {
 			lru_unlink(c, e);

@@ -147,9 +147,24 @@ struct betrkv_path {
 	u8 hi[BETRKV_KEY_MAX];
 };
 
+/*
+ * Where a point query puts the value it finds: into @buf of @cap bytes,
+ * or, if @buf is NULL, into a buffer of exactly @len bytes that the query
+ * allocates (kvmalloc(); none for an empty value) when @len <= @cap.  A
+ * value longer than @cap is -ERANGE, @buf untouched.  @type receives the
+ * newest message's type (BETRKV_OP_PUT or _DEL) and @len its value's
+ * length; @type is 0 while none is found.
+ */
+struct betrkv_val {
+	void *buf;
+	u32 cap;
+	u32 len;
+	u8 type;
+};
+
 void betrkv_path_init(struct betrkv_path *p);
 int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
-		      struct betrkv_path *p, struct betrkv_msg **out, u64 *child);
+		      struct betrkv_path *p, struct betrkv_val *v, u64 *child);
 int betrkv_cache_get(struct betrkv_cache *c, u64 id,
 		     const struct betrkv_expect *x, struct betrkv_node **np);
 int betrkv_cache_get_resident(struct betrkv_cache *c, u64 id,

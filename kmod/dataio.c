@@ -32,8 +32,8 @@ static int check_key_len(u32 len)
 
 static int data_get(struct betrkv_store *store, void __user *uarg)
 {
+	struct betrkv_val v = { };
 	struct betrkv_kv_args a;
-	struct betrkv_msg *v = NULL;
 	u8 *key;
 	int usize, err;
 
@@ -48,18 +48,18 @@ static int data_get(struct betrkv_store *store, void __user *uarg)
 	key = betrkv_bytes_in(a.key, a.key_len);
 	if (IS_ERR(key))
 		return PTR_ERR(key);
+	/* The value only, allocated at its length: the caller's cap may be huge. */
+	v.cap = a.value_len;
 	err = betrkv_engine_get(store->engine, key, a.key_len, &v);
 	kvfree(key);
-	if (err)
+	if (err && err != -ERANGE)
 		return err;
-	if (v->vlen > a.value_len)
-		err = -ERANGE;
-	else if (copy_to_user(u64_to_user_ptr(a.value), betrkv_msg_val(v), v->vlen))
+	if (!err && copy_to_user(u64_to_user_ptr(a.value), v.buf, v.len))
 		err = -EFAULT;
-	a.value_len = v->vlen;
-	kfree(v);
+	kvfree(v.buf);
 	if (err == -EFAULT)
 		return err;
+	a.value_len = v.len;
 	return betrkv_args_out(uarg, &a, sizeof(a), usize) ?: err;
 }
 

@@ -1008,13 +1008,16 @@ int betrkv_engine_apply(struct betrkv_engine *e, const struct betrkv_op *ops,
  * @e: the store
  * @key: the key
  * @klen: its length
- * @val: receives a copy of the put holding the value (kfree() it)
+ * @v: receives the value: into @v->buf of @v->cap bytes, or, with @v->buf
+ *     NULL, into a buffer of @v->len bytes it allocates (kvfree() it; none
+ *     for an empty value) if @v->len <= @v->cap
  *
- * Return: 0, -ENOENT if absent, -EINVAL/-E2BIG for a bad key, -EUCLEAN or
- * -EIO if a node on the way cannot be read.
+ * Return: 0, -ENOENT if absent, -ERANGE if the value is longer than
+ * @v->cap (@v->len tells its length; nothing copied), -EINVAL/-E2BIG for a
+ * bad key, -EUCLEAN or -EIO if a node on the way cannot be read, -ENOMEM.
  */
 int betrkv_engine_get(struct betrkv_engine *e, const u8 *key, u32 klen,
-		      struct betrkv_msg **val)
+		      struct betrkv_val *v)
 {
 	int err;
 
@@ -1025,7 +1028,7 @@ int betrkv_engine_get(struct betrkv_engine *e, const u8 *key, u32 klen,
 	err = engine_read_lock(e);
 	if (err)
 		return err;
-	err = betrkv_tree_get(&e->tree, key, klen, val);
+	err = betrkv_tree_get(&e->tree, key, klen, v);
 	atomic64_inc(&e->gets);
 	up_read(&e->lock);
 	return err;

@@ -80,7 +80,7 @@ int betrkv_engine_close(struct betrkv_engine *e);
 int betrkv_engine_apply(struct betrkv_engine *e, const struct betrkv_op *ops,
 			u32 nops, u64 *seq);
 int betrkv_engine_get(struct betrkv_engine *e, const u8 *key, u32 klen,
-		      struct betrkv_msg **val);
+		      struct betrkv_val *v);
 int betrkv_engine_scan(struct betrkv_engine *e, const struct betrkv_range *r,
 		       bool lo_exclusive, u32 limit, u64 budget,
 		       struct betrkv_msgbuf *out, bool *more);

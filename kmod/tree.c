@@ -522,22 +522,22 @@ int betrkv_tree_apply(struct betrkv_tree *t, struct betrkv_msgbuf *msgs)
 }
 
 /**
- * betrkv_tree_get() - the newest message for @key.
+ * betrkv_tree_get() - the value of @key.
  * @t: the tree
  * @key: the key
  * @klen: its length
- * @out: receives a copy of the put (the caller frees it)
+ * @v: receives the value (cache.h: into @v->buf, or a buffer it allocates)
  *
  * Each node on the way is checked against what its parent says of it, so
  * the walk takes at most BETRKV_HEIGHT_MAX + 1 steps.
  *
- * Return: 0, -ENOENT if the key is absent (never set, or deleted), or
+ * Return: 0, -ENOENT if the key is absent (never set, or deleted), -ERANGE
+ * if the value is longer than @v->cap (@v->len tells its length), or
  * another negative errno (-EUCLEAN, -EIO: a node could not be read).
  */
 int betrkv_tree_get(struct betrkv_tree *t, const u8 *key, u32 klen,
-		    struct betrkv_msg **out)
+		    struct betrkv_val *v)
 {
-	struct betrkv_msg *m = NULL;
 	struct betrkv_path *p;
 	u64 id = t->root;
 	int err = 0;
@@ -546,17 +546,13 @@ int betrkv_tree_get(struct betrkv_tree *t, const u8 *key, u32 klen,
 	if (!p)
 		return -ENOMEM;
 	betrkv_path_init(p);
-	while (id && !m && !err)
-		err = betrkv_cache_find(t->cache, id, key, klen, p, &m, &id);
+	v->type = 0;
+	while (id && !err)
+		err = betrkv_cache_find(t->cache, id, key, klen, p, v, &id);
 	kfree(p);
 	if (err)
 		return err;
-	if (m && m->type == BETRKV_OP_PUT) {
-		*out = m;
-		return 0;
-	}
-	kfree(m);
-	return -ENOENT;
+	return v->type == BETRKV_OP_PUT ? 0 : -ENOENT;
 }
 
 /*

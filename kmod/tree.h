@@ -47,7 +47,7 @@ struct betrkv_tree {
 
 int betrkv_tree_apply(struct betrkv_tree *t, struct betrkv_msgbuf *msgs);
 int betrkv_tree_get(struct betrkv_tree *t, const u8 *key, u32 klen,
-		    struct betrkv_msg **out);
+		    struct betrkv_val *v);
 int betrkv_tree_scan(struct betrkv_tree *t, const struct betrkv_range *r,
 		     u32 limit, u64 budget, struct betrkv_msgbuf *out, bool *more);
 int betrkv_tree_height(struct betrkv_tree *t, u32 *height);

@@ -156,10 +156,23 @@ TEST_F(data, limits)
 	EXPECT_EQ(-E2BIG, kv(fd, BETRKV_IOC_PUT, key, 1, val, &vlen, NULL));
 	vlen = 1;
 	EXPECT_EQ(-EINVAL, kv(fd, BETRKV_IOC_PUT, key, 0, val, &vlen, NULL));
-	/* A buffer too small: ERANGE, and the length needed. */
-	vlen = 10;
+	/* A buffer too small: ERANGE, the length needed, the buffer untouched. */
+	memset(back, 0xa5, sizeof(back));
+	vlen = BETRKV_VALUE_MAX - 1;
 	EXPECT_EQ(-ERANGE, kv(fd, BETRKV_IOC_GET, key, BETRKV_KEY_MAX, back, &vlen, NULL));
 	EXPECT_EQ(BETRKV_VALUE_MAX, vlen);
+	EXPECT_EQ(0xa5, back[0]);
+	EXPECT_EQ(0xa5, back[BETRKV_VALUE_MAX - 2]);
+	/* A cap far past any value costs the kernel only the value's length. */
+	vlen = UINT32_MAX;
+	EXPECT_EQ(0, kv(fd, BETRKV_IOC_GET, key, BETRKV_KEY_MAX, back, &vlen, NULL));
+	EXPECT_EQ(BETRKV_VALUE_MAX, vlen);
+	EXPECT_EQ(0, memcmp(val, back, vlen));
+	/* An empty value needs no buffer at all. */
+	vlen = 0;
+	EXPECT_EQ(0, kv(fd, BETRKV_IOC_PUT, key, 1, val, &vlen, NULL));
+	EXPECT_EQ(0, kv(fd, BETRKV_IOC_GET, key, 1, NULL, &vlen, NULL));
+	EXPECT_EQ(0, vlen);
 }
 
 TEST_F(data, batch)

@@ -279,7 +279,7 @@ static void check_build(void)
 		abort();
 	for (i = 0; i < NKEYS; i++) {
 		ver = crafted_version(i);
-		err = betrkv_engine_get(e, key, model_key(i, key), &v);
+		err = model_get(e, key, model_key(i, key), &v);
 		if (ver)
 			model_value(i, ver, vlen_of(i, ver), want);
 		if (ver ? err || v->vlen != vlen_of(i, ver) ||
@@ -639,7 +639,7 @@ static void get_some(struct fz *f, struct edit *ed, struct betrkv_engine *e)
 
 	for (n = 0; n < 4; n++) {
 		i = fz_u16(f) % (NKEYS + 100);
-		err = betrkv_engine_get(e, key, model_key(i, key), &v);
+		err = model_get(e, key, model_key(i, key), &v);
 		check_ret(err);
 		if (err)
 			continue;

@@ -34,6 +34,26 @@ struct model {
 
 #define MODEL_ABSENT	0xffffffffu
 
+/*
+ * betrkv_engine_get() into a buffer it allocates, as a put of @key
+ * (kfree() it), for tests that compare messages; test_engine checks the
+ * caller's-buffer form.
+ */
+static inline int model_get(struct betrkv_engine *e, const u8 *key, u32 klen,
+			    struct betrkv_msg **out)
+{
+	struct betrkv_val v = { .cap = U32_MAX };
+	int err = betrkv_engine_get(e, key, klen, &v);
+
+	*out = NULL;
+	if (!err) {
+		*out = betrkv_msg_new(BETRKV_OP_PUT, key, klen, v.buf, v.len);
+		err = *out ? 0 : -ENOMEM;
+	}
+	kvfree(v.buf);
+	return err;
+}
+
 static inline u32 model_key(u32 i, u8 *buf)
 {
 	u32 len = 4, h = i * 2654435761u;

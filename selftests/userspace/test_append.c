@@ -102,7 +102,7 @@ static int check_get(struct __test_metadata *_metadata, struct betrkv_engine *e,
 {
 	static u8 want[BETRKV_VALUE_MAX];
 	struct betrkv_msg *v = NULL;
-	int err = betrkv_engine_get(e, kbuf, model_key(k, kbuf), &v);
+	int err = model_get(e, kbuf, model_key(k, kbuf), &v);
 
 	if (err == -EUCLEAN && euclean_ok)
 		return err;

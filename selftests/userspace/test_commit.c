@@ -122,9 +122,8 @@ static u32 puts_after_crash(struct __test_metadata *_metadata,
 	struct betrkv_engine_opts ro = { .cache_bytes = 4 * MiB, .read_only = true };
 	struct betrkv_engine *e;
 	struct betrkv_dev *copy;
-	struct betrkv_msg *v;
+	u8 key[8], got[sizeof(self->val[0])];
 	u32 i, found = 0;
-	u8 key[8];
 
 	if (betrkv_simdisk_clone(self->dev, &copy))
 		return ~0u;
@@ -134,14 +133,15 @@ static u32 puts_after_crash(struct __test_metadata *_metadata,
 		return ~0u;
 	}
 	for (i = 0; i < NPUTS; i++) {
+		struct betrkv_val v = { .buf = got, .cap = sizeof(got) };
+
 		key_of(i, key);
 		if (betrkv_engine_get(e, key, sizeof(key), &v))
 			continue;
-		EXPECT_EQ(sizeof(self->val[i]), v->vlen);
-		if (v->vlen == sizeof(self->val[i]))
-			EXPECT_EQ(0, memcmp(self->val[i], betrkv_msg_val(v), v->vlen));
+		EXPECT_EQ(sizeof(self->val[i]), v.len);
+		if (v.len == sizeof(self->val[i]))
+			EXPECT_EQ(0, memcmp(self->val[i], got, v.len));
 		found++;
-		kfree(v);
 	}
 	betrkv_engine_close(e);
 	betrkv_user_dev_close(copy);

@@ -141,7 +141,7 @@ static u32 read_all(struct __test_metadata *_metadata,
 	int err;
 
 	for (i = 0; i < NKEYS; i++) {
-		err = betrkv_engine_get(e, self->key, model_key(i, self->key), &v);
+		err = model_get(e, self->key, model_key(i, self->key), &v);
 		if (err) {
 			ASSERT_TRUE(err == -EUCLEAN || err == -EIO) TH_LOG("key %u: %d", i, err);
 			errors++;
@@ -233,7 +233,7 @@ static bool lost_check(struct __test_metadata *_metadata,
 	u32 old;
 	int err;
 
-	err = betrkv_engine_get(e, self->key, model_key(i, self->key), &v);
+	err = model_get(e, self->key, model_key(i, self->key), &v);
 	if (err) {
 		EXPECT_TRUE(err == -EUCLEAN || err == -EIO) TH_LOG("key %u: %d", i, err);
 		return true;
@@ -397,7 +397,7 @@ static int stale_read(struct __test_metadata *_metadata, FIXTURE_DATA(stale) *se
 		if (!err && out.n == 1)
 			v = out.msgs[0];
 	} else {
-		err = betrkv_engine_get(e, self->key, r.lolen, &v);
+		err = model_get(e, self->key, r.lolen, &v);
 	}
 	for (*version = 1; !err && *version <= newest; ++*version) {
 		model_value(0, *version, sizeof(self->val), self->val);

@@ -156,7 +156,7 @@ static bool check_gets(struct __test_metadata *_metadata, FIXTURE_DATA(crash) *s
 	int err;
 
 	for (i = 0; i < NKEYS; i++) {
-		err = betrkv_engine_get(self->e, self->key, model_key(i, self->key), &v);
+		err = model_get(self->e, self->key, model_key(i, self->key), &v);
 		if (err == -EUCLEAN || err == -EIO) {
 			failed = true;
 			continue;

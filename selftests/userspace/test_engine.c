@@ -112,22 +112,48 @@ static void do_delete(struct __test_metadata *_metadata,
 	self->m.vlen[i] = MODEL_ABSENT;
 }
 
+/*
+ * A get of key @i in one of its forms, chosen at random: into the caller's
+ * buffer (cap exactly the value's length, more, or one byte short) or into
+ * one the engine allocates (cap ample or one byte short).  A short cap is
+ * -ERANGE with the length told and the buffer untouched.
+ */
 static void check_get(struct __test_metadata *_metadata,
 		      FIXTURE_DATA(engine) *self, u32 i)
 {
-	struct betrkv_msg *v = NULL;
-	u32 klen = model_key(i, self->key);
-	int err = betrkv_engine_get(self->e, self->key, klen, &v);
+	static u8 got[BETRKV_VALUE_MAX + 1];
+	u32 klen = model_key(i, self->key), want = self->m.vlen[i];
+	u32 form = rng_below(&self->rng, 5);
+	bool absent = want == MODEL_ABSENT, alloc = form >= 3;
+	bool shorted = (form == 2 || form == 4) && !absent && want;
+	struct betrkv_val v = { .buf = alloc ? NULL : got, .cap = U32_MAX };
+	int err;
 
-	if (self->m.vlen[i] == MODEL_ABSENT) {
+	if (form == 0 && !absent)
+		v.cap = want;
+	else if (shorted)
+		v.cap = want - 1;
+	memset(got, 0xa5, sizeof(got));
+	err = betrkv_engine_get(self->e, self->key, klen, &v);
+	if (absent) {
 		ASSERT_EQ(-ENOENT, err) TH_LOG("key %u should be absent", i);
-		return;
+	} else if (shorted) {
+		ASSERT_EQ(-ERANGE, err) TH_LOG("key %u: cap %u for %u bytes", i, v.cap, want);
+		ASSERT_EQ(want, v.len) TH_LOG("key %u: length not told", i);
+	} else {
+		ASSERT_EQ(0, err) TH_LOG("key %u, form %u", i, form);
+		ASSERT_EQ(want, v.len) TH_LOG("key %u", i);
+		model_value(i, self->m.version[i], want, self->val);
+		ASSERT_EQ(0, memcmp(self->val, v.buf ?: got, want)) TH_LOG("key %u", i);
+		if (!alloc)
+			ASSERT_EQ(0xa5, got[want]) TH_LOG("key %u: written past the value", i);
 	}
-	ASSERT_EQ(0, err) TH_LOG("key %u", i);
-	ASSERT_EQ(self->m.vlen[i], v->vlen) TH_LOG("key %u", i);
-	model_value(i, self->m.version[i], v->vlen, self->val);
-	ASSERT_EQ(0, memcmp(self->val, betrkv_msg_val(v), v->vlen)) TH_LOG("key %u", i);
-	kfree(v);
+	if (alloc) {
+		ASSERT_EQ(err || !want, !v.buf) TH_LOG("key %u: buffer %p", i, v.buf);
+		kvfree(v.buf);
+	} else if (err) {
+		ASSERT_EQ(0xa5, got[0]) TH_LOG("key %u: a failed get wrote the buffer", i);
+	}
 }
 
 /* The whole map: one scan sees every key and value; gets sample it. */

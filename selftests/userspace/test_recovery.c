@@ -88,7 +88,7 @@ static void check_key(struct __test_metadata *_metadata,
 {
 	struct betrkv_msg *m = NULL;
 	u32 klen = model_key(i, self->key);
-	int err = betrkv_engine_get(self->e, self->key, klen, &m);
+	int err = model_get(self->e, self->key, klen, &m);
 
 	if (!v) {
 		ASSERT_EQ(-ENOENT, err) TH_LOG("key %u", i);
@@ -310,7 +310,7 @@ static void check_ops(struct __test_metadata *_metadata, struct betrkv_engine *e
 	u32 i;
 
 	for (i = 0; i < n; i++) {
-		ASSERT_EQ(0, betrkv_engine_get(e, ops[i].key, ops[i].klen, &m))
+		ASSERT_EQ(0, model_get(e, ops[i].key, ops[i].klen, &m))
 			TH_LOG("op %u", i);
 		ASSERT_EQ(ops[i].vlen, m->vlen);
 		ASSERT_EQ(0, memcmp(m->data + m->klen, ops[i].val, m->vlen));

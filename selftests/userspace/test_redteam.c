@@ -57,7 +57,7 @@ static long long getver(struct betrkv_engine *e, u32 i)
 	u8 key[32];
 	struct betrkv_msg *v = NULL;
 	u32 klen = rkey(i, key), ver;
-	int err = betrkv_engine_get(e, key, klen, &v);
+	int err = model_get(e, key, klen, &v);
 
 	if (err == -ENOENT)
 		return 0;
@@ -98,7 +98,7 @@ static int check1(struct betrkv_engine *e, u32 i, u32 ver, u32 vlen)
 	static __thread u8 key[32], val[BETRKV_VALUE_MAX];
 	struct betrkv_msg *v = NULL;
 	u32 klen = rkey(i, key);
-	int err = betrkv_engine_get(e, key, klen, &v);
+	int err = model_get(e, key, klen, &v);
 
 	if (err == -ENOENT)
 		return 1;
@@ -198,7 +198,7 @@ TEST(limits)
 	ops[2].klen = BETRKV_KEY_MAX + 1;
 	EXPECT_EQ(-E2BIG, betrkv_engine_apply(e, ops, 3, NULL));
 	EXPECT_EQ(seq0, st_seq(e));
-	EXPECT_EQ(-ENOENT, betrkv_engine_get(e, kbuf, 10, &v));
+	EXPECT_EQ(-ENOENT, model_get(e, kbuf, 10, &v));
 
 	/* Max key and max value round trip, also after reopen. */
 	op = (struct betrkv_op){ .type = BETRKV_OP_PUT, .key = kbuf, .klen = BETRKV_KEY_MAX,
@@ -222,7 +222,7 @@ TEST(limits)
 	EXPECT_EQ(seq0 + 1, seq);
 	ASSERT_EQ(0, betrkv_engine_apply(e, ops, 1, NULL));
 	for (k = 0; k < BETRKV_BATCH_OPS_MAX; k += 97) {
-		ASSERT_EQ(0, betrkv_engine_get(e, bkeys[k], ops[k].klen, &v));
+		ASSERT_EQ(0, model_get(e, bkeys[k], ops[k].klen, &v));
 		EXPECT_EQ(200, v->vlen);
 		kfree(v);
 	}
@@ -234,12 +234,12 @@ TEST(limits)
 	}
 	ops[99].type = BETRKV_OP_PUT;
 	ASSERT_EQ(0, betrkv_engine_apply(e, ops, 100, NULL));
-	ASSERT_EQ(0, betrkv_engine_get(e, bkeys[0], 7, &v));
+	ASSERT_EQ(0, model_get(e, bkeys[0], 7, &v));
 	EXPECT_EQ(99, v->vlen);
 	kfree(v);
 	ops[99].type = BETRKV_OP_DEL;
 	ASSERT_EQ(0, betrkv_engine_apply(e, ops, 100, NULL));
-	EXPECT_EQ(-ENOENT, betrkv_engine_get(e, bkeys[0], 7, &v));
+	EXPECT_EQ(-ENOENT, model_get(e, bkeys[0], 7, &v));
 	/* Sixteen max-size puts: one batch of ~1 MiB + keys. */
 	static u8 mkeys[20][BETRKV_KEY_MAX];
 
@@ -256,15 +256,15 @@ TEST(limits)
 	ASSERT_EQ(0, betrkv_engine_close(e));
 	ASSERT_EQ(0, betrkv_engine_open(dev, &o, &e));
 	for (k = 0; k < 16; k++) {
-		ASSERT_EQ(0, betrkv_engine_get(e, mkeys[k], BETRKV_KEY_MAX, &v));
+		ASSERT_EQ(0, model_get(e, mkeys[k], BETRKV_KEY_MAX, &v));
 		EXPECT_EQ(BETRKV_VALUE_MAX - BETRKV_KEY_MAX, v->vlen);
 		kfree(v);
 	}
-	ASSERT_EQ(0, betrkv_engine_get(e, kbuf, BETRKV_KEY_MAX, &v));
+	ASSERT_EQ(0, model_get(e, kbuf, BETRKV_KEY_MAX, &v));
 	EXPECT_EQ(BETRKV_VALUE_MAX, v->vlen);
 	EXPECT_EQ(0, memcmp(vbuf, betrkv_msg_val(v), BETRKV_VALUE_MAX));
 	kfree(v);
-	ASSERT_EQ(0, betrkv_engine_get(e, kbuf, 1, &v));
+	ASSERT_EQ(0, model_get(e, kbuf, 1, &v));
 	EXPECT_EQ(0, v->vlen);
 	kfree(v);
 	free(ops);
@@ -1411,7 +1411,7 @@ TEST(arm_crash_batches)
 		for (k = 0; k < AK; k++) {
 			struct betrkv_msg *v = NULL;
 			u8 key[32];
-			int err = betrkv_engine_get(e, key, rkey(k, key), &v);
+			int err = model_get(e, key, rkey(k, key), &v);
 
 			if (err == -ENOENT) {
 				got[k] = 0;

@@ -193,7 +193,7 @@ static void hammer(struct __test_metadata *_metadata, FIXTURE_DATA(image) *self,
 		} else if (r < 40) {
 			struct betrkv_msg *v = NULL;
 
-			err = betrkv_engine_get(e, self->key, op.klen, &v);
+			err = model_get(e, self->key, op.klen, &v);
 			if (err == -ENOENT) {
 				EXPECT_EQ(MODEL_ABSENT, m.vlen[k]) TH_LOG("step %u key %u lost", s, k);
 				err = 0;
@@ -380,7 +380,7 @@ TEST_F(image, itable_bytes_huge)
 	for (i = 0; i < NKEYS; i++) {
 		struct betrkv_msg *v = NULL;
 
-		err = betrkv_engine_get(e, self->key, model_key(i, self->key), &v);
+		err = model_get(e, self->key, model_key(i, self->key), &v);
 		EXPECT_EQ(0, err) TH_LOG("key %u: %d", i, err);
 		if (!err) {
 			EXPECT_EQ(100, v->vlen);
@@ -433,7 +433,7 @@ static void bloom_lie(struct __test_metadata *_metadata, FIXTURE_DATA(image) *se
 	commit(_metadata, self);
 
 	ASSERT_EQ(0, betrkv_engine_open(self->dev, &rw, &e));
-	err = betrkv_engine_get(e, self->key, model_key(3, self->key), &v);
+	err = model_get(e, self->key, model_key(3, self->key), &v);
 	if (del) {
 		EXPECT_NE(0, err) TH_LOG("deleted key served from the leaf");
 		if (!err)
@@ -548,7 +548,7 @@ TEST_F(image, leaf_index_lies)
 
 		if (kl > 100)
 			continue;
-		err = betrkv_engine_get(e, key, kl, &v);
+		err = model_get(e, key, kl, &v);
 		if (err == -ENOENT) {
 			bad++;
 			TH_LOG("key %u (run 1's first %u): absent, should be there or EUCLEAN", i, found);

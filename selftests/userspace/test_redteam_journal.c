@@ -239,7 +239,7 @@ static int patched(struct __test_metadata *_metadata, enum patch what)
 	err = betrkv_engine_open(dev, &o, &e);
 	if (!err) {
 		struct betrkv_msg *m = NULL;
-		int g = betrkv_engine_get(e, key, 4, &m);
+		int g = model_get(e, key, 4, &m);
 
 		TH_LOG("opened; get of key 2: %d", g);
 		if (!g)

@@ -140,7 +140,7 @@ static long long getver(struct betrkv_engine *e, u32 k)
 	struct betrkv_msg *v = NULL;
 	u8 key[32];
 	u32 ver;
-	int err = betrkv_engine_get(e, key, rkey(k, key), &v);
+	int err = model_get(e, key, rkey(k, key), &v);
 
 	if (err == -ENOENT)
 		return 0;

@@ -90,7 +90,7 @@ static void check_all(struct __test_metadata *_metadata, FIXTURE_DATA(space) *se
 	int err;
 
 	for (i = 0; i < NKEYS; i++) {
-		err = betrkv_engine_get(self->e, self->key, model_key(i, self->key), &v);
+		err = model_get(self->e, self->key, model_key(i, self->key), &v);
 		if (self->m.vlen[i] == MODEL_ABSENT) {
 			ASSERT_EQ(-ENOENT, err) TH_LOG("key %u", i);
 			continue;

@@ -96,7 +96,7 @@ static void expect_euclean(struct __test_metadata *_metadata,
 
 	alarm(20);	/* a hang fails the test */
 	ASSERT_EQ(0, betrkv_engine_open(self->img.dev, &rw, &e));
-	err = betrkv_engine_get(e, self->key, model_key(key, self->key), &v);
+	err = model_get(e, self->key, model_key(key, self->key), &v);
 	if (partial && !err)
 		kfree(v);
 	else
@@ -131,7 +131,7 @@ TEST_F(image, rewrite_keeps_store)
 	betrkv_node_free(n);
 	ASSERT_EQ(0, image_commit(&self->img));
 	ASSERT_EQ(0, betrkv_engine_open(self->img.dev, &rw, &e));
-	EXPECT_EQ(0, betrkv_engine_get(e, self->key, model_key(3, self->key), &v));
+	EXPECT_EQ(0, model_get(e, self->key, model_key(3, self->key), &v));
 	kfree(v);
 	betrkv_engine_close(e);
 }

@@ -76,7 +76,7 @@ static void check_own(struct worker *w, u32 i)
 {
 	struct shared *sh = w->sh;
 	struct betrkv_msg *v = NULL;
-	int err = betrkv_engine_get(sh->e, w->key, model_key(i, w->key), &v);
+	int err = model_get(sh->e, w->key, model_key(i, w->key), &v);
 
 	if (sh->m.vlen[i] == MODEL_ABSENT) {
 		CHECK(sh, err == -ENOENT);
@@ -177,7 +177,7 @@ static void *reader(void *p)
 			continue;
 		}
 		v = NULL;
-		err = betrkv_engine_get(sh->e, w->key, model_key(i, w->key), &v);
+		err = model_get(sh->e, w->key, model_key(i, w->key), &v);
 		CHECK(sh, err == -ENOENT || (!err && value_whole(v)));
 		kfree(v);
 	}

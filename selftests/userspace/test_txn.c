@@ -141,7 +141,7 @@ static void check_all(struct __test_metadata *_metadata, FIXTURE_DATA(txn) *self
 	int err;
 
 	for (i = 0; i < NKEYS; i++) {
-		err = betrkv_engine_get(self->e, self->key, model_key(i, self->key), &v);
+		err = model_get(self->e, self->key, model_key(i, self->key), &v);
 		if (self->m.vlen[i] == MODEL_ABSENT) {
 			ASSERT_EQ(-ENOENT, err) TH_LOG("key %u", i);
 			continue;
@@ -363,7 +363,7 @@ static u32 wb_recovered(struct __test_metadata *_metadata,
 
 	if (synced == WB_STEPS)
 		return synced;
-	err = betrkv_engine_get(self->e, self->key, model_key(k, self->key), &v);
+	err = model_get(self->e, self->key, model_key(k, self->key), &v);
 	if (err)
 		return synced;	/* the check of the model reports it */
 	newer = v->vlen == BETRKV_VALUE_MAX && m0->vlen[k] != BETRKV_VALUE_MAX;

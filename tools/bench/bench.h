@@ -61,8 +61,9 @@ struct engine_ops {
 	int (*put)(struct engine *e, const void *key, size_t klen,
 		   const void *val, size_t vlen);
 	/*
-	 * Copy up to size bytes of the value into buf and its full length
-	 * to *vlen; -ENOENT when the key is absent.
+	 * Copy the value into buf if it fits in size bytes (if not, what
+	 * buf then holds is unspecified) and its full length to *vlen;
+	 * -ENOENT when the key is absent.
 	 */
 	int (*get)(struct engine *e, const void *key, size_t klen,
 		   void *buf, size_t size, size_t *vlen);

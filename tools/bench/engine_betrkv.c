@@ -107,14 +107,12 @@ static int bk_del(struct engine *b, const void *key, size_t klen)
 static int bk_get(struct engine *b, const void *key, size_t klen, void *buf,
 		  size_t size, size_t *vlen)
 {
-	struct betrkv_msg *v;
+	struct betrkv_val v = { .buf = buf, .cap = min_t(size_t, size, U32_MAX) };
 	int err = betrkv_engine_get(b->e, key, klen, &v);
 
-	if (err)
+	if (err && err != -ERANGE)
 		return err;
-	*vlen = v->vlen;
-	memcpy(buf, betrkv_msg_val(v), min((size_t)v->vlen, size));
-	kfree(v);
+	*vlen = v.len;
 	return 0;
 }
 
