@@ -327,6 +327,10 @@ void betrkv_store_stats(struct betrkv_store *store, struct betrkv_stats_args *a)
 		.sb_writes = st.sb_writes,
 		.itable_bytes_written = st.itable_bytes_written,
 		.key_max = BETRKV_KEY_MAX, .value_max = BETRKV_VALUE_MAX,
+		.node_appends = st.cache.node_appends,
+		.writebacks = st.cache.writebacks,
+		.cp_forced = st.cache.cp_forced,
+		.bloom_skips = st.cache.bloom_skips,
 	};
 }
 

@@ -101,6 +101,10 @@ STATS_ATTR(sb_writes);
 STATS_ATTR(itable_bytes_written);
 STATS_ATTR(key_max);
 STATS_ATTR(value_max);
+STATS_ATTR(node_appends);
+STATS_ATTR(writebacks);
+STATS_ATTR(cp_forced);
+STATS_ATTR(bloom_skips);
 
 static struct attribute *stats_attrs[] = {
 	&stats_attr_puts.attr, &stats_attr_deletes.attr, &stats_attr_batches.attr,
@@ -118,7 +122,9 @@ static struct attribute *stats_attrs[] = {
 	&stats_attr_journal_bytes_written.attr,
 	&stats_attr_journal_flushes.attr, &stats_attr_sb_writes.attr,
 	&stats_attr_itable_bytes_written.attr, &stats_attr_key_max.attr,
-	&stats_attr_value_max.attr,
+	&stats_attr_value_max.attr, &stats_attr_node_appends.attr,
+	&stats_attr_writebacks.attr, &stats_attr_cp_forced.attr,
+	&stats_attr_bloom_skips.attr,
 	NULL,
 };
 

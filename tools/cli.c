@@ -429,6 +429,8 @@ static const struct {
 	STATS_FIELD(journal_bytes_written), STATS_FIELD(journal_flushes),
 	STATS_FIELD(sb_writes), STATS_FIELD(itable_bytes_written),
 	STATS_FIELD(key_max), STATS_FIELD(value_max),
+	STATS_FIELD(node_appends), STATS_FIELD(writebacks),
+	STATS_FIELD(cp_forced), STATS_FIELD(bloom_skips),
 };
 
 #define NR_STATS_FIELDS	(sizeof(stats_fields) / sizeof(stats_fields[0]))

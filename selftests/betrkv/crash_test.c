@@ -638,6 +638,10 @@ TEST_F_TIMEOUT(crash, record, 300)
 	ASSERT_EQ(0, mark(rec, "workload-end", synced, m));
 	ASSERT_EQ(0, betrkv_stats(s, &st));
 	rec->checkpoints = st.checkpoints;
+	ksft_print_msg("%llu node writes: %llu appended, %llu written back, %llu forced\n",
+		       st.node_writes, st.node_appends, st.writebacks, st.cp_forced);
+	EXPECT_LE(st.node_appends, st.node_writes);
+	EXPECT_LE(st.writebacks, st.node_writes);
 	betrkv_close(s);
 	/* Unbind writes the final checkpoint: after it, everything is there. */
 	ASSERT_EQ(0, betrkv_unbind(index));

@@ -305,6 +305,11 @@ TEST_F(data, sync_stats_and_persistence)
 	EXPECT_STREQ("65536", store_attr(self->s.index, "stats/value_max"));
 	snprintf(path, sizeof(path), "%llu", seq);
 	EXPECT_STREQ(path, store_attr(self->s.index, "stats/durable_seq"));
+	snprintf(path, sizeof(path), "%llu", st.node_appends);
+	EXPECT_STREQ(path, store_attr(self->s.index, "stats/node_appends"));
+	snprintf(path, sizeof(path), "%llu", st.bloom_skips);
+	EXPECT_STREQ(path, store_attr(self->s.index, "stats/bloom_skips"));
+	EXPECT_EQ(0, st.reserved[0] | st.reserved[1] | st.reserved[2] | st.reserved[3]);
 	close_store(&self->s);
 
 	ASSERT_EQ(0, open_store(&self->s, true, O_RDONLY));

@@ -256,6 +256,8 @@ static int fake_stats(struct betrkv_stats_args *a)
 		*u64 = v++;
 	a->key_max = BETRKV_KEY_MAX;
 	a->value_max = BETRKV_VALUE_MAX;
+	for (u64 = &a->node_appends; u64 <= &a->bloom_skips; u64++)
+		*u64 = v++;
 	return 0;
 }
 
@@ -1487,7 +1489,11 @@ TEST_F(store, stats)
 		     "sb_writes: 1027\n"
 		     "itable_bytes_written: 1028\n"
 		     "key_max: 1024\n"
-		     "value_max: 65536\n", r.out);
+		     "value_max: 65536\n"
+		     "node_appends: 1029\n"
+		     "writebacks: 1030\n"
+		     "cp_forced: 1031\n"
+		     "bloom_skips: 1032\n", r.out);
 	EXPECT_STREQ("", r.err);
 	run_free(&r);
 	run_cli(&r, "stats", "12", "--json", NULL);
@@ -1505,7 +1511,9 @@ TEST_F(store, stats)
 		     "\"journal_blocks_written\": 1024, "
 		     "\"journal_bytes_written\": 1025, \"journal_flushes\": 1026, "
 		     "\"sb_writes\": 1027, \"itable_bytes_written\": 1028, "
-		     "\"key_max\": 1024, \"value_max\": 65536}\n", r.out);
+		     "\"key_max\": 1024, \"value_max\": 65536, "
+		     "\"node_appends\": 1029, \"writebacks\": 1030, "
+		     "\"cp_forced\": 1031, \"bloom_skips\": 1032}\n", r.out);
 	run_free(&r);
 	fake_ret = ENOTTY;
 	run_cli(&r, "stats", "12", NULL);

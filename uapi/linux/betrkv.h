@@ -447,7 +447,14 @@ struct betrkv_stats_args {
 	__u64 sb_writes, itable_bytes_written;
 	/* limits */
 	__u32 key_max, value_max;
-	__u64 reserved[8];
+	/*
+	 * Node writes in detail: of node_writes, those appended to the node's
+	 * copy on disk, and those the worker made ahead of eviction; nodes a
+	 * mutation had to write for the checkpoint in progress; segment reads
+	 * that a Bloom filter saved a point query.
+	 */
+	__u64 node_appends, writebacks, cp_forced, bloom_skips;
+	__u64 reserved[4];
 };
 
 #define BETRKV_IOCTL_TYPE	0xbe
