@@ -231,17 +231,31 @@ static void crash_check(struct __test_metadata *_metadata,
 	betrkv_user_dev_close(copy);
 }
 
-/* The workload of the allocation failure sweep; 0 if no op failed. */
+/*
+ * The workload of the allocation failure sweep, with explicit checkpoints
+ * if @cps, else with gets of other keys between the mutations (whose
+ * evictions write back nodes a checkpoint in progress may need); 0 if no
+ * op failed.
+ */
 static int workload(struct __test_metadata *_metadata, FIXTURE_DATA(txn) *self,
-		    u64 n)
+		    u64 n, bool cps)
 {
 	u64 rng = 7, seq = seq_of(self->e), want = seq;
+	struct betrkv_val v = { .buf = self->val, .cap = sizeof(self->val) };
 	int err, failed = 0;
-	u32 op, k;
+	u32 op, k, j, g;
 
 	for (op = 0; op < 24; op++) {
 		k = rng_below(&rng, NLOAD - BATCH);
-		if (op % 8 == 3)
+		for (j = 0; !cps && j < 3; j++) {
+			g = (k * 7 + j * 401) % NLOAD;
+			err = betrkv_engine_get(self->e, self->key,
+						model_key(g, self->key), &v);
+			ASSERT_TRUE(!err || err == -ENOENT || (n && err == -ENOMEM))
+				TH_LOG("allocation %llu, op %u: get error %d", n, op, err);
+			failed = failed ?: (err == -ENOMEM ? err : 0);
+		}
+		if (op % 8 == 3 && cps)
 			err = betrkv_engine_checkpoint(self->e);
 		else if (op % 6 == 5)
 			err = del(self, k);
@@ -250,7 +264,7 @@ static int workload(struct __test_metadata *_metadata, FIXTURE_DATA(txn) *self,
 					op % 4 ? 3000 : BETRKV_VALUE_MAX);
 		ASSERT_TRUE(!err || (n && err == -ENOMEM))
 			TH_LOG("allocation %llu, op %u: error %d", n, op, err);
-		want += !err && op % 8 != 3;
+		want += !err && !(op % 8 == 3 && cps);
 		failed = failed ?: err;
 		seq = seq_of(self->e);
 		ASSERT_EQ(want, seq) TH_LOG("allocation %llu, op %u", n, op);
@@ -302,9 +316,12 @@ static void sweep_end(struct betrkv_dev *snap, struct model *m0)
  * split and merge, deletes, checkpoints): the call that sees -ENOMEM
  * changes nothing, every other call succeeds, and the store matches the
  * model exactly, then, after a sync and a crash, and after a close and
- * reopen.
+ * reopen.  The workload checkpoints explicitly if @cps.  Returns in @st0
+ * the engine's stats of the round that failed nothing.
  */
-TEST_F_TIMEOUT(txn, enomem_changes_nothing, 1800)
+static void enomem_sweep(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(txn) *self, bool cps,
+			 struct betrkv_engine_stats *st0)
 {
 	struct betrkv_dev *snap;
 	u64 nallocs, n, hit = 0;
@@ -318,9 +335,11 @@ TEST_F_TIMEOUT(txn, enomem_changes_nothing, 1800)
 		betrkv_user_fail_alloc(n);
 		if (!n)
 			nallocs = betrkv_user_allocs();
-		hit += !!workload(_metadata, self, n);
-		if (!n)
+		hit += !!workload(_metadata, self, n, cps);
+		if (!n) {
 			nallocs = betrkv_user_allocs() - nallocs;
+			betrkv_engine_stats(self->e, st0);
+		}
 		betrkv_user_fail_alloc(0);
 		model_check_scan(_metadata, self->e, &self->m, 0, NKEYS, 500);
 		crash_check(_metadata, self, n);
@@ -334,6 +353,34 @@ TEST_F_TIMEOUT(txn, enomem_changes_nothing, 1800)
 	       nallocs, hit);
 	EXPECT_LT(nallocs / 4, hit);
 	sweep_end(snap, &m0);
+}
+
+TEST_F_TIMEOUT(txn, enomem_changes_nothing, 1800)
+{
+	struct betrkv_engine_stats st;
+
+	enomem_sweep(_metadata, self, true, &st);
+}
+
+/*
+ * The same without explicit checkpoints, with gets between the mutations,
+ * and with a journal small enough that checkpoints begin inside the
+ * workload and overlap its mutations (a store without a worker writes one
+ * marked node per mutation, and a mutation first writes a marked node it
+ * changes): a call that fails there changes nothing either, and the
+ * checkpoint that completes holds every node it needs.
+ */
+TEST_F_TIMEOUT(txn, enomem_during_checkpoint, 1800)
+{
+	struct betrkv_engine_stats st;
+
+	ASSERT_EQ(0, betrkv_engine_close(self->e));
+	ASSERT_EQ(0, betrkv_sb_format(self->dev, 0, 2 * MiB, &self->sb));
+	ASSERT_EQ(0, betrkv_engine_open(self->dev, &opts, &self->e));
+	enomem_sweep(_metadata, self, false, &st);
+	TH_LOG("%llu checkpoints, %llu nodes forced out for one",
+	       st.checkpoints, st.cache.cp_forced);
+	EXPECT_LT(0, st.cache.cp_forced);
 }
 
 #define WB_STEPS	12u	/* batches of BETRKV_VALUE_MAX values: 6 MiB */
