@@ -792,6 +792,33 @@ static struct betrkv_node *one_child(u64 id, u32 height, u64 child)
 	return n;
 }
 
+/* An internal node @id of @height: @c0, then from key @pivot on, @c1. */
+static struct betrkv_node *two_children(u64 id, u32 height, u64 c0, u32 pivot,
+					u64 c1)
+{
+	struct betrkv_node *n = one_child(id, height, c0);
+
+	n->pivots[0] = betrkv_pivot_new(kbuf, model_key(pivot, kbuf));
+	n->children[1] = c1;
+	n->nchildren = 2;
+	return n;
+}
+
+/* Write the @n nodes of @v (and free them), make @root the root, commit. */
+static void commit_nodes(struct __test_metadata *_metadata, struct image *im,
+			 struct betrkv_node **v, u32 n, u64 root)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, image_write_node(im, v[i]));
+		betrkv_node_free(v[i]);
+	}
+	im->sb.cp.root = root;
+	ASSERT_EQ(0, image_commit(im));
+	image_close(im);
+}
+
 /* A small store of @n keys, closed; the model holds them. */
 static struct betrkv_dev *small_store(struct __test_metadata *_metadata,
 				      struct model *m, u32 n, u32 vlen)
@@ -818,7 +845,7 @@ TEST(shared_internal_child)
 {
 	struct model *m = mnew(400);
 	struct betrkv_dev *dev = small_store(_metadata, m, 200, 300);
-	struct betrkv_node *root, *a, *b, *s;
+	struct betrkv_node *v[4];
 	struct hstats hs;
 	struct image im;
 	u64 leaf, id;
@@ -827,24 +854,11 @@ TEST(shared_internal_child)
 	ASSERT_EQ(0, image_open(&im, dev));
 	leaf = im.sb.cp.root;
 	id = im.sb.cp.next_node_id;
-	s = one_child(id + 3, 1, leaf);
-	a = one_child(id + 1, 2, id + 3);
-	b = one_child(id + 2, 2, id + 3);
-	root = one_child(id, 3, id + 1);
-	root->pivots[0] = betrkv_pivot_new(kbuf, model_key(200, kbuf));
-	root->children[1] = id + 2;
-	root->nchildren = 2;
-	ASSERT_EQ(0, image_write_node(&im, s));
-	ASSERT_EQ(0, image_write_node(&im, a));
-	ASSERT_EQ(0, image_write_node(&im, b));
-	ASSERT_EQ(0, image_write_node(&im, root));
-	betrkv_node_free(s);
-	betrkv_node_free(a);
-	betrkv_node_free(b);
-	betrkv_node_free(root);
-	im.sb.cp.root = id;
-	ASSERT_EQ(0, image_commit(&im));
-	image_close(&im);
+	v[0] = one_child(id + 3, 1, leaf);
+	v[1] = one_child(id + 1, 2, id + 3);
+	v[2] = one_child(id + 2, 2, id + 3);
+	v[3] = two_children(id, 3, id + 1, 200, id + 2);
+	commit_nodes(_metadata, &im, v, 4, id);
 	hammer(_metadata, dev, m, 2500, 31, &hs);
 	TH_LOG("%u steps, %u ops, %u EUCLEAN", hs.steps, hs.ops, hs.euclean);
 	mfree(m);
@@ -860,7 +874,7 @@ TEST(shared_leaf_across_parents)
 {
 	struct model *m = mnew(300);
 	struct betrkv_dev *dev = small_store(_metadata, m, 300, 200);
-	struct betrkv_node *root, *p1, *p2, *e1, *e2;
+	struct betrkv_node *v[5];
 	struct hstats hs;
 	struct image im;
 	u64 leaf, id;
@@ -870,33 +884,12 @@ TEST(shared_leaf_across_parents)
 	ASSERT_EQ(0, image_open(&im, dev));
 	leaf = im.sb.cp.root;
 	id = im.sb.cp.next_node_id;
-	e1 = betrkv_node_alloc(id + 3, 0);
-	e2 = betrkv_node_alloc(id + 4, 0);
-	p1 = one_child(id + 1, 1, id + 3);
-	p1->pivots[0] = betrkv_pivot_new(kbuf, model_key(0, kbuf));
-	p1->children[1] = leaf;
-	p1->nchildren = 2;
-	p2 = one_child(id + 2, 1, leaf);
-	p2->pivots[0] = betrkv_pivot_new(kbuf, model_key(250, kbuf));
-	p2->children[1] = id + 4;
-	p2->nchildren = 2;
-	root = one_child(id, 2, id + 1);
-	root->pivots[0] = betrkv_pivot_new(kbuf, model_key(150, kbuf));
-	root->children[1] = id + 2;
-	root->nchildren = 2;
-	ASSERT_EQ(0, image_write_node(&im, e1));
-	ASSERT_EQ(0, image_write_node(&im, e2));
-	ASSERT_EQ(0, image_write_node(&im, p1));
-	ASSERT_EQ(0, image_write_node(&im, p2));
-	ASSERT_EQ(0, image_write_node(&im, root));
-	betrkv_node_free(e1);
-	betrkv_node_free(e2);
-	betrkv_node_free(p1);
-	betrkv_node_free(p2);
-	betrkv_node_free(root);
-	im.sb.cp.root = id;
-	ASSERT_EQ(0, image_commit(&im));
-	image_close(&im);
+	v[0] = betrkv_node_alloc(id + 3, 0);
+	v[1] = betrkv_node_alloc(id + 4, 0);
+	v[2] = two_children(id + 1, 1, id + 3, 0, leaf);
+	v[3] = two_children(id + 2, 1, leaf, 250, id + 4);
+	v[4] = two_children(id, 2, id + 1, 150, id + 2);
+	commit_nodes(_metadata, &im, v, 5, id);
 	/* What the crafted tree routes to the empty leaf is absent. */
 	for (k = 250; k < 300; k++)
 		m->vlen[k] = MODEL_ABSENT;
@@ -952,7 +945,7 @@ TEST(child_pivot_outside_range)
 {
 	struct model *m = mnew(200);
 	struct betrkv_dev *dev = small_store(_metadata, m, 200, 300);
-	struct betrkv_node *root, *a, *b, *e1;
+	struct betrkv_node *v[5];
 	struct hstats hs;
 	struct image im;
 	u64 leaf, id;
@@ -962,29 +955,12 @@ TEST(child_pivot_outside_range)
 	ASSERT_EQ(0, image_open(&im, dev));
 	leaf = im.sb.cp.root;
 	id = im.sb.cp.next_node_id;
-	e1 = betrkv_node_alloc(id + 3, 0);
-	a = one_child(id + 1, 1, leaf);
-	a->pivots[0] = betrkv_pivot_new(kbuf, model_key(150, kbuf));
-	a->children[1] = id + 3;
-	a->nchildren = 2;
-	b = one_child(id + 2, 1, id + 4);
-	root = one_child(id, 2, id + 1);
-	root->pivots[0] = betrkv_pivot_new(kbuf, model_key(100, kbuf));
-	root->children[1] = id + 2;
-	root->nchildren = 2;
-	ASSERT_EQ(0, image_write_node(&im, e1));
-	e1->id = id + 4;
-	ASSERT_EQ(0, image_write_node(&im, e1));
-	ASSERT_EQ(0, image_write_node(&im, a));
-	ASSERT_EQ(0, image_write_node(&im, b));
-	ASSERT_EQ(0, image_write_node(&im, root));
-	betrkv_node_free(e1);
-	betrkv_node_free(a);
-	betrkv_node_free(b);
-	betrkv_node_free(root);
-	im.sb.cp.root = id;
-	ASSERT_EQ(0, image_commit(&im));
-	image_close(&im);
+	v[0] = betrkv_node_alloc(id + 3, 0);
+	v[1] = betrkv_node_alloc(id + 4, 0);
+	v[2] = two_children(id + 1, 1, leaf, 150, id + 3);
+	v[3] = one_child(id + 2, 1, id + 4);
+	v[4] = two_children(id, 2, id + 1, 100, id + 2);
+	commit_nodes(_metadata, &im, v, 5, id);
 	/* What the crafted tree routes to the empty leaf B is absent. */
 	for (k = 100; k < 200; k++)
 		m->vlen[k] = MODEL_ABSENT;
