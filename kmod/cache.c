@@ -1037,6 +1037,164 @@ int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 	return err;
 }
 
+/*
+ * Flushes into a leaf that is not resident, without reading it: the
+ * messages go into the leaf's slot as a new layer (nodefmt.h), written at
+ * once, as the append of a write-back would have written them.
+ */
+
+/*
+ * The checked header of leaf @id, not resident whole, in @*hp (the caller
+ * puts it); c->lock is held, and dropped to read it.  -EAGAIN if the leaf
+ * is resident whole.
+ */
+static int blind_hdr(struct betrkv_cache *c, u64 id,
+		     const struct betrkv_expect *x, struct betrkv_node_hdr **hp)
+{
+	struct betrkv_centry *e = cache_lookup(c, id);
+	const char *why;
+	int err;
+
+	lockdep_assert_held(&c->lock);
+	if (e && e->node)
+		return -EAGAIN;
+	if (e) {
+		*hp = e->hdr;
+		e->hdr->refs++;
+	} else {
+		mutex_unlock(&c->lock);
+		err = read_hdr(c, id, hp);
+		mutex_lock(&c->lock);
+		if (err)
+			return err;
+		c->stats.misses++;
+		e = cache_lookup(c, id);
+		if (e && e->node)
+			return -EAGAIN;
+	}
+	err = betrkv_node_hdr_check(*hp, x, &why);
+	return err ? cache_mismatch(c, id, why) : 0;
+}
+
+/*
+ * Whether leaf @h with @src merged in surely weighs no more than a node
+ * may (its segments' messages, at most, and @src's) and has a layer left.
+ */
+static bool blind_fits(const struct betrkv_cache *c,
+		       const struct betrkv_node_hdr *h,
+		       const struct betrkv_msgbuf *src)
+{
+	u64 w = BETRKV_NODE_HDR_WEIGHT + h->hdr_len + src->bytes +
+		(u64)src->n * BETRKV_LEAF_RUN_WEIGHT;
+	u32 s;
+
+	for (s = 0; s < h->nsegs; s++)
+		w += h->segs[s].len + (u64)h->segs[s].nmsgs * BETRKV_MSG_OVERHEAD;
+	return h->nlayers < BETRKV_NODE_LAYERS_MAX && w <= c->node_size;
+}
+
+/*
+ * Encode @src as the new layer of leaf @h into c->iobuf, @w->ent (its
+ * indirection table entry) then describing the leaf with it.  The leaf
+ * that is encoded borrows @src's messages: its puts, and its deletes as
+ * tombstones, since the leaf may hold their keys.
+ */
+static int blind_encode(struct betrkv_cache *c, const struct betrkv_node_hdr *h,
+			struct betrkv_msgbuf *src, struct betrkv_cache_write *w)
+{
+	struct betrkv_node *n = betrkv_node_alloc(h->id, 0);
+	struct betrkv_msgbuf *b;
+	int err = -ENOMEM;
+	u32 i;
+
+	if (!n)
+		return -ENOMEM;
+	n->entries.msgs = kvmalloc_array(src->n, sizeof(void *), GFP_KERNEL);
+	n->tombs.msgs = kvmalloc_array(src->n, sizeof(void *), GFP_KERNEL);
+	if (!n->entries.msgs || !n->tombs.msgs)
+		goto out;
+	for (i = 0; i < src->n; i++) {
+		b = src->msgs[i]->type == BETRKV_OP_PUT ? &n->entries : &n->tombs;
+		src->msgs[i]->on_disk = false;
+		b->msgs[b->n++] = src->msgs[i];
+		b->bytes += betrkv_msg_weight(src->msgs[i]);
+	}
+	err = betrkv_node_encode_append(n, h, c->uuid,
+					slot_blocknr(c, w->ent.slot), c->iobuf,
+					c->node_size - w->ent.len, &w->len);
+	if (!err) {
+		w->off = slot_offset(c, w->ent.slot) + w->ent.len;
+		w->ent.hdr = w->ent.len;
+		w->ent.len += w->len;
+		w->ent.csum = betrkv_node_csum(c->iobuf);
+	}
+out:
+	n->entries.n = 0;
+	n->tombs.n = 0;
+	betrkv_node_free(n);
+	return err == -EFBIG ? -EAGAIN : err;
+}
+
+/**
+ * betrkv_cache_append_leaf() - flush messages into a leaf without reading it.
+ * @c: the cache
+ * @id: the leaf
+ * @x: what its parent says of it
+ * @src: the messages for it, newer than what it holds; emptied if appended
+ *
+ * If leaf @id is not resident whole, @src is written at once as a new
+ * layer in the leaf's slot, read only the leaf's header, and the leaf is
+ * left uncached (the next query reads the new header).  The store's lock
+ * is held exclusively: nothing else reads or writes the leaf meanwhile.
+ *
+ * Return: 0; -EAGAIN if the leaf is resident whole, or might weigh more
+ * than a node, or the append does not fit in its slot or its layers (flush
+ * into the whole node instead; @src is unchanged but for messages' on_disk
+ * marks); -EUCLEAN for a leaf that contradicts @x; -EIO; -ENOMEM.
+ */
+int betrkv_cache_append_leaf(struct betrkv_cache *c, u64 id,
+			     const struct betrkv_expect *x,
+			     struct betrkv_msgbuf *src)
+{
+	struct betrkv_node_hdr *h = NULL;
+	struct betrkv_cache_write w = { };
+	struct betrkv_centry *e;
+	int err;
+
+	mutex_lock(&c->lock);
+	err = c->read_only ? -EROFS : c->write_err;
+	if (!err)
+		err = blind_hdr(c, id, x, &h);
+	if (!err && (!blind_fits(c, h, src) ||
+		     betrkv_itable_lookup(c->itable, id, &w.ent) ||
+		     w.ent.len != h->total_len || w.ent.hdr != h->hdr_off))
+		err = -EAGAIN;
+	if (!err)
+		err = blind_encode(c, h, src, &w);
+	if (!err)
+		err = betrkv_dev_write(c->dev, w.off, c->iobuf, w.len, 0);
+	if (err == -EIO && !c->write_err) {
+		c->write_err = err;
+		pr_err("%s: node write failed: the store stops writing\n",
+		       betrkv_dev_name(c->dev));
+	}
+	if (!err)
+		err = betrkv_itable_map(c->itable, &w.ent, BETRKV_ITABLE_LIVE);
+	if (!err) {
+		e = cache_lookup(c, id);
+		if (e)
+			cache_remove(c, e);
+		betrkv_msgbuf_free(src);
+		c->stats.node_writes++;
+		c->stats.node_appends++;
+		c->stats.leaf_appends++;
+		c->stats.node_bytes_written += w.len;
+	}
+	hdr_put(h);
+	mutex_unlock(&c->lock);
+	return err;
+}
+
 /**
  * betrkv_cache_get() - a pinned whole node, read from disk if not resident.
  * @c: the cache

@@ -80,6 +80,7 @@ struct betrkv_cache_stats {
 	u64 node_bytes_read;
 	u64 node_writes;
 	u64 node_appends;	/* of those, appended to the node's slot */
+	u64 leaf_appends;	/* of those, flushes into a leaf not read */
 	u64 writebacks;		/* of those, the worker's ahead of eviction */
 	u64 node_bytes_written;
 	u64 cp_forced;		/* nodes a change had to write for the checkpoint */
@@ -165,6 +166,9 @@ struct betrkv_val {
 void betrkv_path_init(struct betrkv_path *p);
 int betrkv_cache_find(struct betrkv_cache *c, u64 id, const u8 *key, u32 klen,
 		      struct betrkv_path *p, struct betrkv_val *v, u64 *child);
+int betrkv_cache_append_leaf(struct betrkv_cache *c, u64 id,
+			     const struct betrkv_expect *x,
+			     struct betrkv_msgbuf *src);
 int betrkv_cache_get(struct betrkv_cache *c, u64 id,
 		     const struct betrkv_expect *x, struct betrkv_node **np);
 int betrkv_cache_get_resident(struct betrkv_cache *c, u64 id,

@@ -102,6 +102,28 @@ static int tree_push(struct betrkv_tree *t, struct betrkv_node *parent,
 	return tree_fix(t, parent, pr, i, child);
 }
 
+/*
+ * Flush @parent's buffer for leaf @i into the leaf's slot without reading
+ * the leaf (betrkv_cache_append_leaf()).  Return: -EAGAIN if the leaf must
+ * be read whole for it, 0 or another negative errno.
+ */
+static int flush_blind(struct betrkv_tree *t, struct betrkv_node *parent,
+		       const struct betrkv_range *pr, u32 i)
+{
+	struct betrkv_expect x = { .height = 0 };
+	int err;
+
+	if (!parent->bufs[i].n)
+		return -EAGAIN;
+	betrkv_child_range(parent->pivots, parent->nchildren, pr, i, &x.range);
+	err = betrkv_cache_dirty(t->cache, parent) ?:
+	      betrkv_cache_append_leaf(t->cache, parent->children[i], &x,
+				       &parent->bufs[i]);
+	if (!err)
+		parent->stale |= 1u << i;
+	return err;
+}
+
 /* Flush @parent's buffer for child @i down and restore the child. */
 static int tree_flush(struct betrkv_tree *t, struct betrkv_node *parent,
 		      const struct betrkv_range *pr, u32 i)
@@ -109,6 +131,11 @@ static int tree_flush(struct betrkv_tree *t, struct betrkv_node *parent,
 	struct betrkv_node *child;
 	int err;
 
+	if (parent->height == 1) {
+		err = flush_blind(t, parent, pr, i);
+		if (err != -EAGAIN)
+			return err;
+	}
 	err = child_get(t, parent, pr, i, &child);
 	if (err)
 		return err;
