@@ -237,8 +237,10 @@ static int open_parts(struct betrkv_engine *e)
 	journal_params(e, &jparams);
 	err = load_checkpoint(e) ?:
 	      betrkv_journal_create(&jparams, &e->journal);
-	return err ?: betrkv_journal_replay(e->journal, replay_one, e, &e->seq,
-					    &e->stats.salvaged);
+	err = err ?: betrkv_journal_replay(e->journal, replay_one, e, &e->seq,
+					   &e->stats.salvaged);
+	e->tree.blind = !err && !e->read_only;
+	return err;
 }
 
 /* The cache holds at least BETRKV_CACHE_NODES_MIN nodes; 0 is the default. */
@@ -574,6 +576,7 @@ static int engine_rebuild(struct betrkv_engine *e)
 	e->seq = seq;
 	if (err)
 		return err;
+	e->tree.blind = !e->read_only;
 	e->broken = 0;
 	e->drained = false;
 	return 0;

@@ -131,7 +131,7 @@ static int tree_flush(struct betrkv_tree *t, struct betrkv_node *parent,
 	struct betrkv_node *child;
 	int err;
 
-	if (parent->height == 1) {
+	if (parent->height == 1 && t->blind) {
 		err = flush_blind(t, parent, pr, i);
 		if (err != -EAGAIN)
 			return err;

@@ -43,6 +43,12 @@ struct betrkv_tree {
 	struct betrkv_cache *cache;
 	u64 root;		/* 0: the empty tree */
 	u32 node_size;
+	/*
+	 * A flush into a leaf that is not resident may write the leaf at once
+	 * (betrkv_cache_append_leaf()); never while the journal is replayed,
+	 * which writes nothing, nor in a read-only store.
+	 */
+	bool blind;
 };
 
 int betrkv_tree_apply(struct betrkv_tree *t, struct betrkv_msgbuf *msgs);

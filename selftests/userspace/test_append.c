@@ -1147,7 +1147,18 @@ static struct model *blind_state(const struct model *m0, const struct blind_run 
  * store recovers to exactly the state after some sequence number from the
  * last sync to the last acknowledged op.
  */
-TEST(crash_in_blind_flush)
+FIXTURE(blind) {
+};
+
+FIXTURE_SETUP(blind)
+{
+}
+
+FIXTURE_TEARDOWN(blind)
+{
+}
+
+TEST_F_TIMEOUT(blind, crash_in_flush, 300)
 {
 	struct betrkv_simdisk_stats s0, s1;
 	struct betrkv_engine_stats st;
