@@ -1070,7 +1070,7 @@ TEST(crafted_leaf_limit_inside)
 #define B_NKEYS		6000u	/* of 1000 bytes: 1.5 times the cache */
 #define B_OPS		12000u
 #define B_SYNC_AT	6000u
-#define B_CRASHES	40u
+#define B_CRASHES	24u
 
 /* A workload's ops: key, version, length (MODEL_ABSENT: a delete), seq. */
 struct blind_run {
