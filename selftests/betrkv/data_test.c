@@ -593,15 +593,18 @@ static int scan_pairs(int fd, u8 *buf)
 {
 	struct betrkv_scan_args a = { .size = sizeof(a), .flags = BETRKV_SCAN_TO_END,
 		.buf = (u64)(uintptr_t)buf, .buf_len = SCAN_BUF, .max_pairs = 1 };
-	char key[BETRKV_KEY_MAX];
+	char key[BETRKV_KEY_MAX] = "a";		/* below every "big" key */
 	struct betrkv_scan_rec *r = (void *)buf;
 	int n = 0;
 
 	a.start = (u64)(uintptr_t)key;
+	a.start_len = 1;
 	do {
 		a.count = a.more = 0;
-		if (ioctl(fd, BETRKV_IOC_SCAN, &a) || a.count != 1)
+		if (ioctl(fd, BETRKV_IOC_SCAN, &a) || a.count > 1)
 			return -1;
+		if (!a.count)
+			break;
 		memcpy(key, r + 1, r->key_len);
 		a.start_len = r->key_len;
 		a.flags |= BETRKV_SCAN_AFTER;
@@ -619,7 +622,8 @@ static void *scan_work(void *arg)
 
 	for (r = 0; r < SCAN_ROUNDS; r++) {
 		a = (struct betrkv_scan_args){ .size = sizeof(a),
-			.flags = BETRKV_SCAN_TO_END, .start = (u64)(uintptr_t)"",
+			.flags = BETRKV_SCAN_TO_END, .start = (u64)(uintptr_t)"a",
+			.start_len = 1,
 			.buf = (u64)(uintptr_t)sc->buf, .buf_len = SCAN_BUF,
 			.max_pairs = 4096 };
 		sc->failures += ioctl(sc->fd, BETRKV_IOC_SCAN, &a) || a.count != 1 ||
