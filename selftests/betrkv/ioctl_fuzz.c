@@ -31,7 +31,11 @@
 /* The arena: batch op arrays, then keys, values and buffers, then paths. */
 #define OPS_BYTES	((BETRKV_BATCH_OPS_MAX + 1) * sizeof(struct betrkv_batch_op))
 #define DATA_OFF	(OPS_BYTES + 4096)
-#define DATA_BYTES	(384u << 10)
+/*
+ * A buffer of any length starts at DATA_OFF at the latest: the most a call
+ * writes there (a SCAN's 1 MiB, the module's cap) stays in the arena.
+ */
+#define DATA_BYTES	(1u << 20)
 #define PATH_OFF	(DATA_OFF + DATA_BYTES)
 #define ARENA_BYTES	(PATH_OFF + 4096)
 #define PAGE		4096u
