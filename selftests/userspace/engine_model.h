@@ -34,6 +34,25 @@ struct model {
 
 #define MODEL_ABSENT	0xffffffffu
 
+/* A model of @nkeys keys, all absent (model_free() it). */
+static inline struct model *model_new(u32 nkeys)
+{
+	struct model *m = calloc(1, sizeof(*m));
+
+	m->nkeys = nkeys;
+	m->vlen = malloc(nkeys * sizeof(u32));
+	m->version = calloc(nkeys, sizeof(u32));
+	memset(m->vlen, 0xff, nkeys * sizeof(u32));
+	return m;
+}
+
+static inline void model_free(struct model *m)
+{
+	free(m->vlen);
+	free(m->version);
+	free(m);
+}
+
 /*
  * betrkv_engine_get() into a buffer it allocates, as a put of @key
  * (kfree() it), for tests that compare messages; test_engine checks the
@@ -69,6 +88,20 @@ static inline u32 model_key(u32 i, u8 *buf)
 		len += (h >> 8) % 24;
 	memset(buf + 4, 'a' + i % 26, len - 4);
 	return len;
+}
+
+/* The number model key @key starts with, and setting it to @n. */
+static inline u32 model_key_number(const u8 *key)
+{
+	return (u32)key[0] << 24 | key[1] << 16 | key[2] << 8 | key[3];
+}
+
+static inline void model_key_renumber(u8 *key, u32 n)
+{
+	key[0] = n >> 24;
+	key[1] = n >> 16;
+	key[2] = n >> 8;
+	key[3] = n;
 }
 
 static inline void model_value(u32 i, u32 version, u32 len, u8 *buf)

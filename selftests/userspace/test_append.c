@@ -75,24 +75,6 @@ static int del(struct betrkv_engine *e, u32 k, u64 *seq)
 	return betrkv_engine_apply(e, &op, 1, seq);
 }
 
-static struct model *model_new(u32 nkeys)
-{
-	struct model *m = calloc(1, sizeof(*m));
-
-	m->nkeys = nkeys;
-	m->vlen = malloc(nkeys * sizeof(u32));
-	m->version = calloc(nkeys, sizeof(u32));
-	memset(m->vlen, 0xff, nkeys * sizeof(u32));
-	return m;
-}
-
-static void model_free(struct model *m)
-{
-	free(m->vlen);
-	free(m->version);
-	free(m);
-}
-
 /*
  * Get of key @k: 0 if it matches the model, @may_fail (-EUCLEAN, -EIO) if
  * the store answered that, the test fails otherwise.
@@ -983,12 +965,6 @@ TEST(split_appends)
 	model_free(m);
 }
 
-/* The number a model key starts with. */
-static u32 key_number(const u8 *key)
-{
-	return (u32)key[0] << 24 | key[1] << 16 | key[2] << 8 | key[3];
-}
-
 /* A full scan of the store: its error. */
 static int scan_all(struct betrkv_engine *e, u32 nkeys)
 {
@@ -1035,15 +1011,12 @@ TEST(crafted_leaf_limit_inside)
 	 * on its own, and stays below the pivot.
 	 */
 	limit = hp.limit + 2;
-	pivot = key_number(limit);
+	pivot = model_key_number(limit);
 	for (k = lim = 0; k < hp.nsegs; k++)
-		lim = max(lim, key_number(hp.key[k] + 2) + 1);
+		lim = max(lim, model_key_number(hp.key[k] + 2) + 1);
 	TH_LOG("leaf %llu: limit at key %u, lowered to %u", leaf, pivot, lim);
 	ASSERT_LT(lim + 1, pivot);
-	limit[0] = lim >> 24;
-	limit[1] = lim >> 16;
-	limit[2] = lim >> 8;
-	limit[3] = lim;
+	model_key_renumber(limit, lim);
 	ASSERT_EQ(0, image_reseal_raw(&im, &ent));
 	ASSERT_EQ(0, image_commit(&im));
 	image_close(&im);

@@ -60,24 +60,6 @@ static int del(struct betrkv_engine *e, u32 k)
 	return betrkv_engine_apply(e, &op, 1, NULL);
 }
 
-static struct model *mnew(u32 n)
-{
-	struct model *m = calloc(1, sizeof(*m));
-
-	m->nkeys = n;
-	m->vlen = malloc(n * sizeof(u32));
-	m->version = calloc(n, sizeof(u32));
-	memset(m->vlen, 0xff, n * sizeof(u32));
-	return m;
-}
-
-static void mfree(struct model *m)
-{
-	free(m->vlen);
-	free(m->version);
-	free(m);
-}
-
 static struct betrkv_dev *new_store(struct __test_metadata *_metadata, u64 size)
 {
 	struct betrkv_dev *dev;
@@ -391,11 +373,6 @@ TEST(get_concurrent_puts)
 /* 2. crafted images and a workload against a model                    */
 /* ------------------------------------------------------------------ */
 
-static u32 key_number(const u8 *key)
-{
-	return (u32)key[0] << 24 | key[1] << 16 | key[2] << 8 | key[3];
-}
-
 static u32 rd16(const u8 *p)
 {
 	return p[0] | p[1] << 8;
@@ -422,7 +399,7 @@ static int scan_check(struct __test_metadata *_metadata, struct betrkv_engine *e
 	err = betrkv_engine_scan(e, &r, false, hi - lo + 1, 1ull << 40, &out, &more);
 	for (i = 0; !err && i < out.n; i++) {
 		const struct betrkv_msg *msg = out.msgs[i];
-		u32 k = key_number(msg->data);
+		u32 k = model_key_number(msg->data);
 
 		while (next < hi && m->vlen[next] == MODEL_ABSENT)
 			next++;
@@ -629,7 +606,7 @@ static u64 split_store(struct __test_metadata *_metadata, struct betrkv_dev *dev
 	p = (const u8 *)(h + 1) + nsegs * sizeof(struct nf_seg);
 	for (i = 0; i < nsegs; i++)
 		p += 2 + rd16(p);
-	lim = key_number(p + 2);
+	lim = model_key_number(p + 2);
 	image_close(&im);
 	TH_LOG("leaf %llu: limit at key %u, header at %u of %u", leaf, lim, ent.hdr,
 	       ent.len);
@@ -669,11 +646,7 @@ static void move_limit(struct __test_metadata *_metadata, struct betrkv_dev *dev
 	p = (u8 *)(h + 1) + nsegs * sizeof(struct nf_seg);
 	for (i = 0; i < nsegs; i++)
 		p += 2 + rd16(p);
-	p += 2;
-	p[0] = to >> 24;
-	p[1] = to >> 16;
-	p[2] = to >> 8;
-	p[3] = to;
+	model_key_renumber(p + 2, to);
 	ASSERT_EQ(0, image_reseal_raw(&im, &ent));
 	ASSERT_EQ(0, image_commit(&im));
 	image_close(&im);
@@ -683,7 +656,7 @@ static void move_limit(struct __test_metadata *_metadata, struct betrkv_dev *dev
 TEST(split_plain)
 {
 	struct betrkv_dev *dev = new_store(_metadata, 128 * MiB);
-	struct model *m = mnew(S_NKEYS);
+	struct model *m = model_new(S_NKEYS);
 	struct hstats hs;
 	u32 lim;
 
@@ -691,7 +664,7 @@ TEST(split_plain)
 	hammer(_metadata, dev, m, 2500, 11, &hs);
 	EXPECT_EQ(0, hs.euclean);
 	TH_LOG("%u steps, %u EUCLEAN", hs.steps, hs.euclean);
-	mfree(m);
+	model_free(m);
 	betrkv_user_dev_close(dev);
 }
 
@@ -705,7 +678,7 @@ TEST(split_plain)
 static void limit_raised(struct __test_metadata *_metadata, bool all, u64 seed)
 {
 	struct betrkv_dev *dev = new_store(_metadata, 128 * MiB);
-	struct model *m = mnew(S_NKEYS);
+	struct model *m = model_new(S_NKEYS);
 	struct hstats hs;
 	u32 lim;
 	u64 leaf;
@@ -715,7 +688,7 @@ static void limit_raised(struct __test_metadata *_metadata, bool all, u64 seed)
 	move_limit(_metadata, dev, leaf, all ? 0xff000000u : lim + 150);
 	hammer(_metadata, dev, m, 2500, seed, &hs);
 	TH_LOG("%u steps, %u ops, %u EUCLEAN", hs.steps, hs.ops, hs.euclean);
-	mfree(m);
+	model_free(m);
 	betrkv_user_dev_close(dev);
 }
 
@@ -734,7 +707,7 @@ TEST(limit_raised_past_all_2)	{ limit_raised(_metadata, true, 23); }
 TEST(pivot_raised_past_limit)
 {
 	struct betrkv_dev *dev = new_store(_metadata, 128 * MiB);
-	struct model *m = mnew(S_NKEYS);
+	struct model *m = model_new(S_NKEYS);
 	struct betrkv_msgbuf rest;
 	struct betrkv_node *root;
 	struct hstats hs;
@@ -749,10 +722,10 @@ TEST(pivot_raised_past_limit)
 	for (i = 0; i < root->nchildren && root->children[i] != leaf; i++)
 		;
 	ASSERT_LT(i + 1, root->nchildren);
-	ASSERT_EQ(lim, key_number(root->pivots[i]->key));
+	ASSERT_EQ(lim, model_key_number(root->pivots[i]->key));
 	to = lim + 60;
 	if (i + 2 < root->nchildren) {
-		ASSERT_LT(to, key_number(root->pivots[i + 1]->key));
+		ASSERT_LT(to, model_key_number(root->pivots[i + 1]->key));
 	}
 	kfree(root->pivots[i]);
 	root->pivots[i] = betrkv_pivot_new(kbuf, model_key(to, kbuf));
@@ -777,7 +750,7 @@ TEST(pivot_raised_past_limit)
 	hammer(_metadata, dev, m, 2500, 24, &hs);
 	TH_LOG("%u steps, %u ops, %u EUCLEAN", hs.steps, hs.ops, hs.euclean);
 	EXPECT_LT(0, hs.euclean);
-	mfree(m);
+	model_free(m);
 	betrkv_user_dev_close(dev);
 }
 
@@ -843,7 +816,7 @@ static struct betrkv_dev *small_store(struct __test_metadata *_metadata,
  */
 TEST(shared_internal_child)
 {
-	struct model *m = mnew(400);
+	struct model *m = model_new(400);
 	struct betrkv_dev *dev = small_store(_metadata, m, 200, 300);
 	struct betrkv_node *v[4];
 	struct hstats hs;
@@ -861,7 +834,7 @@ TEST(shared_internal_child)
 	commit_nodes(_metadata, &im, v, 4, id);
 	hammer(_metadata, dev, m, 2500, 31, &hs);
 	TH_LOG("%u steps, %u ops, %u EUCLEAN", hs.steps, hs.ops, hs.euclean);
-	mfree(m);
+	model_free(m);
 	betrkv_user_dev_close(dev);
 }
 
@@ -872,7 +845,7 @@ TEST(shared_internal_child)
  */
 TEST(shared_leaf_across_parents)
 {
-	struct model *m = mnew(300);
+	struct model *m = model_new(300);
 	struct betrkv_dev *dev = small_store(_metadata, m, 300, 200);
 	struct betrkv_node *v[5];
 	struct hstats hs;
@@ -896,14 +869,14 @@ TEST(shared_leaf_across_parents)
 	hammer(_metadata, dev, m, 2500, 32, &hs);
 	TH_LOG("%u steps, %u ops, %u EUCLEAN", hs.steps, hs.ops, hs.euclean);
 	EXPECT_LT(0, hs.euclean) TH_LOG("the shared leaf was never noticed");
-	mfree(m);
+	model_free(m);
 	betrkv_user_dev_close(dev);
 }
 
 /* A root of height 3 right above the leaf; and 1 -> 3 -> leaf. */
 static void height_gap(struct __test_metadata *_metadata, bool middle)
 {
-	struct model *m = mnew(200);
+	struct model *m = model_new(200);
 	struct betrkv_dev *dev = small_store(_metadata, m, 200, 300);
 	struct betrkv_node *root, *mid;
 	struct hstats hs;
@@ -930,7 +903,7 @@ static void height_gap(struct __test_metadata *_metadata, bool middle)
 	hammer(_metadata, dev, m, 800, 41, &hs);
 	TH_LOG("%u steps, %u ops, %u EUCLEAN", hs.steps, hs.ops, hs.euclean);
 	EXPECT_LT(0, hs.euclean);
-	mfree(m);
+	model_free(m);
 	betrkv_user_dev_close(dev);
 }
 
@@ -943,7 +916,7 @@ TEST(height_gap_middle)	{ height_gap(_metadata, true); }
  */
 TEST(child_pivot_outside_range)
 {
-	struct model *m = mnew(200);
+	struct model *m = model_new(200);
 	struct betrkv_dev *dev = small_store(_metadata, m, 200, 300);
 	struct betrkv_node *v[5];
 	struct hstats hs;
@@ -967,7 +940,7 @@ TEST(child_pivot_outside_range)
 	hammer(_metadata, dev, m, 800, 42, &hs);
 	TH_LOG("%u steps, %u ops, %u EUCLEAN", hs.steps, hs.ops, hs.euclean);
 	EXPECT_LT(0, hs.euclean);
-	mfree(m);
+	model_free(m);
 	betrkv_user_dev_close(dev);
 }
 
@@ -989,7 +962,7 @@ enum tlie {
  */
 static void table_lie(struct __test_metadata *_metadata, enum tlie how)
 {
-	struct model *m = mnew(1200);
+	struct model *m = model_new(1200);
 	struct betrkv_dev *dev = small_store(_metadata, m, 1200, 1000);
 	struct betrkv_itable_ent ent;
 	struct betrkv_node *root;
@@ -1006,7 +979,7 @@ static void table_lie(struct __test_metadata *_metadata, enum tlie how)
 	ASSERT_EQ(1, root->height);
 	ASSERT_LE(2, root->nchildren);
 	victim = root->children[root->nchildren - 1];
-	lo = key_number(root->pivots[root->nchildren - 2]->key);
+	lo = model_key_number(root->pivots[root->nchildren - 2]->key);
 	betrkv_node_free(root);
 	ASSERT_EQ(0, betrkv_itable_lookup(&im.it, victim, &ent));
 	TH_LOG("victim %llu slot %u len %u hdr %u, keys from %u", victim, ent.slot,
@@ -1062,7 +1035,7 @@ static void table_lie(struct __test_metadata *_metadata, enum tlie how)
 	alarm(0);
 	hammer(_metadata, dev, m, 600, 51 + how, &hs);
 done:
-	mfree(m);
+	model_free(m);
 	betrkv_user_dev_close(dev);
 }
 
@@ -1090,7 +1063,7 @@ TEST(table_len_zero)		{ table_lie(_metadata, LEN_ZERO); }
 TEST(int_segment_relabelled)
 {
 	struct betrkv_dev *dev = new_store(_metadata, 64 * MiB);
-	struct model *m = mnew(R_NKEYS);
+	struct model *m = model_new(R_NKEYS);
 	struct betrkv_itable_ent ent;
 	struct betrkv_engine *e;
 	struct image im;
@@ -1171,9 +1144,9 @@ TEST(int_segment_relabelled)
 
 		ASSERT_EQ(0, image_read_node(&im, root, &rn));
 		if (c)
-			lo = key_number(rn->pivots[c - 1]->key);
+			lo = model_key_number(rn->pivots[c - 1]->key);
 		if (c + 1 < nc)
-			hi = key_number(rn->pivots[c]->key);
+			hi = model_key_number(rn->pivots[c]->key);
 		betrkv_node_free(rn);
 	}
 	TH_LOG("root %llu: %u children, %u layers; segment %u of child %u (keys %u..%u, %u msgs) relabelled %u",
@@ -1222,7 +1195,7 @@ TEST(int_segment_relabelled)
 	betrkv_engine_close(e);
 	alarm(0);
 	(void)changed;
-	mfree(m);
+	model_free(m);
 	betrkv_user_dev_close(dev);
 }
 
@@ -1244,7 +1217,7 @@ static bool errno_ok(int err, bool get)
 TEST(header_bytes_resealed)
 {
 	struct betrkv_dev *base = new_store(_metadata, 128 * MiB), *dev;
-	struct model *m0 = mnew(S_NKEYS), *m = mnew(S_NKEYS);
+	struct model *m0 = model_new(S_NKEYS), *m = model_new(S_NKEYS);
 	u32 it, lim, done = 0, eu = 0, mism = 0;
 	u64 rng = 4242;
 
@@ -1350,8 +1323,8 @@ TEST(header_bytes_resealed)
 		betrkv_user_dev_close(dev);
 	}
 	TH_LOG("%u crafted images, %u EUCLEAN, %u answers off the model", done, eu, mism);
-	mfree(m);
-	mfree(m0);
+	model_free(m);
+	model_free(m0);
 	betrkv_user_dev_close(base);
 }
 
@@ -1388,7 +1361,7 @@ TEST(batch_bad_op_changes_nothing)
 	static u8 k0[BETRKV_KEY_MAX], k1[BETRKV_KEY_MAX], k2[BETRKV_KEY_MAX];
 	static u8 big[BETRKV_VALUE_MAX + 1], huge[BETRKV_KEY_MAX + 1];
 	struct betrkv_dev *dev = new_store(_metadata, 32 * MiB), *crash;
-	struct model *m = mnew(10);
+	struct model *m = model_new(10);
 	struct betrkv_engine *e;
 	struct betrkv_op ops[4];
 	u32 bad, pos, k;
@@ -1442,7 +1415,7 @@ TEST(batch_bad_op_changes_nothing)
 	ASSERT_EQ(0, betrkv_engine_close(e));
 	betrkv_user_dev_close(crash);
 	betrkv_user_dev_close(dev);
-	mfree(m);
+	model_free(m);
 }
 
 /*
@@ -1453,7 +1426,7 @@ TEST(batch_bad_op_changes_nothing)
 TEST(full_device)
 {
 	struct betrkv_dev *dev = new_store(_metadata, 32 * MiB);
-	struct model *m = mnew(2000);
+	struct model *m = model_new(2000);
 	struct betrkv_engine *e;
 	u32 k, full = 0, round;
 	u64 seq;
@@ -1503,7 +1476,7 @@ TEST(full_device)
 	betrkv_engine_close(e);
 	alarm(0);
 	betrkv_user_dev_close(dev);
-	mfree(m);
+	model_free(m);
 }
 
 /*
@@ -1515,7 +1488,7 @@ TEST(full_device)
 TEST(failing_writes)
 {
 	struct betrkv_dev *dev = new_store(_metadata, 64 * MiB);
-	struct model *m = mnew(600), *synced = mnew(600);
+	struct model *m = model_new(600), *synced = model_new(600);
 	struct betrkv_engine *e;
 	u32 k, failed = 0, ok_after = 0;
 	int err;
@@ -1570,8 +1543,8 @@ TEST(failing_writes)
 	betrkv_engine_close(e);
 	alarm(0);
 	betrkv_user_dev_close(dev);
-	mfree(m);
-	mfree(synced);
+	model_free(m);
+	model_free(synced);
 }
 
 /*
@@ -1583,7 +1556,7 @@ TEST(read_only_after_crash)
 	struct betrkv_dev *dev = new_store(_metadata, 64 * MiB), *crash;
 	struct betrkv_engine_opts ro = rw;
 	struct betrkv_simdisk_stats st0, st1;
-	struct model *m = mnew(800);
+	struct model *m = model_new(800);
 	struct betrkv_engine *e;
 	u64 seq;
 	u32 k;
@@ -1620,7 +1593,7 @@ TEST(read_only_after_crash)
 	betrkv_engine_close(e);
 	betrkv_user_dev_close(crash);
 	betrkv_user_dev_close(dev);
-	mfree(m);
+	model_free(m);
 }
 
 /* Keys with 0x00 and 0xff bytes and prefixes scan in memcmp order, prefix first. */
@@ -1795,7 +1768,7 @@ TEST(commit_interval_makes_durable)
 	struct betrkv_dev *dev = new_store(_metadata, 64 * MiB), *crash;
 	struct betrkv_engine_opts o = rw;
 	struct betrkv_engine_stats st;
-	struct model *m = mnew(50);
+	struct model *m = model_new(50);
 	struct betrkv_engine *e;
 	u64 seq, waited;
 	u32 k;
@@ -1830,7 +1803,7 @@ TEST(commit_interval_makes_durable)
 	betrkv_engine_close(e);
 	betrkv_user_dev_close(crash);
 	betrkv_user_dev_close(dev);
-	mfree(m);
+	model_free(m);
 }
 
 /* Puts of keys 0, 1, 2, ... in order from a thread, while the test syncs. */
